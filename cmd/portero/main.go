@@ -1,0 +1,105 @@
+// Command portero is the Portero identity provider: the server and the
+// command line to manage it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Usage: portero [--config FILE] [--json] COMMAND [ARGS]
+
+Commands:
+  serve [--dev]            run the server
+  migrate                  apply pending database migrations
+  clients create|list|get|delete
+  users create
+  roles grant|revoke --user U --role R
+  keys rotate|list [--dev]
+
+Global flags (before the command):
+  --config FILE   configuration file (default: portero.yaml if present)
+  --json          machine-readable output
+
+Run "portero COMMAND --help" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portero:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags accepted before the command.
+type globals struct {
+	configPath string
+	json       bool
+	env        []string
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env []string) error {
+	g := &globals{env: env, stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("portero", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.StringVar(&g.configPath, "config", "", "configuration file")
+	fs.BoolVar(&g.json, "json", false, "machine-readable output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return errors.New("no command given")
+	}
+	cmd, rest := rest[0], rest[1:]
+	switch cmd {
+	case "serve":
+		return g.serve(ctx, rest)
+	case "migrate":
+		return g.migrate(ctx, rest)
+	case "clients":
+		return g.clients(ctx, rest)
+	case "users":
+		return g.users(ctx, rest)
+	case "roles":
+		return g.roles(ctx, rest)
+	case "keys":
+		return g.keys(ctx, rest)
+	case "help":
+		fs.Usage()
+		return nil
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// subcommand splits "clients create ..." into its verb and arguments.
+func subcommand(group string, args []string, verbs ...string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, fmt.Errorf("%s: missing subcommand (one of %v)", group, verbs)
+	}
+	for _, v := range verbs {
+		if args[0] == v {
+			return v, args[1:], nil
+		}
+	}
+	return "", nil, fmt.Errorf("%s: unknown subcommand %q (one of %v)", group, args[0], verbs)
+}

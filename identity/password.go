@@ -1,0 +1,88 @@
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are argon2id cost parameters. The defaults follow OWASP's
+// password storage cheat sheet (m=19 MiB, t=2, p=1).
+type Argon2Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// DefaultArgon2Params is OWASP's recommended minimum configuration.
+var DefaultArgon2Params = Argon2Params{MemoryKiB: 19 * 1024, Iterations: 2, Parallelism: 1}
+
+// ErrPasswordMismatch means the password does not match the stored hash.
+var ErrPasswordMismatch = errors.New("password does not match")
+
+const argonKeyLen = 32
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(password string, p Argon2Params) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, argonKeyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// VerifyPassword checks password against a PHC argon2id hash in constant time.
+func VerifyPassword(hash, password string) error {
+	p, salt, key, err := parsePHC(hash)
+	if err != nil {
+		return err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	if subtle.ConstantTimeCompare(got, key) != 1 {
+		return ErrPasswordMismatch
+	}
+	return nil
+}
+
+// dummyHash is verified against when a user does not exist, so that a
+// sign-in for an unknown account costs the same as for a known one.
+var dummyHash, _ = HashPassword("portero-timing-equaliser", DefaultArgon2Params)
+
+// VerifyDummyPassword spends the same time as VerifyPassword and always fails.
+func VerifyDummyPassword(password string) error {
+	_ = VerifyPassword(dummyHash, password)
+	return ErrPasswordMismatch
+}
+
+func parsePHC(hash string) (Argon2Params, []byte, []byte, error) {
+	var p Argon2Params
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return p, nil, nil, errors.New("unsupported password hash format")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, errors.New("unsupported argon2 version")
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil {
+		return p, nil, nil, errors.New("malformed argon2 parameters")
+	}
+	enc := base64.RawStdEncoding
+	salt, err := enc.DecodeString(parts[4])
+	if err != nil {
+		return p, nil, nil, errors.New("malformed argon2 salt")
+	}
+	key, err := enc.DecodeString(parts[5])
+	if err != nil || len(key) == 0 {
+		return p, nil, nil, errors.New("malformed argon2 key")
+	}
+	return p, salt, key, nil
+}

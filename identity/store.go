@@ -1,0 +1,116 @@
+// Package identity is Portero's domain: users, roles, OAuth clients, the
+// records behind issued grants, signing keys and browser sessions, together
+// with the Store interface every persistence backend implements. It depends
+// on no database driver, OAuth engine or HTTP package.
+package identity
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every Store implementation. Callers compare with
+// errors.Is; implementations wrap them with context.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// Store is the persistence boundary. Implementations must be safe for
+// concurrent use. Every method that writes joins the transaction carried in
+// ctx by InTx, if any.
+type Store interface {
+	// InTx runs fn in one transaction; fn's ctx carries it. Nested calls join
+	// the outer transaction. A non-nil error from fn rolls back.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// BeginTx, CommitTx and RollbackTx are the same transactions in the
+	// begin/commit style that fosite's storage.Transactional needs: BeginTx
+	// returns a ctx carrying the transaction; CommitTx and RollbackTx end
+	// the transaction carried by ctx.
+	BeginTx(ctx context.Context) (context.Context, error)
+	CommitTx(ctx context.Context) error
+	RollbackTx(ctx context.Context) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	Close() error
+
+	UserStore
+	ClientStore
+	GrantStore
+	KeyStore
+	SessionStore
+}
+
+// UserStore holds end-user accounts.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	// UserByLogin finds a user by username or e-mail (both case-insensitive).
+	UserByLogin(ctx context.Context, login string) (*User, error)
+	UpdatePasswordHash(ctx context.Context, userID, hash string) error
+	// ListUsers returns users ordered by username.
+	ListUsers(ctx context.Context, limit int) ([]User, error)
+	// GrantRole is idempotent; RevokeRole of a role the user lacks is ErrNotFound.
+	GrantRole(ctx context.Context, userID, role string) error
+	RevokeRole(ctx context.Context, userID, role string) error
+}
+
+// ClientStore holds OAuth clients.
+type ClientStore interface {
+	CreateClient(ctx context.Context, c *Client) error
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	// ListClients returns clients ordered by id.
+	ListClients(ctx context.Context) ([]Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// GrantStore holds the records behind authorization codes, tokens, PKCE
+// challenges and OIDC sessions, keyed by (kind, signature), and the JTIs of
+// client assertions seen.
+type GrantStore interface {
+	CreateGrant(ctx context.Context, g *Grant) error
+	// GrantBySignature returns the record whatever its state; callers check
+	// Active, RotatedAt and ExpiresAt.
+	GrantBySignature(ctx context.Context, kind GrantKind, signature string) (*Grant, error)
+	DeleteGrant(ctx context.Context, kind GrantKind, signature string) error
+	// DeactivateGrant marks one record inactive (a used authorization code).
+	DeactivateGrant(ctx context.Context, kind GrantKind, signature string) error
+	// DeactivateFamily marks every record of kind issued under requestID
+	// inactive and returns how many changed.
+	DeactivateFamily(ctx context.Context, kind GrantKind, requestID string) (int64, error)
+	// MarkRotated sets RotatedAt on an active refresh token if it is not set
+	// yet and reports whether this call set it (false: it was already rotated).
+	MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error)
+	// DeleteExpiredGrants removes at most limit records whose ExpiresAt is
+	// before the given time and returns how many it removed.
+	DeleteExpiredGrants(ctx context.Context, before time.Time, limit int) (int64, error)
+	// UseJTI records a client-assertion JTI until exp; ErrConflict if it was
+	// already recorded and has not expired.
+	UseJTI(ctx context.Context, jti string, exp time.Time) error
+	// JTIUsed reports whether an unexpired JTI is recorded.
+	JTIUsed(ctx context.Context, jti string) (bool, error)
+}
+
+// KeyStore holds signing keys; the private part is encrypted by the caller.
+type KeyStore interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// SigningKeys returns every key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+}
+
+// SessionStore holds browser sessions and authorization requests that wait
+// for the user (a login page, later MFA and consent).
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	SessionByID(ctx context.Context, id string) (*Session, error)
+	// TouchSession records activity; ErrNotFound if the session is gone.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int64, error)
+
+	CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
+	PendingAuthorizationByID(ctx context.Context, id string) (*PendingAuthorization, error)
+	DeletePendingAuthorization(ctx context.Context, id string) error
+}

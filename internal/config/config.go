@@ -1,0 +1,296 @@
+// Package config loads Portero's configuration: defaults, then a strict YAML
+// file (with ${VAR} expansion), then PORTERO_* environment overrides, and
+// validates the result, reporting every problem at once.
+//
+// Typical use:
+//
+//	path, ok := config.Resolve(*configFlag)
+//	if !ok {
+//		return fmt.Errorf("config file %s does not exist", path)
+//	}
+//	cfg, err := config.Load(path, os.Environ())
+//	if err != nil {
+//		return err
+//	}
+//	if dev {
+//		if err := cfg.PrepareDev(logger); err != nil {
+//			return err
+//		}
+//	}
+//	if err := cfg.Validate(dev); err != nil {
+//		return err
+//	}
+package config
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+)
+
+// DefaultPath is the configuration file used when no --config flag is given
+// and the file exists in the working directory.
+const DefaultPath = "portero.yaml"
+
+// EnvPrefix starts the name of every environment override: the key path
+// upper-cased with dots turned into underscores, e.g. database.url is
+// PORTERO_DATABASE_URL.
+const EnvPrefix = "PORTERO_"
+
+// Config is Portero's whole configuration. Every leaf field has a yaml tag;
+// its key path (e.g. "http.address") names it in the file, in error messages
+// and, through EnvName, in the environment.
+type Config struct {
+	// Issuer is the OAuth2/OIDC issuer identifier: an absolute URL without
+	// query or fragment (and without a trailing slash). https is required,
+	// except that http on a loopback host is accepted in dev mode.
+	Issuer string `yaml:"issuer"`
+	// HTTP configures the HTTP listener.
+	HTTP HTTP `yaml:"http"`
+	// Database selects and tunes the SQL database.
+	Database Database `yaml:"database"`
+	// Secrets holds the system secret and the previous ones during rotation.
+	Secrets Secrets `yaml:"secrets"`
+	// OAuth configures token lifespans and OAuth2 policy.
+	OAuth OAuth `yaml:"oauth"`
+	// Session configures browser sessions.
+	Session Session `yaml:"session"`
+	// Log configures the process logger.
+	Log Log `yaml:"log"`
+	// Metrics configures Prometheus metrics.
+	Metrics Metrics `yaml:"metrics"`
+
+	// sources records where each key path got its value from, e.g.
+	// "portero.yaml:12" or "PORTERO_ISSUER", so that validation errors can
+	// say where to fix the value. Keys that kept their default are absent.
+	sources map[string]string
+}
+
+// HTTP configures the HTTP listener.
+type HTTP struct {
+	// Address is the listen address in host:port form; ":8080" listens on
+	// every interface.
+	Address string `yaml:"address"`
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may stay idle.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
+	// requests before closing connections.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxBodyBytes caps the size of a request body.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+}
+
+// Database selects and tunes the SQL database.
+type Database struct {
+	// URL is a PostgreSQL URL (postgres:// or postgresql://); empty means
+	// the embedded SQLite database at SQLitePath.
+	URL string `yaml:"url"`
+	// SQLitePath is the SQLite database file used when URL is empty. Its
+	// directory also holds the development system secret (see PrepareDev).
+	SQLitePath string `yaml:"sqlite_path"`
+	// MaxOpenConns caps the open connections of this replica's pool.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns caps the idle connections kept in the pool; at most
+	// MaxOpenConns.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnMaxLifetime recycles connections older than this; 0 keeps them
+	// forever.
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+	// MigrateOnStart applies pending migrations when serve starts; turn it
+	// off to run "portero migrate" as a separate deployment step.
+	MigrateOnStart bool `yaml:"migrate_on_start"`
+}
+
+// Secrets holds the system secret. Its String, GoString, LogValue,
+// MarshalJSON and MarshalYAML methods redact the values, so that printing,
+// logging or dumping a Config never leaks them.
+type Secrets struct {
+	// System is the system secret (at least 32 characters), from which
+	// token HMAC keys and cookie keys are derived and with which signing
+	// keys are encrypted at rest. Inject it with ${VAR} or
+	// PORTERO_SECRETS_SYSTEM rather than writing it in the file.
+	System string `yaml:"system"`
+	// SystemOld lists previous system secrets, still accepted for
+	// decryption and HMAC verification while a rotation is in progress.
+	SystemOld []string `yaml:"system_old"`
+}
+
+// OAuth configures token lifespans and OAuth2 policy.
+type OAuth struct {
+	// AccessTokenLifespan is how long an access token is valid.
+	AccessTokenLifespan time.Duration `yaml:"access_token_lifespan"`
+	// RefreshTokenLifespan is how long a refresh token is valid.
+	RefreshTokenLifespan time.Duration `yaml:"refresh_token_lifespan"`
+	// AuthorizeCodeLifespan is how long an authorization code is valid
+	// (at most 10m, as RFC 6749 section 4.1.2 recommends).
+	AuthorizeCodeLifespan time.Duration `yaml:"authorize_code_lifespan"`
+	// IDTokenLifespan is how long an ID token is valid.
+	IDTokenLifespan time.Duration `yaml:"id_token_lifespan"`
+	// RefreshGracePeriod is the window after a refresh token was rotated in
+	// which presenting it again returns the same result instead of revoking
+	// the token family (concurrent refreshes from flaky clients); 0
+	// disables it, at most 1m.
+	RefreshGracePeriod time.Duration `yaml:"refresh_grace_period"`
+	// EnforcePKCEForAllClients requires PKCE for confidential clients too,
+	// not only for public ones.
+	EnforcePKCEForAllClients bool `yaml:"enforce_pkce_for_all_clients"`
+	// JWKSCachePeriod is how long verifiers may cache the JWKS
+	// (Cache-Control max-age); a rotated key starts signing only after this
+	// period, so every verifier has seen it.
+	JWKSCachePeriod time.Duration `yaml:"jwks_cache_period"`
+	// ClientCacheTTL is how long a replica caches a client's registration;
+	// 0 disables the cache.
+	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
+	// PruneInterval is how often expired tokens, codes and sessions are
+	// pruned.
+	PruneInterval time.Duration `yaml:"prune_interval"`
+	// AllowedScopes lists the scopes clients may be granted; it must
+	// include openid.
+	AllowedScopes []string `yaml:"allowed_scopes"`
+}
+
+// Session configures browser sessions.
+type Session struct {
+	// Lifespan is the absolute lifetime of a browser session, however
+	// active it is.
+	Lifespan time.Duration `yaml:"lifespan"`
+	// IdleTimeout ends a session after this long without activity; at
+	// most Lifespan.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// CookieName is the name of the session cookie.
+	CookieName string `yaml:"cookie_name"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text; empty means json, or text in dev mode.
+	Format string `yaml:"format"`
+}
+
+// Metrics configures Prometheus metrics.
+type Metrics struct {
+	// Enabled exposes Prometheus metrics.
+	Enabled bool `yaml:"enabled"`
+}
+
+// Defaults returns a new Config holding every default value. The issuer
+// default (http://localhost:8080) and the empty system secret are only
+// acceptable in dev mode.
+func Defaults() *Config {
+	return &Config{
+		Issuer: "http://localhost:8080",
+		HTTP: HTTP{
+			Address:           ":8080",
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      15 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			ShutdownTimeout:   15 * time.Second,
+			MaxBodyBytes:      64 << 10,
+		},
+		Database: Database{
+			URL:             "",
+			SQLitePath:      "./data/portero.db",
+			MaxOpenConns:    32,
+			MaxIdleConns:    32,
+			ConnMaxLifetime: 30 * time.Minute,
+			MigrateOnStart:  true,
+		},
+		Secrets: Secrets{
+			System:    "",
+			SystemOld: []string{},
+		},
+		OAuth: OAuth{
+			AccessTokenLifespan:      15 * time.Minute,
+			RefreshTokenLifespan:     720 * time.Hour,
+			AuthorizeCodeLifespan:    5 * time.Minute,
+			IDTokenLifespan:          time.Hour,
+			RefreshGracePeriod:       5 * time.Second,
+			EnforcePKCEForAllClients: true,
+			JWKSCachePeriod:          10 * time.Minute,
+			ClientCacheTTL:           30 * time.Second,
+			PruneInterval:            10 * time.Minute,
+			AllowedScopes:            []string{"openid", "offline_access", "profile", "email", "roles"},
+		},
+		Session: Session{
+			Lifespan:    24 * time.Hour,
+			IdleTimeout: 2 * time.Hour,
+			CookieName:  "portero_session",
+		},
+		Log: Log{
+			Level:  "info",
+			Format: "",
+		},
+		Metrics: Metrics{
+			Enabled: true,
+		},
+	}
+}
+
+// Resolve returns the configuration file to load: flagPath if it is given
+// (ok is false when it does not name an existing file), else DefaultPath if
+// it exists, else "" which Load treats as defaults plus environment.
+func Resolve(flagPath string) (path string, ok bool) {
+	if flagPath != "" {
+		fi, err := os.Stat(flagPath)
+		return flagPath, err == nil && !fi.IsDir()
+	}
+	if fi, err := os.Stat(DefaultPath); err == nil && !fi.IsDir() {
+		return DefaultPath, true
+	}
+	return "", true
+}
+
+const redacted = "[redacted]"
+
+// String redacts the secrets.
+func (s Secrets) String() string {
+	return "{System:" + redactedIfSet(s.System) + " SystemOld:[" + strconv.Itoa(len(s.SystemOld)) + " redacted]}"
+}
+
+// GoString redacts the secrets from %#v.
+func (s Secrets) GoString() string { return "config.Secrets" + s.String() }
+
+// LogValue redacts the secrets from slog output.
+func (s Secrets) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("system", redactedIfSet(s.System)),
+		slog.Int("system_old", len(s.SystemOld)),
+	)
+}
+
+// MarshalJSON redacts the secrets from JSON output (and so from slog's JSON
+// handler when a whole Config is logged).
+func (s Secrets) MarshalJSON() ([]byte, error) {
+	return json.Marshal(s.redacted())
+}
+
+// MarshalYAML redacts the secrets from YAML output.
+func (s Secrets) MarshalYAML() (any, error) {
+	return s.redacted(), nil
+}
+
+func (s Secrets) redacted() map[string]any {
+	old := make([]string, len(s.SystemOld))
+	for i := range old {
+		old[i] = redacted
+	}
+	return map[string]any{"system": redactedIfSet(s.System), "system_old": old}
+}
+
+func redactedIfSet(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return redacted
+}

@@ -1,0 +1,298 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinSecretLength is the minimum length of secrets.system and of every
+// secrets.system_old entry.
+const MinSecretLength = 32
+
+// Validate checks every rule and returns all violations joined with
+// errors.Join, each prefixed with its key path, e.g.
+// "database.max_open_conns: must be at least 1".
+//
+// Outside dev mode the system secret is required and the issuer must be
+// https. In dev mode an http issuer on a loopback host is accepted; call
+// PrepareDev first, which supplies a development system secret.
+func (c *Config) Validate(dev bool) error {
+	return errors.Join(c.check(dev, true)...)
+}
+
+// check returns every violation. With final false it skips the rules that
+// depend on the mode or on PrepareDev: a missing system secret and an http
+// issuer on a loopback host outside dev mode.
+func (c *Config) check(dev, final bool) []error {
+	v := &validator{c: c}
+
+	v.issuer(dev, final)
+
+	// http
+	v.address("http.address", c.HTTP.Address)
+	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
+	v.positive("http.write_timeout", c.HTTP.WriteTimeout)
+	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	v.atLeast("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1)
+
+	// database
+	v.databaseURL(c.Database.URL)
+	if c.Database.URL == "" && strings.TrimSpace(c.Database.SQLitePath) == "" {
+		v.errorf("database.sqlite_path", "must be set when database.url is empty (SQLite is then the database)")
+	}
+	v.atLeast("database.max_open_conns", c.Database.MaxOpenConns, 1)
+	v.atLeast("database.max_idle_conns", c.Database.MaxIdleConns, 0)
+	if c.Database.MaxOpenConns >= 1 && c.Database.MaxIdleConns > c.Database.MaxOpenConns {
+		v.errorf("database.max_idle_conns", "must not exceed database.max_open_conns (%d)", c.Database.MaxOpenConns)
+	}
+	v.nonNegative("database.conn_max_lifetime", c.Database.ConnMaxLifetime)
+
+	// secrets
+	v.secrets(dev, final)
+
+	// oauth
+	v.positive("oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan)
+	v.positive("oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan)
+	if v.positive("oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan) && c.OAuth.AuthorizeCodeLifespan > 10*time.Minute {
+		v.errorf("oauth.authorize_code_lifespan", "must be at most 10m (RFC 6749 section 4.1.2)")
+	}
+	v.positive("oauth.id_token_lifespan", c.OAuth.IDTokenLifespan)
+	if v.nonNegative("oauth.refresh_grace_period", c.OAuth.RefreshGracePeriod) && c.OAuth.RefreshGracePeriod > time.Minute {
+		v.errorf("oauth.refresh_grace_period", "must be at most 1m (0 disables it)")
+	}
+	v.nonNegative("oauth.jwks_cache_period", c.OAuth.JWKSCachePeriod)
+	v.nonNegative("oauth.client_cache_ttl", c.OAuth.ClientCacheTTL)
+	v.positive("oauth.prune_interval", c.OAuth.PruneInterval)
+	v.scopes("oauth.allowed_scopes", c.OAuth.AllowedScopes)
+
+	// session
+	v.positive("session.lifespan", c.Session.Lifespan)
+	if v.positive("session.idle_timeout", c.Session.IdleTimeout) && c.Session.Lifespan > 0 && c.Session.IdleTimeout > c.Session.Lifespan {
+		v.errorf("session.idle_timeout", "must not exceed session.lifespan (%s)", c.Session.Lifespan)
+	}
+	v.cookieName("session.cookie_name", c.Session.CookieName)
+
+	// log
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "", "json", "text")
+
+	return v.errs
+}
+
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+// errorf records a violation of key path, saying where the value was set
+// when it did not come from the defaults.
+func (v *validator) errorf(path, format string, args ...any) {
+	msg := path + ": " + fmt.Sprintf(format, args...)
+	if src := v.c.sources[sourceKey(path)]; src != "" {
+		msg += " (" + src + ")"
+	}
+	v.errs = append(v.errs, errors.New(msg))
+}
+
+// sourceKey strips a list index: "secrets.system_old[1]" -> "secrets.system_old".
+func sourceKey(path string) string {
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+func (v *validator) positive(path string, d time.Duration) bool {
+	if d <= 0 {
+		v.errorf(path, "must be greater than 0 (e.g. 30s, 15m, 24h)")
+		return false
+	}
+	return true
+}
+
+func (v *validator) nonNegative(path string, d time.Duration) bool {
+	if d < 0 {
+		v.errorf(path, "must not be negative")
+		return false
+	}
+	return true
+}
+
+func (v *validator) atLeast(path string, n, lowest int) {
+	if n < lowest {
+		v.errorf(path, "must be at least %d", lowest)
+	}
+}
+
+func (v *validator) oneOf(path, s string, allowed ...string) {
+	if slices.Contains(allowed, s) {
+		return
+	}
+	var names []string
+	for _, a := range allowed {
+		if a == "" {
+			a = `"" (the default)`
+		}
+		names = append(names, a)
+	}
+	v.errorf(path, "is %q; must be one of %s", s, strings.Join(names, ", "))
+}
+
+func (v *validator) issuer(dev, final bool) {
+	const path = "issuer"
+	s := v.c.Issuer
+	if s == "" {
+		v.errorf(path, "must be set to the URL clients reach Portero at, e.g. https://id.example.com")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.errorf(path, "is not a valid URL: %v", urlError(err))
+		return
+	}
+	switch {
+	case u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		v.errorf(path, "must be an absolute URL such as https://id.example.com")
+		return
+	case u.User != nil:
+		v.errorf(path, "must not contain user information")
+	case u.RawQuery != "" || u.ForceQuery:
+		v.errorf(path, "must not have a query")
+	case strings.Contains(s, "#"):
+		v.errorf(path, "must not have a fragment")
+	case strings.HasSuffix(u.Path, "/"):
+		v.errorf(path, "must not end with a slash")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			v.errorf(path, "must use https; http is only accepted on a loopback host (localhost, 127.0.0.1, [::1]) with --dev")
+		} else if final && !dev {
+			v.errorf(path, "must use https; http on a loopback host is only accepted with --dev")
+		}
+	default:
+		v.errorf(path, "must use https, not %s", u.Scheme)
+	}
+}
+
+// isLoopback reports whether host is localhost, in 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
+}
+
+func (v *validator) address(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errorf(path, "must be host:port or :port, e.g. :8080 (%v)", err)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.errorf(path, "has an invalid port %q; must be a number from 0 to 65535", port)
+	}
+}
+
+func (v *validator) databaseURL(s string) {
+	const path = "database.url"
+	if s == "" {
+		return
+	}
+	// Never quote the URL: it may hold a password.
+	u, err := url.Parse(s)
+	if err != nil {
+		v.errorf(path, "is not a valid URL: %v", urlError(err))
+		return
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		v.errorf(path, "must be a postgres:// or postgresql:// URL (leave it empty for SQLite)")
+	}
+}
+
+// urlError drops the *url.Error wrapper, which quotes the whole URL.
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (v *validator) secrets(dev, final bool) {
+	s := v.c.Secrets
+	switch {
+	case s.System == "" && final && dev:
+		v.errorf("secrets.system", "must be set; in dev mode PrepareDev generates one, call it before Validate")
+	case s.System == "" && final:
+		v.errorf("secrets.system", "must be set outside --dev: at least %d random characters (e.g. `openssl rand -base64 32`), "+
+			"given with %s or as secrets.system: ${PORTERO_SYSTEM_SECRET} in the config file", MinSecretLength, EnvName("secrets.system"))
+	case s.System != "" && len(s.System) < MinSecretLength:
+		v.errorf("secrets.system", "is too short: must be at least %d characters", MinSecretLength)
+	}
+	for i, old := range s.SystemOld {
+		path := fmt.Sprintf("secrets.system_old[%d]", i)
+		switch {
+		case len(old) < MinSecretLength:
+			v.errorf(path, "is too short: must be at least %d characters", MinSecretLength)
+		case old == s.System:
+			v.errorf(path, "equals secrets.system; list only previous secrets")
+		case slices.Contains(s.SystemOld[:i], old):
+			v.errorf(path, "repeats an earlier entry")
+		}
+	}
+}
+
+func (v *validator) scopes(path string, scopes []string) {
+	for i, s := range scopes {
+		if !isScopeToken(s) {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "%q is not a valid scope (RFC 6749 section 3.3: printable ASCII without space, \" or \\)", s)
+		} else if slices.Contains(scopes[:i], s) {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "repeats %q", s)
+		}
+	}
+	if !slices.Contains(scopes, "openid") {
+		v.errorf(path, "must include openid")
+	}
+}
+
+// isScopeToken reports whether s is a scope-token of RFC 6749 section 3.3:
+// 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) cookieName(path, name string) {
+	if name == "" {
+		v.errorf(path, "must be set")
+		return
+	}
+	// RFC 6265 cookie-name is an RFC 2616 token.
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= 0x20 || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			v.errorf(path, "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
+			return
+		}
+	}
+}

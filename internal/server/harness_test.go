@@ -1,0 +1,265 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/server"
+	"github.com/portero-id/portero/internal/store"
+	"github.com/portero-id/portero/internal/testdb"
+	"github.com/portero-id/portero/oauth"
+)
+
+const (
+	testPassword = "correct horse battery staple"
+	appRedirect  = "https://app.example.com/callback"
+	mobileScheme = "com.example.mobile:/oauth2redirect"
+)
+
+// env is one running Portero with its clients and a user.
+type env struct {
+	t      *testing.T
+	srv    *server.Server
+	ts     *httptest.Server
+	store  *store.Store
+	issuer string
+	// secrets of the confidential clients, by client id
+	secrets map[string]string
+	userID  string
+}
+
+// newEnv starts Portero on backend b; tweak may adjust the config.
+func newEnv(t *testing.T, b testdb.Backend, tweak func(*config.Config)) *env {
+	t.Helper()
+	st := b.Open(t)
+	var handler http.Handler = http.NotFoundHandler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(ts.Close)
+
+	cfg := config.Defaults()
+	cfg.Issuer = ts.URL
+	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
+	cfg.OAuth.ClientCacheTTL = 0
+	if tweak != nil {
+		tweak(cfg)
+	}
+	log := server.WithRequestIDs(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if testing.Verbose() {
+		log = server.WithRequestIDs(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	srv, err := server.NewWithStore(context.Background(), cfg, st, log)
+	if err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	handler = srv.Handler
+	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: ts.URL, secrets: map[string]string{}}
+	e.seed()
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+func (e *env) seed() {
+	ctx := context.Background()
+	e.createClient(&identity.Client{
+		ID: "mobile", Name: "Mobile app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs:           []string{mobileScheme, "http://127.0.0.1/callback"},
+		PostLogoutRedirectURIs: []string{"com.example.mobile:/logged-out"},
+		GrantTypes:             []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
+		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	})
+	e.createClient(&identity.Client{
+		ID: "webapp", Name: "Web app", TokenEndpointAuthMethod: identity.AuthMethodBasic,
+		RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{"https://app.example.com/bye"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
+		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "ES256",
+	})
+	e.createClient(&identity.Client{
+		ID: "orders-api", Name: "Orders service", TokenEndpointAuthMethod: identity.AuthMethodBasic,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"orders:read"},
+		Roles: []string{"vendor"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		IntrospectAny: true,
+	})
+	e.createClient(&identity.Client{
+		ID: "reports", Name: "Reports job", TokenEndpointAuthMethod: identity.AuthMethodPost,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:run"},
+		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "RS256",
+	})
+	hash, err := identity.HashPassword(testPassword, identity.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u := &identity.User{Username: "alice", Email: "alice@example.com", PasswordHash: hash, Roles: []string{"customer", "vendor"}}
+	if err := e.store.CreateUser(ctx, u); err != nil {
+		e.t.Fatal(err)
+	}
+	e.userID = u.ID
+}
+
+func (e *env) createClient(c *identity.Client) {
+	e.t.Helper()
+	if !c.Public && c.TokenEndpointAuthMethod != identity.AuthMethodPrivateKey {
+		secret, digest, err := oauth.GenerateClientSecret()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		c.SecretHash = digest
+		e.secrets[c.ID] = secret
+	}
+	if err := c.Validate(nil); err != nil {
+		e.t.Fatalf("client %s: %v", c.ID, err)
+	}
+	if err := e.store.CreateClient(context.Background(), c); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// browser is a cookie-keeping client that does not follow redirects.
+func (e *env) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// follow follows redirects inside Portero and returns the first response
+// that leaves it (or is not a redirect).
+func (e *env) follow(c *http.Client, resp *http.Response) *http.Response {
+	e.t.Helper()
+	for i := 0; i < 10; i++ {
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
+			return resp
+		}
+		u, err := resp.Request.URL.Parse(loc)
+		if err != nil {
+			e.t.Fatalf("bad Location %q: %v", loc, err)
+		}
+		if !strings.HasPrefix(u.String(), e.issuer+"/") {
+			return resp
+		}
+		resp.Body.Close()
+		resp, err = c.Get(u.String())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Fatal("too many redirects")
+	return nil
+}
+
+// login signs in on the login page the dispatcher sent the browser to, and
+// returns the response that leaves Portero (the redirect to the client).
+func (e *env) login(c *http.Client, authURL, username, password string) *http.Response {
+	e.t.Helper()
+	resp, err := c.Get(authURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp = e.follow(c, resp)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/login") {
+		body, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("expected the login page, got %d %s: %s", resp.StatusCode, resp.Request.URL, body)
+	}
+	resp.Body.Close()
+	flow := resp.Request.URL.Query().Get("flow")
+	resp, err = c.PostForm(e.issuer+"/login", url.Values{"username": {username}, "password": {password}, "flow": {flow}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.follow(c, resp)
+}
+
+// authorize runs the browser part of the code flow and returns the
+// redirect's query.
+func (e *env) authorize(c *http.Client, authURL string) url.Values {
+	e.t.Helper()
+	resp := e.login(c, authURL, "alice", testPassword)
+	defer resp.Body.Close()
+	return e.redirectQuery(resp)
+}
+
+func (e *env) redirectQuery(resp *http.Response) url.Values {
+	e.t.Helper()
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		body, _ := io.ReadAll(resp.Body)
+		e.t.Fatalf("expected a redirect to the client, got %d: %s", resp.StatusCode, body)
+	}
+	u, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// postForm posts a form, with basic auth when user is not empty.
+func (e *env) postForm(path, user, pass string, form url.Values) (int, http.Header, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := map[string]any{}
+	raw, _ := io.ReadAll(resp.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			e.t.Fatalf("%s answered %d with non-JSON %q", path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// introspect asks as orders-api (allowed to introspect any token).
+func (e *env) introspect(token string) map[string]any {
+	e.t.Helper()
+	status, _, body := e.postForm("/oauth2/introspect", "orders-api", e.secrets["orders-api"], url.Values{"token": {token}})
+	if status != http.StatusOK {
+		e.t.Fatalf("introspect: %d %v", status, body)
+	}
+	return body
+}
+
+func (e *env) clientCredentials(id string) map[string]any {
+	e.t.Helper()
+	status, _, body := e.postForm("/oauth2/token", id, e.secrets[id], url.Values{"grant_type": {"client_credentials"}})
+	if status != http.StatusOK {
+		e.t.Fatalf("client credentials: %d %v", status, body)
+	}
+	return body
+}
+
+func randomString() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func wantError(t *testing.T, status int, body map[string]any, wantStatus int, wantCode string) {
+	t.Helper()
+	if status != wantStatus || body["error"] != wantCode {
+		t.Fatalf("got %d %v, want %d error=%s", status, body, wantStatus, wantCode)
+	}
+}
+
+var _ = time.Second

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// CreateClient inserts c. An empty ID is filled with a random UUID, and zero
+// CreatedAt/UpdatedAt with the current time; both are written back to c. An
+// ID in use is identity.ErrConflict.
+func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now()
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	_, err := s.exec(ctx, `INSERT INTO clients
+		(id, name, secret_hash, is_public, token_endpoint_auth_method,
+		 redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
+		 jwks, token_format, id_token_signed_response_alg, introspect_any, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
+		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
+		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
+		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny,
+		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+	if isDuplicate(err) {
+		return fmt.Errorf("create client %q: %w", c.ID, identity.ErrConflict)
+	}
+	if err != nil {
+		return failed("create client", err)
+	}
+	return nil
+}
+
+const clientColumns = `id, name, secret_hash, is_public, token_endpoint_auth_method,
+	redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
+	jwks, token_format, id_token_signed_response_alg, introspect_any, created_at, updated_at`
+
+func scanClient(row scanner, c *identity.Client) error {
+	var (
+		secret, jwks                                                    dbBytes
+		redirect, postLogout, grantTypes, respTypes, scopes, aud, roles dbList
+		created, updated                                                dbTime
+	)
+	err := row.Scan(&c.ID, &c.Name, &secret, &c.Public, &c.TokenEndpointAuthMethod,
+		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
+		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &created, &updated)
+	if err != nil {
+		return err
+	}
+	c.SecretHash, c.JWKS = secret, jwks
+	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes = redirect, postLogout, grantTypes
+	c.ResponseTypes, c.Scopes, c.Audience, c.Roles = respTypes, scopes, aud, roles
+	c.CreatedAt, c.UpdatedAt = created.Time, updated.Time
+	return nil
+}
+
+// ClientByID returns the client; one primary-key look-up.
+func (s *Store) ClientByID(ctx context.Context, id string) (*identity.Client, error) {
+	var c identity.Client
+	found, err := s.queryOne(ctx, func(row scanner) error { return scanClient(row, &c) },
+		`SELECT `+clientColumns+` FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return nil, failed("client by id", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("client %q: %w", id, identity.ErrNotFound)
+	}
+	return &c, nil
+}
+
+// ListClients returns every client ordered by id.
+func (s *Store) ListClients(ctx context.Context) ([]identity.Client, error) {
+	var out []identity.Client
+	err := s.queryAll(ctx, func(row scanner) error {
+		var c identity.Client
+		if err := scanClient(row, &c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	}, `SELECT `+clientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, failed("list clients", err)
+	}
+	return out, nil
+}
+
+// DeleteClient removes the client. Its grants stay until they expire and are
+// pruned: they no longer resolve to a client, so they no longer validate.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return failed("delete client", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("client %q: %w", id, identity.ErrNotFound)
+	}
+	return nil
+}

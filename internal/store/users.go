@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// normLogin is the case-insensitive form of a username or e-mail that the
+// unique indexes and look-ups use.
+func normLogin(s string) string { return strings.ToLower(s) }
+
+// nullNormEmail is the stored email_norm: NULL for no e-mail, so that any
+// number of users may lack one.
+func nullNormEmail(email string) any {
+	if email == "" {
+		return nil
+	}
+	return normLogin(email)
+}
+
+// CreateUser inserts u and its roles. An empty ID is filled with a random
+// UUID, and zero CreatedAt/UpdatedAt with the current time; both are written
+// back to u. A username or e-mail already in use (ignoring case) is
+// identity.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
+	if u.Username == "" {
+		return errors.New("store: create user: empty username")
+	}
+	if u.ID == "" {
+		u.ID = uuid.NewString()
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now()
+	}
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	roles := slices.Clone(u.Roles)
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	if slices.Contains(roles, "") {
+		return errors.New("store: create user: empty role")
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		_, err := s.exec(ctx, `INSERT INTO users
+			(id, username, username_norm, email, email_norm, password_hash, disabled, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Username, normLogin(u.Username), u.Email, nullNormEmail(u.Email), u.PasswordHash,
+			u.Disabled, s.timeArg(u.CreatedAt), s.timeArg(u.UpdatedAt))
+		if isDuplicate(err) {
+			return fmt.Errorf("create user %q: id, username or e-mail %w", u.Username, identity.ErrConflict)
+		}
+		if err != nil {
+			return failed("create user", err)
+		}
+		if len(roles) == 0 {
+			return nil
+		}
+		q := "INSERT INTO user_roles (user_id, role) VALUES " + strings.Repeat("(?, ?), ", len(roles)-1) + "(?, ?)"
+		args := make([]any, 0, 2*len(roles))
+		for _, r := range roles {
+			args = append(args, u.ID, r)
+		}
+		if _, err := s.exec(ctx, q, args...); err != nil {
+			return failed("create user roles", err)
+		}
+		return nil
+	})
+}
+
+// userColumns are scanned by scanUserRow, followed by the role of a LEFT
+// JOIN on user_roles.
+const userColumns = `u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, r.role`
+
+// userRows collects users from rows of userColumns, in row order.
+type userRows struct {
+	users []identity.User
+}
+
+func (ur *userRows) scan(row scanner) error {
+	var (
+		u                identity.User
+		created, updated dbTime
+		role             *string
+	)
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Disabled, &created, &updated, &role); err != nil {
+		return err
+	}
+	if n := len(ur.users); n == 0 || ur.users[n-1].ID != u.ID {
+		u.CreatedAt, u.UpdatedAt = created.Time, updated.Time
+		ur.users = append(ur.users, u)
+	}
+	if role != nil {
+		last := &ur.users[len(ur.users)-1]
+		last.Roles = append(last.Roles, *role)
+	}
+	return nil
+}
+
+func (ur *userRows) sortRoles() {
+	for i := range ur.users {
+		slices.Sort(ur.users[i].Roles)
+	}
+}
+
+// UserByID returns the user with its roles, sorted.
+func (s *Store) UserByID(ctx context.Context, id string) (*identity.User, error) {
+	var ur userRows
+	err := s.queryAll(ctx, ur.scan, `SELECT `+userColumns+`
+		FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
+		WHERE u.id = ?`, id)
+	if err != nil {
+		return nil, failed("user by id", err)
+	}
+	if len(ur.users) == 0 {
+		return nil, fmt.Errorf("user %q: %w", id, identity.ErrNotFound)
+	}
+	ur.sortRoles()
+	return &ur.users[0], nil
+}
+
+// UserByLogin finds a user by username or e-mail, ignoring case. Should one
+// user's username be another's e-mail, the username wins.
+func (s *Store) UserByLogin(ctx context.Context, login string) (*identity.User, error) {
+	if login == "" {
+		return nil, fmt.Errorf("user %q: %w", login, identity.ErrNotFound)
+	}
+	n := normLogin(login)
+	var ur userRows
+	err := s.queryAll(ctx, ur.scan, `SELECT `+userColumns+`
+		FROM (SELECT * FROM users WHERE username_norm = ? OR email_norm = ?
+		      ORDER BY CASE WHEN username_norm = ? THEN 0 ELSE 1 END LIMIT 1) u
+		LEFT JOIN user_roles r ON r.user_id = u.id`, n, n, n)
+	if err != nil {
+		return nil, failed("user by login", err)
+	}
+	if len(ur.users) == 0 {
+		return nil, fmt.Errorf("user %q: %w", login, identity.ErrNotFound)
+	}
+	ur.sortRoles()
+	return &ur.users[0], nil
+}
+
+// UpdatePasswordHash replaces the user's password hash.
+func (s *Store) UpdatePasswordHash(ctx context.Context, userID, hash string) error {
+	n, err := s.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
+		hash, s.timeArg(now()), userID)
+	if err != nil {
+		return failed("update password hash", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %q: %w", userID, identity.ErrNotFound)
+	}
+	return nil
+}
+
+// ListUsers returns at most limit users (all of them if limit <= 0) ordered
+// by username, ignoring case.
+func (s *Store) ListUsers(ctx context.Context, limit int) ([]identity.User, error) {
+	inner := `SELECT * FROM users ORDER BY username_norm, id`
+	var args []any
+	if limit > 0 {
+		inner += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	var ur userRows
+	err := s.queryAll(ctx, ur.scan, `SELECT `+userColumns+`
+		FROM (`+inner+`) u LEFT JOIN user_roles r ON r.user_id = u.id
+		ORDER BY u.username_norm, u.id`, args...)
+	if err != nil {
+		return nil, failed("list users", err)
+	}
+	ur.sortRoles()
+	return ur.users, nil
+}
+
+// GrantRole gives the user role; granting a role twice is not an error. An
+// unknown user is identity.ErrNotFound.
+func (s *Store) GrantRole(ctx context.Context, userID, role string) error {
+	if role == "" {
+		return errors.New("store: grant role: empty role")
+	}
+	// INSERT … SELECT rather than a foreign-key violation, which would abort
+	// a surrounding PostgreSQL transaction.
+	n, err := s.exec(ctx, `INSERT INTO user_roles (user_id, role)
+		SELECT id, ? FROM users WHERE id = ?
+		ON CONFLICT (user_id, role) DO NOTHING`, role, userID)
+	if err != nil {
+		return failed("grant role", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	found, err := s.queryOne(ctx, func(scanner) error { return nil }, `SELECT 1 FROM users WHERE id = ?`, userID)
+	if err != nil {
+		return failed("grant role", err)
+	}
+	if !found {
+		return fmt.Errorf("user %q: %w", userID, identity.ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeRole takes role from the user; identity.ErrNotFound if the user does
+// not hold it.
+func (s *Store) RevokeRole(ctx context.Context, userID, role string) error {
+	n, err := s.exec(ctx, `DELETE FROM user_roles WHERE user_id = ? AND role = ?`, userID, role)
+	if err != nil {
+		return failed("revoke role", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %q role %q: %w", userID, role, identity.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package oauth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// LoginPath is where the dispatcher sends a browser that must sign in. The
+// login page sends it back to /oauth2/auth?flow=ID and nowhere else.
+const LoginPath = "/login"
+
+// authorize is the dispatcher: fosite validates the request, then the
+// dispatcher checks what the request still needs (today: a signed-in
+// browser session fresh enough for prompt and max_age; the MFA, legal
+// consent and scope consent steps slot in after the login check) and sends
+// the browser to the page for it. A parked request resumes with ?flow=ID.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	pending, ok := p.resumePending(w, r)
+	if !ok {
+		return
+	}
+	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if mode := ar.GetResponseMode(); mode != fosite.ResponseModeDefault && mode != fosite.ResponseModeQuery {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrUnsupportedResponseMode.WithHint("Only the query response mode is supported."))
+		return
+	}
+
+	browser, err := p.Sessions.Current(r)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	var user *identity.User
+	if browser != nil {
+		user, err = p.Store.UserByID(ctx, browser.UserID)
+		switch {
+		case errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled):
+			_ = p.Sessions.End(w, r)
+			browser, user = nil, nil
+		case err != nil:
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
+
+	// One clock reading, truncated as the ID token will carry it, so that
+	// the checks here and fosite's own prompt/max_age checks agree.
+	now := p.Now().UTC().Truncate(time.Second)
+	if p.needsLogin(ar, browser, pending, now) {
+		if slices.Contains(promptValues(ar), "none") {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
+			return
+		}
+		if pending == nil {
+			if pending, err = p.park(r); err != nil {
+				p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+				return
+			}
+		}
+		target := LoginPath + "?flow=" + url.QueryEscape(pending.ID)
+		if hint := ar.GetRequestForm().Get("login_hint"); hint != "" && len(hint) <= 256 {
+			target += "&login_hint=" + url.QueryEscape(hint)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+
+	// Scope and audience consent are granted here until the consent step
+	// exists; fosite has already limited both to what the client may ask.
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+
+	requestedAt := now
+	if pending != nil {
+		requestedAt = pending.CreatedAt
+	}
+	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, p.userSession(ar, user, browser, requestedAt))
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if pending != nil {
+		if err := p.Store.DeletePendingAuthorization(ctx, pending.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
+			p.Log.WarnContext(ctx, "delete pending authorization", "err", err)
+		}
+	}
+	p.fosite.WriteAuthorizeResponse(ctx, &issWriter{ResponseWriter: w, iss: p.opts.Issuer}, ar, resp)
+}
+
+// resumePending swaps in the parked request when the browser comes back
+// with ?flow=ID. It reports false when it has answered the request itself.
+func (p *Provider) resumePending(w http.ResponseWriter, r *http.Request) (*identity.PendingAuthorization, bool) {
+	q := r.URL.Query()
+	id := q.Get("flow")
+	if id == "" {
+		return nil, true
+	}
+	pending, err := p.Store.PendingAuthorizationByID(r.Context(), id)
+	if err != nil || len(q) != 1 || !p.Now().Before(pending.ExpiresAt) {
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
+			p.Log.ErrorContext(r.Context(), "load pending authorization", "err", err)
+			p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "No pudimos continuar con el inicio de sesión. Inténtalo de nuevo.")
+			return nil, false
+		}
+		p.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "Esta solicitud de inicio de sesión venció o no es válida. Vuelve a la aplicación e inténtalo de nuevo.")
+		return nil, false
+	}
+	r.URL.RawQuery = pending.Query
+	r.Method = http.MethodGet
+	r.Form, r.PostForm = nil, nil
+	return pending, true
+}
+
+// park stores the authorization request while the user signs in.
+func (p *Provider) park(r *http.Request) (*identity.PendingAuthorization, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	now := p.Now().UTC()
+	form := url.Values{}
+	for k, v := range r.Form {
+		if k != "flow" {
+			form[k] = v
+		}
+	}
+	pending := &identity.PendingAuthorization{
+		ID:        base64.RawURLEncoding.EncodeToString(b),
+		Query:     form.Encode(),
+		CreatedAt: now,
+		ExpiresAt: now.Add(p.opts.PendingLifespan),
+	}
+	return pending, p.Store.CreatePendingAuthorization(r.Context(), pending)
+}
+
+func promptValues(ar fosite.AuthorizeRequester) []string {
+	return strings.Fields(ar.GetRequestForm().Get("prompt"))
+}
+
+// needsLogin decides whether the browser must (re-)authenticate. A login
+// completed after the request was parked satisfies prompt=login and max_age.
+func (p *Provider) needsLogin(ar fosite.AuthorizeRequester, browser *identity.Session, pending *identity.PendingAuthorization, now time.Time) bool {
+	if browser == nil {
+		return true
+	}
+	authTime := browser.AuthTime.UTC().Truncate(time.Second)
+	freshForRequest := pending != nil && !authTime.Before(pending.CreatedAt.Truncate(time.Second))
+	if freshForRequest {
+		return false
+	}
+	prompts := promptValues(ar)
+	if slices.Contains(prompts, "login") || slices.Contains(prompts, "select_account") {
+		return true
+	}
+	if v := ar.GetRequestForm().Get("max_age"); v != "" {
+		maxAge, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && maxAge >= 0 && now.Sub(authTime) > time.Duration(maxAge)*time.Second {
+			return true
+		}
+	}
+	return false
+}
+
+// userSession builds the grant's session from the signed-in user.
+func (p *Provider) userSession(ar fosite.AuthorizeRequester, user *identity.User, browser *identity.Session, requestedAt time.Time) *Session {
+	s := NewSession()
+	s.Subject = user.ID
+	s.Username = user.Username
+	s.ClientID = ar.GetClient().GetID()
+	s.Roles = slices.Clone(user.Roles)
+	if s.Roles == nil {
+		s.Roles = []string{}
+	}
+	s.AuthTime = browser.AuthTime.UTC().Truncate(time.Second)
+	s.ACR = browser.ACR
+	s.AMR = slices.Clone(browser.AMR)
+	s.BrowserSession = browser.ID
+
+	c := s.Claims
+	c.Subject = user.ID
+	c.AuthTime = s.AuthTime
+	c.RequestedAt = requestedAt.Truncate(time.Second)
+	c.AuthenticationContextClassReference = browser.ACR
+	c.AuthenticationMethodsReferences = slices.Clone(browser.AMR)
+	if ar.GetGrantedScopes().Has("roles") {
+		c.Extra["roles"] = slices.Clone(s.Roles)
+	}
+	return s
+}
+
+// writeAuthorizeError answers a failed authorization request. Without a
+// verified redirect URI the error is an HTML page: an unregistered
+// redirect_uri must never receive a redirect.
+func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.Log.ErrorContext(r.Context(), "authorization request failed", "err", rfc.Error(), "cause", rfc.Unwrap(), "debug", rfc.DebugField)
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		status := rfc.CodeField
+		if status < 400 || status >= 500 {
+			status = http.StatusBadRequest
+		}
+		msg := "La aplicación envió una solicitud de autorización que no es válida."
+		if rfc.HintField != "" {
+			msg += " " + rfc.HintField
+		}
+		p.Pages.Error(w, r, status, rfc.ErrorField, msg)
+		return
+	}
+	p.fosite.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.opts.Issuer}, ar, err)
+}
+
+// issWriter adds RFC 9207's iss parameter to the redirect fosite writes,
+// for success and error responses alike (fosite v0.49 lacks RFC 9207).
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w *issWriter) WriteHeader(status int) {
+	if loc := w.Header().Get("Location"); loc != "" && status >= 300 && status < 400 {
+		if u, err := url.Parse(loc); err == nil {
+			param := "iss=" + url.QueryEscape(w.iss)
+			if u.RawQuery == "" {
+				u.RawQuery = param
+			} else {
+				u.RawQuery += "&" + param
+			}
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}

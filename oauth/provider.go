@@ -1,0 +1,226 @@
+// Package oauth is Portero's OAuth 2.0 and OpenID Connect surface: fosite's
+// composition, the storage adapter, the token strategies and signing keys,
+// and the /oauth2/* endpoints with discovery, JWKS and userinfo.
+package oauth
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/hmac"
+	"github.com/ory/fosite/token/jwt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/render"
+)
+
+// Options configure the provider.
+type Options struct {
+	Issuer                string
+	AccessTokenLifespan   time.Duration
+	RefreshTokenLifespan  time.Duration
+	AuthorizeCodeLifespan time.Duration
+	IDTokenLifespan       time.Duration
+	// RefreshGrace is how long a rotated refresh token keeps working.
+	RefreshGrace time.Duration
+	// EnforcePKCE requires PKCE of every client, not only public ones.
+	EnforcePKCE bool
+	// Secrets are the system secret followed by previous ones; token HMAC
+	// keys are derived from them.
+	Secrets         [][]byte
+	JWKSCachePeriod time.Duration
+	ScopesSupported []string
+	// MaxBodyBytes bounds request bodies of the back-channel endpoints.
+	MaxBodyBytes int64
+	// PendingLifespan is how long an authorization request waits for the
+	// user to sign in.
+	PendingLifespan time.Duration
+}
+
+// BrowserSessions tells the dispatcher who is signed in on this browser.
+// internal/session implements it; oauth does not depend on it.
+type BrowserSessions interface {
+	// Current returns the signed-in session, or identity.ErrNotFound.
+	Current(r *http.Request) (*identity.Session, error)
+	// End ends the browser's session, if any, and clears its cookie.
+	End(w http.ResponseWriter, r *http.Request) error
+}
+
+// Provider serves the OAuth 2.0 and OpenID Connect endpoints.
+type Provider struct {
+	opts     Options
+	fosite   *fosite.Fosite
+	strategy *tokenStrategy
+	Keys     *Keyring
+	Storage  *Storage
+	Clients  *ClientCache
+	Store    identity.Store
+	Sessions BrowserSessions
+	Pages    *render.Renderer
+	Metrics  *Metrics
+	Log      *slog.Logger
+	Now      func() time.Time
+
+	discovery []byte
+	logoutKey []byte
+}
+
+// Metrics counts what the OAuth endpoints did.
+type Metrics struct {
+	TokensIssued   *prometheus.CounterVec
+	Introspections *prometheus.CounterVec
+}
+
+// NewMetrics registers the OAuth metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portero_tokens_issued_total", Help: "Access tokens issued, by grant type.",
+		}, []string{"grant_type"}),
+		Introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portero_introspections_total", Help: "Introspection requests, by result (active, inactive, invalid_client, invalid_request).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.TokensIssued, m.Introspections)
+	return m
+}
+
+// Deps are the provider's collaborators.
+type Deps struct {
+	Store    identity.Store
+	Keys     *Keyring
+	Sessions BrowserSessions
+	Pages    *render.Renderer
+	Metrics  *Metrics
+	Log      *slog.Logger
+	Now      func() time.Time
+	// ClientCacheTTL bounds how stale a cached client record may be.
+	ClientCacheTTL time.Duration
+}
+
+// DeriveKey derives a purpose-bound key from a system secret, so that no
+// two uses (token HMAC, cookies, key encryption) share key material.
+func DeriveKey(secret []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, secret, nil, "portero "+purpose+" v1", 32)
+	if err != nil {
+		panic(err) // only for lengths hkdf refuses; 32 is always fine
+	}
+	return key
+}
+
+// NewProvider composes fosite with Portero's storage and strategies.
+func NewProvider(opts Options, d Deps) *Provider {
+	clients := &ClientCache{Store: d.Store, TTL: d.ClientCacheTTL, Now: d.Now}
+	st := &Storage{Store: d.Store, Clients: clients, RefreshGrace: opts.RefreshGrace, Now: d.Now}
+
+	var rotated [][]byte
+	for _, s := range opts.Secrets[1:] {
+		rotated = append(rotated, DeriveKey(s, "token hmac"))
+	}
+	cfg := &fosite.Config{
+		AccessTokenLifespan:            opts.AccessTokenLifespan,
+		RefreshTokenLifespan:           opts.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:          opts.AuthorizeCodeLifespan,
+		IDTokenLifespan:                opts.IDTokenLifespan,
+		IDTokenIssuer:                  opts.Issuer,
+		AccessTokenIssuer:              opts.Issuer,
+		TokenURL:                       opts.Issuer + "/oauth2/token",
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCE:                    opts.EnforcePKCE,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+		RefreshTokenScopes:             []string{"offline_access"},
+		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
+		GlobalSecret:                   DeriveKey(opts.Secrets[0], "token hmac"),
+		RotatedGlobalSecrets:           rotated,
+		ClientSecretsHasher:            secretHasher{},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		TokenEntropy:                   32,
+		SendDebugMessagesToClients:     false,
+	}
+
+	rsSigner := &keySigner{keys: d.Keys, alg: AlgRS256}
+	esSigner := &keySigner{keys: d.Keys, alg: AlgES256}
+	strategy := &tokenStrategy{
+		opaque: &prefixedHMAC{oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: cfg}, cfg)},
+		jwt: &oauth2.DefaultJWTStrategy{
+			Signer: accessTokenSigner{esSigner},
+			Config: cfg,
+		},
+		idTokens: map[string]*openid.DefaultStrategy{
+			AlgRS256: {Signer: rsSigner, Config: cfg},
+			AlgES256: {Signer: esSigner, Config: cfg},
+		},
+		Signer: rsSigner,
+	}
+	strategy.jwt.HMACSHAStrategy = strategy.opaque
+
+	f := compose.Compose(cfg, st, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	).(*fosite.Fosite)
+
+	p := &Provider{
+		opts: opts, fosite: f, strategy: strategy,
+		Keys: d.Keys, Storage: st, Clients: clients, Store: d.Store,
+		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now,
+	}
+	p.discovery = p.discoveryDocument()
+	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")
+	return p
+}
+
+// Mount registers the endpoints.
+func (p *Provider) Mount(r *mux.Router) {
+	r.HandleFunc("/.well-known/openid-configuration", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/oauth-authorization-server", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/jwks.json", p.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/oauth2/auth", p.authorize).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/token", p.limitBody(p.token)).Methods(http.MethodPost)
+	r.Handle("/oauth2/introspect", p.limitBody(p.introspect)).Methods(http.MethodPost)
+	r.Handle("/oauth2/revoke", p.limitBody(p.revoke)).Methods(http.MethodPost)
+	r.Handle("/userinfo", p.limitBody(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/logout", p.limitBody(p.logout)).Methods(http.MethodGet, http.MethodPost)
+}
+
+func (p *Provider) limitBody(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
+		h(w, r)
+	})
+}
+
+// InvalidateClient drops a client from the cache after a change.
+func (p *Provider) InvalidateClient(id string) { p.Clients.Invalidate(id) }
+
+// Prune deletes expired grants in bounded batches until none are left or
+// ctx ends.
+func (p *Provider) Prune(ctx context.Context, batch int) (int64, error) {
+	var total int64
+	for ctx.Err() == nil {
+		n, err := p.Store.DeleteExpiredGrants(ctx, p.Now(), batch)
+		total += n
+		if err != nil || n < int64(batch) {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
+}

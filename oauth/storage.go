@@ -1,0 +1,383 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	"github.com/ory/fosite/storage"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// Storage adapts identity.Store to the storage interfaces fosite's handlers
+// use. compose.Compose only checks these at run time, so check them here.
+var (
+	_ fosite.Storage                     = (*Storage)(nil)
+	_ oauth2.CoreStorage                 = (*Storage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*Storage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*Storage)(nil)
+	_ pkce.PKCERequestStorage            = (*Storage)(nil)
+	_ fosite.ClientManager               = (*Storage)(nil)
+	_ storage.Transactional              = (*Storage)(nil)
+)
+
+// Storage is the fosite storage adapter.
+type Storage struct {
+	Store   identity.Store
+	Clients *ClientCache
+	// RefreshGrace is how long a rotated refresh token still works, so that
+	// a client retrying a refresh on a flaky network is not taken for a thief.
+	RefreshGrace time.Duration
+	Now          func() time.Time
+}
+
+// formKeysNotStored are request parameters that carry credentials or
+// single-use values; they never reach the database.
+var formKeysNotStored = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "token"}
+
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	RequestedScope    []string        `json:"requested_scope,omitempty"`
+	GrantedScope      []string        `json:"granted_scope,omitempty"`
+	RequestedAudience []string        `json:"requested_audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form,omitempty"`
+	Session           json.RawMessage `json:"session"`
+}
+
+func (s *Storage) create(ctx context.Context, kind identity.GrantKind, signature string, req fosite.Requester, expiry fosite.TokenType) error {
+	sess, ok := req.GetSession().(*Session)
+	if !ok {
+		return fmt.Errorf("oauth storage: unexpected session type %T", req.GetSession())
+	}
+	sessJSON, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	form := url.Values{}
+	for k, v := range req.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range formKeysNotStored {
+		delete(form, k)
+	}
+	data, err := json.Marshal(storedRequest{
+		ID:                req.GetID(),
+		RequestedAt:       req.GetRequestedAt(),
+		RequestedScope:    req.GetRequestedScopes(),
+		GrantedScope:      req.GetGrantedScopes(),
+		RequestedAudience: req.GetRequestedAudience(),
+		GrantedAudience:   req.GetGrantedAudience(),
+		Form:              form,
+		Session:           sessJSON,
+	})
+	if err != nil {
+		return err
+	}
+	expiresAt := sess.GetExpiresAt(expiry)
+	if expiresAt.IsZero() {
+		// A refresh token without a lifespan still needs a prune horizon.
+		expiresAt = s.Now().Add(10 * 365 * 24 * time.Hour)
+	}
+	return s.Store.CreateGrant(ctx, &identity.Grant{
+		Kind:        kind,
+		Signature:   signature,
+		RequestID:   req.GetID(),
+		ClientID:    req.GetClient().GetID(),
+		Subject:     sess.GetSubject(),
+		Active:      true,
+		RequestedAt: req.GetRequestedAt(),
+		ExpiresAt:   expiresAt,
+		Data:        data,
+	})
+}
+
+// load returns the grant and its request, or fosite.ErrNotFound.
+func (s *Storage) load(ctx context.Context, kind identity.GrantKind, signature string) (*identity.Grant, *fosite.Request, error) {
+	g, err := s.Store.GrantBySignature(ctx, kind, signature)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := s.decode(ctx, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, req, nil
+}
+
+func (s *Storage) decode(ctx context.Context, g *identity.Grant) (*fosite.Request, error) {
+	var sr storedRequest
+	if err := json.Unmarshal(g.Data, &sr); err != nil {
+		return nil, fmt.Errorf("oauth storage: grant data: %w", err)
+	}
+	sess := NewSession()
+	if err := json.Unmarshal(sr.Session, sess); err != nil {
+		return nil, fmt.Errorf("oauth storage: grant session: %w", err)
+	}
+	client, err := s.Clients.Get(ctx, g.ClientID)
+	if errors.Is(err, identity.ErrNotFound) {
+		// The client was deleted: its grants die with it.
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sr.Form == nil {
+		sr.Form = url.Values{}
+	}
+	return &fosite.Request{
+		ID:                sr.ID,
+		RequestedAt:       sr.RequestedAt,
+		Client:            client,
+		RequestedScope:    sr.RequestedScope,
+		GrantedScope:      sr.GrantedScope,
+		RequestedAudience: sr.RequestedAudience,
+		GrantedAudience:   sr.GrantedAudience,
+		Form:              sr.Form,
+		Session:           sess,
+	}, nil
+}
+
+func (s *Storage) get(ctx context.Context, kind identity.GrantKind, signature string) (fosite.Requester, error) {
+	g, req, err := s.load(ctx, kind, signature)
+	if err != nil {
+		return nil, err
+	}
+	if !g.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *Storage) delete(ctx context.Context, kind identity.GrantKind, signature string) error {
+	err := s.Store.DeleteGrant(ctx, kind, signature)
+	if errors.Is(err, identity.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// --- fosite.ClientManager ---
+
+func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.Clients.Get(ctx, id)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	used, err := s.Store.JTIUsed(ctx, jti)
+	if err != nil {
+		return err
+	}
+	if used {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := s.Store.UseJTI(ctx, jti, exp)
+	if errors.Is(err, identity.ErrConflict) {
+		return fosite.ErrJTIKnown
+	}
+	return err
+}
+
+// --- authorization codes ---
+
+func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, identity.GrantAuthorizeCode, code, req, fosite.AuthorizeCode)
+}
+
+func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, _ fosite.Session) (fosite.Requester, error) {
+	req, err := s.get(ctx, identity.GrantAuthorizeCode, code)
+	if errors.Is(err, fosite.ErrInactiveToken) {
+		// fosite revokes the tokens issued from the code when it sees this.
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, err
+}
+
+func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	err := s.Store.DeactivateGrant(ctx, identity.GrantAuthorizeCode, code)
+	if errors.Is(err, identity.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// --- PKCE and OIDC records, keyed by the code's signature ---
+
+func (s *Storage) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, identity.GrantPKCE, signature, req, fosite.AuthorizeCode)
+}
+
+func (s *Storage) GetPKCERequestSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, identity.GrantPKCE, signature)
+}
+
+func (s *Storage) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.delete(ctx, identity.GrantPKCE, signature)
+}
+
+func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return s.create(ctx, identity.GrantOIDC, code, req, fosite.AuthorizeCode)
+}
+
+func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, _ fosite.Requester) (fosite.Requester, error) {
+	return s.get(ctx, identity.GrantOIDC, code)
+}
+
+func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.delete(ctx, identity.GrantOIDC, code)
+}
+
+// --- access and refresh tokens ---
+
+func (s *Storage) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return s.create(ctx, identity.GrantAccessToken, signature, req, fosite.AccessToken)
+}
+
+func (s *Storage) GetAccessTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, identity.GrantAccessToken, signature)
+}
+
+func (s *Storage) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return s.delete(ctx, identity.GrantAccessToken, signature)
+}
+
+func (s *Storage) CreateRefreshTokenSession(ctx context.Context, signature, _ string, req fosite.Requester) error {
+	return s.create(ctx, identity.GrantRefreshToken, signature, req, fosite.RefreshToken)
+}
+
+// GetRefreshTokenSession returns fosite.ErrInactiveToken (with the request,
+// so fosite can revoke the family) for a revoked token and for a rotated one
+// presented after the grace window: that is refresh-token reuse.
+func (s *Storage) GetRefreshTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	g, req, err := s.load(ctx, identity.GrantRefreshToken, signature)
+	if err != nil {
+		return nil, err
+	}
+	if !g.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	if g.RotatedAt != nil && s.Now().Sub(*g.RotatedAt) > s.RefreshGrace {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteRefreshTokenSession deactivates rather than deletes: fosite calls it
+// on reuse, and the row is the evidence.
+func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	err := s.Store.DeactivateGrant(ctx, identity.GrantRefreshToken, signature)
+	if errors.Is(err, identity.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// RotateRefreshToken marks the presented refresh token as used. The first
+// exchange also ends the family's earlier access tokens; a duplicate within
+// the grace window changes nothing, so it cannot undo the tokens the first
+// exchange issued.
+func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	first, err := s.Store.MarkRotated(ctx, signature, s.Now())
+	if err != nil {
+		return err
+	}
+	if !first {
+		return nil
+	}
+	_, err = s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
+	return err
+}
+
+func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := s.Store.DeactivateFamily(ctx, identity.GrantRefreshToken, requestID)
+	return err
+}
+
+func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
+	return err
+}
+
+// --- storage.Transactional ---
+
+func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) { return s.Store.BeginTx(ctx) }
+func (s *Storage) Commit(ctx context.Context) error                     { return s.Store.CommitTx(ctx) }
+func (s *Storage) Rollback(ctx context.Context) error                   { return s.Store.RollbackTx(ctx) }
+
+// ClientCache keeps client records in memory for a short time: every token
+// and introspection request authenticates a client, and the record rarely
+// changes. Changes made through this process invalidate at once; other
+// replicas see them within the TTL.
+type ClientCache struct {
+	Store identity.ClientStore
+	TTL   time.Duration
+	Now   func() time.Time
+
+	mu      sync.RWMutex
+	entries map[string]clientEntry
+}
+
+type clientEntry struct {
+	client  *Client
+	expires time.Time
+}
+
+// Get returns the client, from the cache when fresh.
+func (c *ClientCache) Get(ctx context.Context, id string) (*Client, error) {
+	now := c.Now()
+	c.mu.RLock()
+	e, ok := c.entries[id]
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.client, nil
+	}
+	rec, err := c.Store.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	client, err := newClient(rec)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]clientEntry{}
+	}
+	if len(c.entries) > 10000 {
+		clear(c.entries) // bound memory against a flood of client ids
+	}
+	c.entries[id] = clientEntry{client: client, expires: now.Add(c.TTL)}
+	c.mu.Unlock()
+	return client, nil
+}
+
+// Invalidate drops a client from the cache.
+func (c *ClientCache) Invalidate(id string) {
+	c.mu.Lock()
+	delete(c.entries, id)
+	c.mu.Unlock()
+}

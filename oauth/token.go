@@ -1,0 +1,301 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// writeJSON writes a JSON response that must never be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeJSONError writes an RFC 6749 §5.2 error body.
+func writeJSONError(w http.ResponseWriter, status int, code, description string) {
+	body := map[string]string{"error": code}
+	if description != "" {
+		body["error_description"] = description
+	}
+	if status == http.StatusUnauthorized && code == "invalid_client" {
+		// RFC 6749 §5.2 and RFC 9110 §11.6.1: a 401 names the scheme.
+		w.Header().Set("WWW-Authenticate", `Basic realm="portero", error="invalid_client"`)
+	}
+	writeJSON(w, status, body)
+}
+
+// writeTokenError writes a fosite error from a back-channel endpoint in RFC
+// 6749 form, logging only server-side failures (without request content).
+func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.Log.ErrorContext(r.Context(), "oauth endpoint failed", "path", r.URL.Path, "err", rfc.Error(), "cause", rfc.Unwrap(), "debug", rfc.DebugField)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "The server could not complete the request.")
+		return
+	}
+	desc := rfc.DescriptionField
+	if rfc.HintField != "" {
+		desc += " " + rfc.HintField
+	}
+	writeJSONError(w, rfc.CodeField, rfc.ErrorField, desc)
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := NewSession()
+	ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		p.writeTokenError(w, r, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// RFC 9068 §2.2: with no user, the subject is the client itself,
+		// and the roles are the client's own.
+		client := ar.GetClient().(*Client)
+		sess.Subject = client.ID
+		sess.ClientID = client.ID
+		sess.Roles = slices.Clone(client.Roles)
+	}
+	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeTokenError(w, r, err)
+		return
+	}
+	p.Metrics.TokensIssued.WithLabelValues(grantTypeLabel(ar.GetGrantTypes())).Inc()
+	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func grantTypeLabel(gt fosite.Arguments) string {
+	for _, known := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+		if gt.ExactOne(known) {
+			return known
+		}
+	}
+	return "other"
+}
+
+// introspectionRequest is the parsed body of an RFC 7662 request.
+type introspectionRequest struct {
+	Token         string
+	TokenTypeHint fosite.TokenUse
+}
+
+var errBadIntrospection = errors.New("invalid introspection request")
+
+// parseIntrospection validates an introspection body. It is separate from
+// the handler so it can be fuzzed.
+func parseIntrospection(form map[string][]string) (introspectionRequest, error) {
+	token := first(form["token"])
+	if token == "" || len(form["token"]) > 1 {
+		return introspectionRequest{}, errBadIntrospection
+	}
+	hint := first(form["token_type_hint"])
+	switch hint {
+	case "", "access_token", "refresh_token":
+	default:
+		// RFC 7662 §2.1: an unknown hint is ignored, not an error.
+		hint = ""
+	}
+	return introspectionRequest{Token: token, TokenTypeHint: fosite.TokenUse(hint)}, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// introspect implements RFC 7662. The caller authenticates as a confidential
+// client with any method the token endpoint accepts. A client sees its own
+// tokens and those naming it in their audience; a client registered with
+// IntrospectAny (a resource server) sees all. Anything else is active:false,
+// which tells nothing about the token.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.Metrics.Introspections.WithLabelValues("invalid_request").Inc()
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
+		return
+	}
+	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil && caller.IsPublic() {
+		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
+	}
+	if err != nil {
+		p.Metrics.Introspections.WithLabelValues("invalid_client").Inc()
+		p.writeTokenError(w, r, err)
+		return
+	}
+	req, err := parseIntrospection(r.PostForm)
+	if err != nil {
+		p.Metrics.Introspections.WithLabelValues("invalid_request").Inc()
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The 'token' parameter is required exactly once.")
+		return
+	}
+	use, ar, err := p.fosite.IntrospectToken(ctx, req.Token, req.TokenTypeHint, NewSession())
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.CodeField >= 500 {
+			p.Log.ErrorContext(ctx, "introspection failed", "err", rfc.Error(), "cause", rfc.Unwrap())
+			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		p.Metrics.Introspections.WithLabelValues("inactive").Inc()
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
+	}
+	if !mayIntrospect(caller.(*Client), ar) {
+		p.Metrics.Introspections.WithLabelValues("inactive").Inc()
+		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
+	}
+	p.Metrics.Introspections.WithLabelValues("active").Inc()
+	writeJSON(w, http.StatusOK, p.introspectionBody(use, ar))
+}
+
+func mayIntrospect(caller *Client, ar fosite.Requester) bool {
+	return caller.IntrospectAny ||
+		ar.GetClient().GetID() == caller.ID ||
+		slices.Contains(ar.GetGrantedAudience(), caller.ID)
+}
+
+func (p *Provider) introspectionBody(use fosite.TokenUse, ar fosite.Requester) map[string]any {
+	sess, _ := ar.GetSession().(*Session)
+	body := map[string]any{
+		"active":    true,
+		"scope":     strings.Join(ar.GetGrantedScopes(), " "),
+		"client_id": ar.GetClient().GetID(),
+		"iss":       p.opts.Issuer,
+		"iat":       ar.GetRequestedAt().Unix(),
+		"token_use": string(use),
+	}
+	aud := []string(ar.GetGrantedAudience())
+	if len(aud) == 0 {
+		aud = []string{ar.GetClient().GetID()}
+	}
+	body["aud"] = aud
+	if use == fosite.AccessToken {
+		body["token_type"] = "Bearer"
+	} else {
+		body["token_type"] = "refresh_token"
+	}
+	if sess == nil {
+		return body
+	}
+	tokenType := fosite.AccessToken
+	if use == fosite.RefreshToken {
+		tokenType = fosite.RefreshToken
+	}
+	if exp := sess.GetExpiresAt(tokenType); !exp.IsZero() {
+		body["exp"] = exp.Unix()
+	}
+	body["sub"] = sess.Subject
+	if sess.Username != "" {
+		body["username"] = sess.Username
+	}
+	roles := sess.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	body["roles"] = roles
+	if !sess.AuthTime.IsZero() {
+		body["auth_time"] = sess.AuthTime.Unix()
+		if sess.ACR != "" {
+			body["acr"] = sess.ACR
+		}
+		if len(sess.AMR) > 0 {
+			body["amr"] = sess.AMR
+		}
+	}
+	return body
+}
+
+// revoke implements RFC 7009. fosite refuses (silently, with 200) to revoke
+// a token of another client.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := p.fosite.NewRevocationRequest(ctx, r)
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		switch {
+		case errors.Is(err, fosite.ErrInvalidClient):
+			p.writeTokenError(w, r, err)
+			return
+		case errors.Is(err, fosite.ErrInvalidRequest):
+			p.writeTokenError(w, r, err)
+			return
+		case rfc.CodeField >= 500:
+			p.Log.ErrorContext(ctx, "revocation failed", "err", rfc.Error(), "cause", rfc.Unwrap())
+			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// userinfo implements OIDC Core §5.3 from the user's current record.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "An access token is required."})
+		return
+	}
+	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil || use != fosite.AccessToken {
+		if rfc := fosite.ErrorToRFC6749Error(err); err != nil && rfc.CodeField >= 500 {
+			p.Log.ErrorContext(ctx, "userinfo introspection failed", "err", rfc.Error(), "cause", rfc.Unwrap())
+			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is not active."})
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="insufficient_scope", scope="openid"`)
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The access token lacks the openid scope."})
+		return
+	}
+	sess := ar.GetSession().(*Session)
+	user, err := p.Store.UserByID(ctx, sess.Subject)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The account no longer exists."})
+		return
+	}
+	if err != nil {
+		p.Log.ErrorContext(ctx, "userinfo user lookup", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	scopes := ar.GetGrantedScopes()
+	claims := map[string]any{"sub": user.ID}
+	if scopes.Has("profile") {
+		claims["preferred_username"] = user.Username
+	}
+	if scopes.Has("email") {
+		claims["email"] = user.Email
+	}
+	if scopes.Has("roles") {
+		roles := user.Roles
+		if roles == nil {
+			roles = []string{}
+		}
+		claims["roles"] = roles
+	}
+	writeJSON(w, http.StatusOK, claims)
+}
