@@ -174,7 +174,8 @@ func (p *Provider) needsLogin(ar fosite.AuthorizeRequester, browser *identity.Se
 	}
 	if v := ar.GetRequestForm().Get("max_age"); v != "" {
 		maxAge, err := strconv.ParseInt(v, 10, 64)
-		if err == nil && maxAge >= 0 && now.Sub(authTime) > time.Duration(maxAge)*time.Second {
+		// max_age=0 asks for a fresh login, as prompt=login does.
+		if err == nil && (maxAge == 0 || now.Sub(authTime) > time.Duration(maxAge)*time.Second) {
 			return true
 		}
 	}
@@ -227,6 +228,10 @@ func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, a
 		}
 		p.Pages.Error(w, r, status, rfc.ErrorField, msg)
 		return
+	}
+	if req, ok := ar.(*fosite.AuthorizeRequest); ok && req.ResponseMode != fosite.ResponseModeQuery {
+		// Errors go back the one way Portero supports, with iss added.
+		req.ResponseMode = fosite.ResponseModeQuery
 	}
 	p.fosite.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.opts.Issuer}, ar, err)
 }

@@ -194,16 +194,29 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.HandleFunc("/.well-known/oauth-authorization-server", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/jwks.json", p.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/oauth2/auth", p.authorize).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/oauth2/token", p.limitBody(p.token)).Methods(http.MethodPost)
-	r.Handle("/oauth2/introspect", p.limitBody(p.introspect)).Methods(http.MethodPost)
-	r.Handle("/oauth2/revoke", p.limitBody(p.revoke)).Methods(http.MethodPost)
-	r.Handle("/userinfo", p.limitBody(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/token", p.backChannel(p.token)).Methods(http.MethodPost)
+	r.Handle("/oauth2/introspect", p.backChannel(p.introspect)).Methods(http.MethodPost)
+	r.Handle("/oauth2/revoke", p.backChannel(p.revoke)).Methods(http.MethodPost)
+	r.Handle("/userinfo", p.backChannel(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/oauth2/logout", p.limitBody(p.logout)).Methods(http.MethodGet, http.MethodPost)
 }
 
 func (p *Provider) limitBody(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
+		h(w, r)
+	})
+}
+
+// backChannel bounds and parses the form of a JSON endpoint up front.
+// fosite parses with ParseMultipartForm, which hides a malformed
+// urlencoded body behind ErrNotMultipart and goes on with half a form.
+func (p *Provider) backChannel(h http.HandlerFunc) http.Handler {
+	return p.limitBody(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
+			return
+		}
 		h(w, r)
 	})
 }

@@ -102,8 +102,11 @@ func (s *Storage) create(ctx context.Context, kind identity.GrantKind, signature
 	})
 }
 
-// load returns the grant and its request, or fosite.ErrNotFound.
-func (s *Storage) load(ctx context.Context, kind identity.GrantKind, signature string) (*identity.Grant, *fosite.Request, error) {
+// load returns the grant and its request, or fosite.ErrNotFound. When into
+// is a *Session it is hydrated in place: fosite validates an authorization
+// code against the session it passed in (flow_authorize_code_token.go), so
+// an unhydrated session would skip the code's expiry check.
+func (s *Storage) load(ctx context.Context, kind identity.GrantKind, signature string, into fosite.Session) (*identity.Grant, *fosite.Request, error) {
 	g, err := s.Store.GrantBySignature(ctx, kind, signature)
 	if errors.Is(err, identity.ErrNotFound) {
 		return nil, nil, fosite.ErrNotFound
@@ -111,19 +114,24 @@ func (s *Storage) load(ctx context.Context, kind identity.GrantKind, signature s
 	if err != nil {
 		return nil, nil, err
 	}
-	req, err := s.decode(ctx, g)
+	req, err := s.decode(ctx, g, into)
 	if err != nil {
 		return nil, nil, err
 	}
 	return g, req, nil
 }
 
-func (s *Storage) decode(ctx context.Context, g *identity.Grant) (*fosite.Request, error) {
+func (s *Storage) decode(ctx context.Context, g *identity.Grant, into fosite.Session) (*fosite.Request, error) {
 	var sr storedRequest
 	if err := json.Unmarshal(g.Data, &sr); err != nil {
 		return nil, fmt.Errorf("oauth storage: grant data: %w", err)
 	}
-	sess := NewSession()
+	// Unmarshal merges into a hydrated session: fosite calls this twice in
+	// one code exchange and sets the access-token expiry in between.
+	sess, ok := into.(*Session)
+	if !ok || sess == nil {
+		sess = NewSession()
+	}
 	if err := json.Unmarshal(sr.Session, sess); err != nil {
 		return nil, fmt.Errorf("oauth storage: grant session: %w", err)
 	}
@@ -151,8 +159,8 @@ func (s *Storage) decode(ctx context.Context, g *identity.Grant) (*fosite.Reques
 	}, nil
 }
 
-func (s *Storage) get(ctx context.Context, kind identity.GrantKind, signature string) (fosite.Requester, error) {
-	g, req, err := s.load(ctx, kind, signature)
+func (s *Storage) get(ctx context.Context, kind identity.GrantKind, signature string, into fosite.Session) (fosite.Requester, error) {
+	g, req, err := s.load(ctx, kind, signature, into)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +216,8 @@ func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r
 	return s.create(ctx, identity.GrantAuthorizeCode, code, req, fosite.AuthorizeCode)
 }
 
-func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, _ fosite.Session) (fosite.Requester, error) {
-	req, err := s.get(ctx, identity.GrantAuthorizeCode, code)
+func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.get(ctx, identity.GrantAuthorizeCode, code, session)
 	if errors.Is(err, fosite.ErrInactiveToken) {
 		// fosite revokes the tokens issued from the code when it sees this.
 		return req, fosite.ErrInvalidatedAuthorizeCode
@@ -232,7 +240,7 @@ func (s *Storage) CreatePKCERequestSession(ctx context.Context, signature string
 }
 
 func (s *Storage) GetPKCERequestSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, identity.GrantPKCE, signature)
+	return s.get(ctx, identity.GrantPKCE, signature, nil)
 }
 
 func (s *Storage) DeletePKCERequestSession(ctx context.Context, signature string) error {
@@ -244,7 +252,7 @@ func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, r
 }
 
 func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, _ fosite.Requester) (fosite.Requester, error) {
-	return s.get(ctx, identity.GrantOIDC, code)
+	return s.get(ctx, identity.GrantOIDC, code, nil)
 }
 
 func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
@@ -258,7 +266,7 @@ func (s *Storage) CreateAccessTokenSession(ctx context.Context, signature string
 }
 
 func (s *Storage) GetAccessTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, identity.GrantAccessToken, signature)
+	return s.get(ctx, identity.GrantAccessToken, signature, nil)
 }
 
 func (s *Storage) DeleteAccessTokenSession(ctx context.Context, signature string) error {
@@ -273,7 +281,7 @@ func (s *Storage) CreateRefreshTokenSession(ctx context.Context, signature, _ st
 // so fosite can revoke the family) for a revoked token and for a rotated one
 // presented after the grace window: that is refresh-token reuse.
 func (s *Storage) GetRefreshTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
-	g, req, err := s.load(ctx, identity.GrantRefreshToken, signature)
+	g, req, err := s.load(ctx, identity.GrantRefreshToken, signature, nil)
 	if err != nil {
 		return nil, err
 	}

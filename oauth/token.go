@@ -43,6 +43,12 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err e
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "The server could not complete the request.")
 		return
 	}
+	if rfc.ErrorField == "invalid_request" && !presentsClient(r) {
+		// RFC 6749 §5.2: "no client authentication included" is
+		// invalid_client (401); fosite calls it invalid_request.
+		writeJSONError(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required.")
+		return
+	}
 	desc := rfc.DescriptionField
 	if rfc.HintField != "" {
 		desc += " " + rfc.HintField
@@ -73,6 +79,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Metrics.TokensIssued.WithLabelValues(grantTypeLabel(ar.GetGrantTypes())).Inc()
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// presentsClient reports whether the request identifies a client at all.
+func presentsClient(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.PostForm.Get("client_id") != "" || r.PostForm.Get("client_assertion") != ""
 }
 
 func grantTypeLabel(gt fosite.Arguments) string {
@@ -123,11 +134,6 @@ func first(v []string) string {
 // which tells nothing about the token.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.Metrics.Introspections.WithLabelValues("invalid_request").Inc()
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
-		return
-	}
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil && caller.IsPublic() {
 		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
@@ -225,6 +231,10 @@ func (p *Provider) introspectionBody(use fosite.TokenUse, ar fosite.Requester) m
 // a token of another client.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if len(r.PostForm["token"]) != 1 || r.PostForm.Get("token") == "" {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The 'token' parameter is required exactly once.")
+		return
+	}
 	err := p.fosite.NewRevocationRequest(ctx, r)
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)

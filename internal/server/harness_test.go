@@ -72,7 +72,10 @@ func newEnv(t *testing.T, b testdb.Backend, tweak func(*config.Config)) *env {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (e *env) seed() {
 	ctx := context.Background()

@@ -30,3 +30,5 @@ func decodeJWT(t *testing.T, token string) (header, claims map[string]any) {
 func clientCredentialsConfig(e *env, id string) *clientcredentials.Config {
 	return &clientcredentials.Config{ClientID: id, ClientSecret: e.secrets[id], TokenURL: e.issuer + "/oauth2/token"}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

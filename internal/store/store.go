@@ -142,8 +142,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 
 	db, err := gorm.Open(dialector, &gorm.Config{
-		TranslateError:         true,
-		PrepareStmt:            true,
+		TranslateError: true,
+		// Not gorm's PrepareStmt: pgx already caches prepared statements
+		// per connection (QueryExecModeCacheStatement), while gorm's cache
+		// prepares and closes every statement anew inside each transaction
+		// (extra round trips per statement: a two-statement transaction
+		// took 786µs with it and 259µs without on local PostgreSQL). On
+		// SQLite it measured no gain either.
+		PrepareStmt:            false,
 		SkipDefaultTransaction: true,
 		DisableAutomaticPing:   true,
 		Logger:                 logger.Discard,
@@ -182,11 +188,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
-// Close closes the prepared statements and the pool.
+// Close closes the pool.
 func (s *Store) Close() error {
-	if p, ok := s.db.ConnPool.(*gorm.PreparedStmtDB); ok {
-		p.Close()
-	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/storetest"
 	"github.com/portero-id/portero/internal/store"
@@ -389,7 +391,7 @@ func seedGrants(b *testing.B, s *store.Store, n int) {
 		requested := now.Format("2006-01-02 15:04:05.000000-07:00")
 		expires := now.Add(time.Hour).Format("2006-01-02 15:04:05.000000-07:00")
 		data := []byte(strings.Repeat("x", benchData))
-		err := s.InTx(context.Background(), func(ctx context.Context) error {
+		err := db.Transaction(func(tx *gorm.DB) error {
 			for lo := 1; lo <= n; lo += batch {
 				hi := min(lo+batch-1, n)
 				var sb strings.Builder
@@ -403,7 +405,7 @@ func seedGrants(b *testing.B, s *store.Store, n int) {
 					sb.WriteString("('access_token', ?, ?, 'client-1', ?, TRUE, NULL, ?, ?, ?)")
 					args = append(args, "sig-"+strconv.Itoa(i), "req-"+strconv.Itoa(i), "user-"+strconv.Itoa(i%1000), requested, expires, data)
 				}
-				if err := db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
+				if err := tx.Exec(sb.String(), args...).Error; err != nil {
 					return err
 				}
 			}
