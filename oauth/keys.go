@@ -44,7 +44,7 @@ type Keyring struct {
 	now         func() time.Time
 
 	mu       sync.RWMutex
-	keys     []signingKey // newest first
+	keys     []signingKey // by activation time, newest first
 	byKID    map[string]*signingKey
 	loadedAt time.Time
 }
@@ -204,7 +204,13 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		}
 		keys = append(keys, signingKey{SigningKey: s, private: &priv, public: priv.Public()})
 	}
-	slices.SortStableFunc(keys, func(a, b signingKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	// Order by activation, newest first: Active and the JWKS walk this order.
+	slices.SortStableFunc(keys, func(a, b signingKey) int {
+		if c := b.ActiveAt.Compare(a.ActiveAt); c != 0 {
+			return c
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	})
 	byKID := make(map[string]*signingKey, len(keys))
 	for i := range keys {
 		byKID[keys[i].ID] = &keys[i]

@@ -31,7 +31,7 @@ const (
 
 // env is one running Portero with its clients and a user.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *server.Server
 	ts     *httptest.Server
 	store  *store.Store
@@ -42,7 +42,7 @@ type env struct {
 }
 
 // newEnv starts Portero on backend b; tweak may adjust the config.
-func newEnv(t *testing.T, b testdb.Backend, tweak func(*config.Config)) *env {
+func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	t.Helper()
 	st := b.Open(t)
 	var handler http.Handler = http.NotFoundHandler()
@@ -70,7 +70,7 @@ func newEnv(t *testing.T, b testdb.Backend, tweak func(*config.Config)) *env {
 	return e
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

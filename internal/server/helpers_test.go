@@ -3,6 +3,8 @@ package server_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -32,3 +34,5 @@ func clientCredentialsConfig(e *env, id string) *clientcredentials.Config {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -38,6 +38,13 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) identity.Store { return openSQLite(t) })
 }
 
+// An in-memory SQLite database (one connection) passes the suite too.
+func TestSQLiteInMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) identity.Store {
+		return openMigrated(t, store.Options{SQLitePath: ":memory:"})
+	})
+}
+
 func TestPostgres(t *testing.T) {
 	base := postgresURL(t)
 	storetest.Run(t, func(t *testing.T) identity.Store { return openPostgres(t, freshSchema(t, base)) })
@@ -299,6 +306,77 @@ func TestUseJTIPrunesExpired(t *testing.T) {
 	}
 	if n != 64 {
 		t.Errorf("%d JTIs left after pruning, want the 64 unexpired", n)
+	}
+}
+
+// DeleteExpiredSessions spends what is left of its limit on expired
+// pending authorizations.
+func TestDeleteExpiredSessionsPrunesPendingAuthorizations(t *testing.T) {
+	s := openSQLite(t)
+	ctx := t.Context()
+	now := time.Now()
+	if err := s.CreateUser(ctx, &identity.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		sess := &identity.Session{ID: fmt.Sprintf("s%d", i), UserID: "u1", AuthTime: now, ExpiresAt: now.Add(-time.Minute)}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		p := &identity.PendingAuthorization{ID: fmt.Sprintf("p%d", i), Query: "a=b", ExpiresAt: now.Add(-time.Minute)}
+		if err := s.CreatePendingAuthorization(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := &identity.PendingAuthorization{ID: "live", Query: "a=b", ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreatePendingAuthorization(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	var removed []int64
+	for range 3 {
+		n, err := s.DeleteExpiredSessions(ctx, now, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, n)
+	}
+	if want := []int64{5, 2, 0}; !slices.Equal(removed, want) {
+		t.Errorf("DeleteExpiredSessions(limit 5) removed %v in turn, want %v", removed, want)
+	}
+	if _, err := s.PendingAuthorizationByID(ctx, "live"); err != nil {
+		t.Errorf("unexpired pending authorization: %v", err)
+	}
+}
+
+// Signatures, JTIs and session ids are secrets: errors do not carry them.
+func TestErrorsDoNotCarrySecrets(t *testing.T) {
+	s := openSQLite(t)
+	ctx := t.Context()
+	const secret = "c2VjcmV0LXNpZ25hdHVyZQ"
+	g := &identity.Grant{Kind: identity.GrantRefreshToken, Signature: secret, RequestID: "r", ClientID: "c", Active: true, Data: []byte("{}")}
+	if err := s.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	_, errMissing := s.GrantBySignature(ctx, identity.GrantAccessToken, secret)
+	_, errSession := s.SessionByID(ctx, secret)
+	_ = s.UseJTI(ctx, secret, time.Now().Add(time.Hour))
+	for _, err := range []error{
+		s.CreateGrant(ctx, g),
+		errMissing,
+		s.DeleteGrant(ctx, identity.GrantAccessToken, secret),
+		s.UseJTI(ctx, secret, time.Now().Add(time.Hour)),
+		errSession,
+		s.TouchSession(ctx, secret, time.Now()),
+		s.DeleteSession(ctx, secret),
+		s.DeletePendingAuthorization(ctx, secret),
+	} {
+		if err == nil {
+			t.Error("want an error")
+		} else if strings.Contains(err.Error(), secret) {
+			t.Errorf("error carries the secret: %v", err)
+		}
 	}
 }
 
