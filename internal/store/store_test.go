@@ -2,12 +2,9 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	mrand "math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +20,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/storetest"
 	"github.com/portero-id/portero/internal/store"
+	"github.com/portero-id/portero/internal/testdb"
 	"github.com/portero-id/portero/migrations"
 )
 
@@ -46,17 +44,10 @@ func TestSQLiteInMemory(t *testing.T) {
 }
 
 func TestPostgres(t *testing.T) {
-	base := postgresURL(t)
-	storetest.Run(t, func(t *testing.T) identity.Store { return openPostgres(t, freshSchema(t, base)) })
-}
-
-func postgresURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv(envDatabaseURL)
-	if u == "" {
-		tb.Skip(envDatabaseURL + " not set")
+	if os.Getenv(envDatabaseURL) == "" {
+		t.Skip(envDatabaseURL + " not set")
 	}
-	return u
+	storetest.Run(t, func(t *testing.T) identity.Store { return openPostgres(t, testdb.PostgresSchemaURL(t)) })
 }
 
 // openSQLite opens and migrates a new SQLite database in a temporary
@@ -88,40 +79,6 @@ func openMigrated(tb testing.TB, opts store.Options) *store.Store {
 		tb.Fatalf("Migrate: %v", err)
 	}
 	return s
-}
-
-// freshSchema creates an empty schema and returns baseURL with its
-// search_path set to it; the schema is dropped when the test ends.
-func freshSchema(tb testing.TB, baseURL string) string {
-	tb.Helper()
-	ctx := context.Background()
-	admin, err := store.Open(ctx, store.Options{URL: baseURL, MaxOpenConns: 1})
-	if err != nil {
-		tb.Fatalf("open PostgreSQL: %v", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	if err := admin.DB().Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		_ = admin.Close()
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		// Registered first, so it runs after the stores using the schema
-		// have closed.
-		defer admin.Close()
-		if err := admin.DB().Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		tb.Fatalf("parse %s: %v", envDatabaseURL, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func TestMigrationDirsHaveTheSameFiles(t *testing.T) {
@@ -186,7 +143,7 @@ func TestMigrateIsIdempotentSQLite(t *testing.T) {
 }
 
 func TestMigrateIsIdempotentPostgres(t *testing.T) {
-	s := openPostgres(t, freshSchema(t, postgresURL(t)))
+	s := openPostgres(t, testdb.PostgresSchemaURL(t))
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate again: %v", err)
 	}
@@ -196,7 +153,7 @@ func TestMigrateIsIdempotentPostgres(t *testing.T) {
 // Two replicas starting together: both Migrate calls succeed, one waits
 // for the other's advisory lock.
 func TestMigrateConcurrentlyPostgres(t *testing.T) {
-	dbURL := freshSchema(t, postgresURL(t))
+	dbURL := testdb.PostgresSchemaURL(t)
 	var stores []*store.Store
 	for range 2 {
 		s, err := store.Open(t.Context(), store.Options{URL: dbURL, MaxOpenConns: 2})
@@ -438,7 +395,7 @@ func benchDBs() []benchDB {
 	dbs := []benchDB{{"sqlite", func(b *testing.B) *store.Store { return openSQLite(b) }}}
 	if u := os.Getenv(envDatabaseURL); u != "" {
 		dbs = append(dbs, benchDB{"postgres", func(b *testing.B) *store.Store {
-			return openPostgres(b, freshSchema(b, u))
+			return openPostgres(b, testdb.PostgresSchemaURL(b))
 		}})
 	}
 	return dbs

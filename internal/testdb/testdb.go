@@ -53,37 +53,49 @@ func SQLite(t testing.TB) *store.Store {
 // Postgres opens a migrated PostgreSQL schema of the test's own.
 func Postgres(t testing.TB) *store.Store {
 	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{URL: PostgresSchemaURL(t), MaxOpenConns: 8})
+	if err != nil {
+		t.Fatalf("open postgres schema: %v", err)
+	}
+	return migrated(t, st)
+}
+
+// PostgresSchemaURL creates an empty schema, dropped when the test ends,
+// and returns the PostgreSQL URL with its search_path. It skips the test
+// when PORTERO_TEST_DATABASE_URL is not set.
+func PostgresSchemaURL(tb testing.TB) string {
+	tb.Helper()
 	base := os.Getenv(EnvPostgres)
 	if base == "" {
-		t.Skip(EnvPostgres + " is not set")
+		tb.Skip(EnvPostgres + " is not set")
 	}
-	ctx := context.Background()
-	admin, err := store.Open(ctx, store.Options{URL: base, MaxOpenConns: 1})
+	admin, err := store.Open(context.Background(), store.Options{URL: base, MaxOpenConns: 1})
 	if err != nil {
-		t.Fatalf("open postgres: %v", err)
+		tb.Fatalf("open postgres: %v", err)
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	schema := "t_" + hex.EncodeToString(b)
 	if err := admin.DB().Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = admin.DB().Exec("DROP SCHEMA " + schema + " CASCADE").Error
 		_ = admin.Close()
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		// Registered before the stores using the schema, so it runs after
+		// they have closed.
+		defer admin.Close()
+		if err := admin.DB().Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
 	})
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("parse %s: %v", EnvPostgres, err)
+		tb.Fatalf("parse %s: %v", EnvPostgres, err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	st, err := store.Open(ctx, store.Options{URL: u.String(), MaxOpenConns: 8})
-	if err != nil {
-		t.Fatalf("open postgres schema: %v", err)
-	}
-	return migrated(t, st)
+	return u.String()
 }
 
 func migrated(t testing.TB, st *store.Store) *store.Store {
