@@ -193,7 +193,7 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.HandleFunc("/.well-known/openid-configuration", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/jwks.json", p.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/oauth2/auth", p.authorize).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/auth", p.limitBody(p.authorize)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/oauth2/token", p.backChannel(p.token)).Methods(http.MethodPost)
 	r.Handle("/oauth2/introspect", p.backChannel(p.introspect)).Methods(http.MethodPost)
 	r.Handle("/oauth2/revoke", p.backChannel(p.revoke)).Methods(http.MethodPost)

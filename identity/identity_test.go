@@ -1,0 +1,139 @@
+package identity
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+var fastArgon = Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
+
+func TestPasswordHashing(t *testing.T) {
+	hash, err := HashPassword("correct horse battery staple", fastArgon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=1024,t=1,p=1$") {
+		t.Fatalf("hash %q is not a PHC argon2id string", hash)
+	}
+	if err := VerifyPassword(hash, "correct horse battery staple"); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	if err := VerifyPassword(hash, "correct horse battery stapler"); !errors.Is(err, ErrPasswordMismatch) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	other, _ := HashPassword("correct horse battery staple", fastArgon)
+	if other == hash {
+		t.Fatal("two hashes of one password share a salt")
+	}
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=18$m=1,t=1,p=1$c2FsdA$a2V5",
+		"$argon2id$v=19$m=x,t=1,p=1$c2FsdA$a2V5", "$argon2id$v=19$m=1,t=1,p=1$!!$a2V5", "$argon2id$v=19$m=1,t=1,p=1$c2FsdA$"} {
+		if err := VerifyPassword(bad, "x"); err == nil || errors.Is(err, ErrPasswordMismatch) {
+			t.Errorf("malformed hash %q: %v", bad, err)
+		}
+	}
+	if err := VerifyDummyPassword("anything"); !errors.Is(err, ErrPasswordMismatch) {
+		t.Fatal("the dummy check must always fail")
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	tests := []struct {
+		password string
+		ok       bool
+	}{
+		{"short", false},
+		{"elevenchars", false},
+		{"twelve chars", true},
+		{"ñandúñandúña", true}, // 12 runes, more bytes
+		{"alice@example.com", false},
+		{"ALICE_LONG_NAME", false},
+		{strings.Repeat("x", 1025), false},
+	}
+	for _, tc := range tests {
+		err := ValidatePassword(tc.password, "alice_long_name", "alice@example.com")
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidatePassword(%q) = %v, want ok=%v", tc.password, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("error %v does not wrap ErrInvalid", err)
+		}
+	}
+}
+
+func validClient() Client {
+	return Client{
+		ID: "mobile", Public: true, TokenEndpointAuthMethod: AuthMethodNone,
+		RedirectURIs: []string{"com.example.app:/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		Scopes: []string{"openid"}, TokenFormat: TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	}
+}
+
+func TestClientValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Client)
+		ok     bool
+	}{
+		{"valid public client", func(*Client) {}, true},
+		{"https redirect", func(c *Client) { c.RedirectURIs = []string{"https://app.example.com/cb"} }, true},
+		{"loopback http", func(c *Client) { c.RedirectURIs = []string{"http://127.0.0.1/cb"} }, true},
+		{"http non-loopback", func(c *Client) { c.RedirectURIs = []string{"http://app.example.com/cb"} }, false},
+		{"fragment", func(c *Client) { c.RedirectURIs = []string{"https://app.example.com/cb#x"} }, false},
+		{"javascript scheme", func(c *Client) { c.RedirectURIs = []string{"javascript:alert(1)"} }, false},
+		{"single-word scheme", func(c *Client) { c.RedirectURIs = []string{"myapp:/cb"} }, false},
+		{"relative", func(c *Client) { c.RedirectURIs = []string{"/cb"} }, false},
+		{"user info", func(c *Client) { c.RedirectURIs = []string{"https://u:p@app.example.com/cb"} }, false},
+		{"no redirect for code", func(c *Client) { c.RedirectURIs = nil }, false},
+		{"implicit grant", func(c *Client) { c.GrantTypes = []string{"implicit"} }, false},
+		{"password grant", func(c *Client) { c.GrantTypes = []string{"password"} }, false},
+		{"refresh alone", func(c *Client) { c.GrantTypes = []string{"refresh_token"} }, false},
+		{"public client credentials", func(c *Client) { c.GrantTypes = []string{"client_credentials"} }, false},
+		{"public with secret", func(c *Client) { c.SecretHash = make([]byte, 32) }, false},
+		{"public introspector", func(c *Client) { c.IntrospectAny = true }, false},
+		{"unknown scope", func(c *Client) { c.Scopes = []string{"openid", "root"} }, false},
+		{"bad id", func(c *Client) { c.ID = "has space" }, false},
+		{"bad role", func(c *Client) { c.Roles = []string{"Admin"} }, false},
+		{"bad token format", func(c *Client) { c.TokenFormat = "paseto" }, false},
+		{"bad id token alg", func(c *Client) { c.IDTokenSignedResponseAlg = "none" }, false},
+		{"basic without secret", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = AuthMethodBasic }, false},
+		{"basic with secret", func(c *Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.SecretHash = false, AuthMethodBasic, make([]byte, 32)
+		}, true},
+		{"private key without jwks", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = AuthMethodPrivateKey }, false},
+		{"client_secret_jwt", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = "client_secret_jwt" }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validClient()
+			tc.change(&c)
+			err := c.Validate([]string{"openid", "offline_access"})
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate = %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestUserValidate(t *testing.T) {
+	tests := []struct {
+		user User
+		ok   bool
+	}{
+		{User{Username: "alice", Email: "alice@example.com"}, true},
+		{User{Username: "al", Email: "alice@example.com"}, false},
+		{User{Username: "alice smith", Email: "alice@example.com"}, false},
+		{User{Username: "alice", Email: "alice"}, false},
+		{User{Username: "alice", Email: "@example.com"}, false},
+		{User{Username: "alice", Email: "alice@example.com", Roles: []string{"vendor", "super_admin"}}, true},
+		{User{Username: "alice", Email: "alice@example.com", Roles: []string{"VENDOR"}}, false},
+	}
+	for _, tc := range tests {
+		if err := tc.user.Validate(); (err == nil) != tc.ok {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.user, err, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package server_test
+
+// In-process benchmarks of the back-channel hot paths through the whole
+// handler stack (request id, mux, metrics and access log, body limit, form
+// parsing, fosite, storage, database), on SQLite and, when
+// PORTERO_TEST_DATABASE_URL is set, on PostgreSQL. bench/run.sh measures the
+// same endpoints over HTTP with wrk; docs/benchmarks.md has the figures.
+//
+//	go test ./internal/server -run '^$' -bench . -benchtime=2s
+//	PORTERO_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable \
+//	    go test ./internal/server -run '^$' -bench . -benchtime=2s -cpuprofile cpu.out
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/testdb"
+)
+
+// benchEnv is a Portero with the two clients bench/run.sh creates with the
+// CLI: bench-jwt (JWT access tokens, may introspect any token) and
+// bench-opaque (opaque access tokens), both client_secret_basic,
+// client_credentials only, no scopes.
+type benchEnv struct {
+	*env
+	jwtAuth, opaqueAuth string // Authorization header values
+}
+
+func newBenchEnv(b testing.TB, backend testdb.Backend) *benchEnv {
+	b.Helper()
+	e := newEnv(b, backend, func(cfg *config.Config) {
+		// The harness disables the client cache so tests see changes at
+		// once; production runs with the default, and so do benchmarks.
+		cfg.OAuth.ClientCacheTTL = config.Defaults().OAuth.ClientCacheTTL
+	})
+	for _, c := range []*identity.Client{
+		{ID: "bench-jwt", TokenFormat: identity.TokenFormatJWT, Roles: []string{"vendor"}, IntrospectAny: true},
+		{ID: "bench-opaque", TokenFormat: identity.TokenFormatOpaque, Roles: []string{"vendor"}},
+	} {
+		c.Name = c.ID
+		c.TokenEndpointAuthMethod = identity.AuthMethodBasic
+		c.GrantTypes = []string{"client_credentials"}
+		c.IDTokenSignedResponseAlg = "RS256"
+		e.createClient(c)
+	}
+	basic := func(id string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(e.secrets[id])))
+	}
+	return &benchEnv{env: e, jwtAuth: basic("bench-jwt"), opaqueAuth: basic("bench-opaque")}
+}
+
+// do sends one request straight to the handler (no sockets) and returns the
+// recorder; it is safe for concurrent use.
+func (e *benchEnv) do(path, auth, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", auth)
+	rec := httptest.NewRecorder()
+	e.srv.Handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// token issues a client credentials token to the client behind auth.
+func (e *benchEnv) token(b testing.TB, auth string) string {
+	b.Helper()
+	rec := e.do("/oauth2/token", auth, "grant_type=client_credentials")
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.AccessToken == "" {
+		b.Fatalf("token: %d %s", rec.Code, rec.Body)
+	}
+	return body.AccessToken
+}
+
+// run drives fn from GOMAXPROCS goroutines (RunParallel): a server serves
+// concurrent requests, and the database round trip dominates one request.
+// The first failure stops the benchmark with its response.
+func (e *benchEnv) run(b *testing.B, fn func() *httptest.ResponseRecorder, check func(*httptest.ResponseRecorder) bool) {
+	b.Helper()
+	var failed atomic.Pointer[string]
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := fn()
+			if rec.Code != http.StatusOK || !check(rec) {
+				msg := rec.Result().Status + " " + rec.Body.String()
+				failed.CompareAndSwap(nil, &msg)
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if msg := failed.Load(); msg != nil {
+		b.Fatalf("unexpected response: %s", *msg)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}
+
+func hasAccessToken(rec *httptest.ResponseRecorder) bool {
+	return strings.Contains(rec.Body.String(), `"access_token":"`)
+}
+
+func isActive(rec *httptest.ResponseRecorder) bool {
+	return strings.Contains(rec.Body.String(), `"active":true`)
+}
+
+// forEachBackend runs fn as a sub-benchmark per backend. The testing
+// package calls a sub-benchmark several times (b.N = 1, 100, ...); the
+// environment (database, keys, clients) is built on the first call only and
+// lives until the parent benchmark ends.
+func forEachBackend(b *testing.B, fn func(b *testing.B, e *benchEnv)) {
+	for _, backend := range testdb.Backends() {
+		var e *benchEnv
+		b.Run(backend.Name, func(sub *testing.B) {
+			if e == nil {
+				e = newBenchEnv(parentScoped{TB: sub, parent: b}, backend)
+			}
+			fn(sub, e)
+		})
+	}
+}
+
+// parentScoped fails through the running sub-benchmark but ties temporary
+// directories and clean-ups to the parent, so they outlive one b.N round.
+type parentScoped struct {
+	testing.TB
+	parent testing.TB
+}
+
+func (p parentScoped) Cleanup(f func()) { p.parent.Cleanup(f) }
+func (p parentScoped) TempDir() string  { return p.parent.TempDir() }
+
+// BenchmarkClientCredentialsJWT issues RFC 9068 JWT access tokens (ES256):
+// client authentication, signing, and one INSERT of the grant per token.
+func BenchmarkClientCredentialsJWT(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *benchEnv) {
+		e.run(b, func() *httptest.ResponseRecorder {
+			return e.do("/oauth2/token", e.jwtAuth, "grant_type=client_credentials")
+		}, hasAccessToken)
+	})
+}
+
+// BenchmarkClientCredentialsOpaque issues opaque HMAC access tokens: as
+// above without the signature.
+func BenchmarkClientCredentialsOpaque(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *benchEnv) {
+		e.run(b, func() *httptest.ResponseRecorder {
+			return e.do("/oauth2/token", e.opaqueAuth, "grant_type=client_credentials")
+		}, hasAccessToken)
+	})
+}
+
+// BenchmarkIntrospectJWT introspects a valid JWT access token as bench-jwt:
+// client authentication, signature verification and the grant look-up
+// (revocation check).
+func BenchmarkIntrospectJWT(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *benchEnv) {
+		body := url.Values{"token": {e.token(b, e.jwtAuth)}}.Encode()
+		e.run(b, func() *httptest.ResponseRecorder {
+			return e.do("/oauth2/introspect", e.jwtAuth, body)
+		}, isActive)
+	})
+}
+
+// BenchmarkIntrospectOpaque introspects a valid opaque access token (of
+// bench-opaque) as bench-jwt: client authentication, HMAC check and the
+// grant look-up.
+func BenchmarkIntrospectOpaque(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *benchEnv) {
+		body := url.Values{"token": {e.token(b, e.opaqueAuth)}}.Encode()
+		e.run(b, func() *httptest.ResponseRecorder {
+			return e.do("/oauth2/introspect", e.jwtAuth, body)
+		}, isActive)
+	})
+}
