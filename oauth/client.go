@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -148,8 +147,4 @@ func (secretHasher) Compare(_ context.Context, hash, data []byte) error {
 func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 	sum := sha256.Sum256(data)
 	return sum[:], nil
-}
-
-func hasAny(list []string, values ...string) bool {
-	return slices.ContainsFunc(values, func(v string) bool { return slices.Contains(list, v) })
 }

@@ -83,7 +83,8 @@ func TestDefaults(t *testing.T) {
 		want.Log.Level != "info" || want.Log.Format != "" || !want.Metrics.Enabled {
 		t.Errorf("Defaults() = %+v, differs from the documented defaults", want)
 	}
-	if Defaults() == Defaults() || &Defaults().OAuth.AllowedScopes[0] == &Defaults().OAuth.AllowedScopes[0] {
+	first, second := Defaults(), Defaults()
+	if first == second || &first.OAuth.AllowedScopes[0] == &second.OAuth.AllowedScopes[0] {
 		t.Error("Defaults() must return a fresh value each time")
 	}
 
