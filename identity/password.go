@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -53,12 +54,18 @@ func VerifyPassword(hash, password string) error {
 }
 
 // dummyHash is verified against when a user does not exist, so that a
-// sign-in for an unknown account costs the same as for a known one.
-var dummyHash, _ = HashPassword("portero-timing-equaliser", DefaultArgon2Params)
+// sign-in for an unknown account costs the same as for a known one. It is
+// computed on first use, not at package init: an argon2id hash allocates
+// its whole memory cost (19 MiB), which every CLI command and the idle
+// server would otherwise carry.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("portero-timing-equaliser", DefaultArgon2Params)
+	return h
+})
 
 // VerifyDummyPassword spends the same time as VerifyPassword and always fails.
 func VerifyDummyPassword(password string) error {
-	_ = VerifyPassword(dummyHash, password)
+	_ = VerifyPassword(dummyHash(), password)
 	return ErrPasswordMismatch
 }
 

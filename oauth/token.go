@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -36,8 +37,17 @@ func writeJSONError(w http.ResponseWriter, status int, code, description string)
 
 // writeTokenError writes a fosite error from a back-channel endpoint in RFC
 // 6749 form, logging only server-side failures (without request content).
+const statusClientClosedRequest = 499
+
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+		// The client went away mid-request: not a server failure. 499 is
+		// nginx's "client closed request", so metrics tell the two apart.
+		p.Log.DebugContext(r.Context(), "client closed request", "path", r.URL.Path)
+		w.WriteHeader(statusClientClosedRequest)
+		return
+	}
 	if rfc.CodeField >= 500 {
 		p.Log.ErrorContext(r.Context(), "oauth endpoint failed", "path", r.URL.Path, "err", rfc.Error(), "cause", rfc.Unwrap(), "debug", rfc.DebugField)
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "The server could not complete the request.")

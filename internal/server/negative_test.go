@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
@@ -354,3 +355,33 @@ func TestConcurrentRefreshWithinGrace(t *testing.T) {
 }
 
 var _ = context.Background
+
+// JWT access tokens are found by a digest of the whole token, so only the
+// exact token issued introspects as active: claims re-encoded around a
+// genuine signature, or a token past its exp, are inactive.
+func TestJWTIntrospectionAcceptsOnlyTheIssuedToken(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, func(c *config.Config) { c.OAuth.AccessTokenLifespan = time.Second })
+		at, _ := e.clientCredentials("orders-api")["access_token"].(string)
+		if e.introspect(at)["active"] != true {
+			t.Fatal("fresh token inactive")
+		}
+		parts := strings.Split(at, ".")
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := strings.Replace(string(payload), `"vendor"`, `"super_admin"`, 1)
+		if forged == string(payload) {
+			t.Fatalf("payload has no vendor role: %s", payload)
+		}
+		tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(forged)) + "." + parts[2]
+		if in := e.introspect(tampered); in["active"] != false || len(in) != 1 {
+			t.Fatalf("tampered token: %v", in)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if in := e.introspect(at); in["active"] != false {
+			t.Fatalf("expired token: %v", in)
+		}
+	})
+}
