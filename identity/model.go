@@ -11,10 +11,12 @@ type User struct {
 	Username     string
 	Email        string
 	PasswordHash string // argon2id PHC string; empty: no password set
-	Roles        []string
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// EmailVerifiedAt is when the user proved control of Email; nil if not.
+	EmailVerifiedAt *time.Time
+	Roles           []string
+	Disabled        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // HasRole reports whether the user holds role.
@@ -132,6 +134,101 @@ type PendingAuthorization struct {
 // Authentication context classes (acr) Portero asserts, weakest first, and
 // the RFC 8176 authentication method references (amr) behind them.
 const (
+	// ACRPassword: something the user knows.
 	ACRPassword = "urn:portero:acr:pwd"
+	// ACRMFA: a password plus a second factor (TOTP, recovery code or a
+	// passkey used as second factor).
+	ACRMFA = "urn:portero:acr:mfa"
+	// ACRPhishingResistant: a passkey with user verification (origin-bound
+	// public-key cryptography), with or without a password.
+	ACRPhishingResistant = "urn:portero:acr:phr"
+
 	AMRPassword = "pwd"
+	AMROTP      = "otp"
+	AMRHardware = "hwk"  // a device-bound passkey or security key
+	AMRSoftware = "swk"  // a synced passkey (backup eligible)
+	AMRUser     = "user" // user presence and verification (PIN, biometrics) at the authenticator
+	AMRMFA      = "mfa"
+)
+
+// ACRLevels orders the classes, weakest first.
+var ACRLevels = []string{ACRPassword, ACRMFA, ACRPhishingResistant}
+
+// ACRRank is the position of acr in ACRLevels, -1 if unknown.
+func ACRRank(acr string) int { return slices.Index(ACRLevels, acr) }
+
+// TOTPCredential is a user's authenticator app. EncryptedSecret is sealed by
+// the caller before it reaches the store.
+type TOTPCredential struct {
+	UserID          string
+	EncryptedSecret []byte
+	// ConfirmedAt is nil until the user proved the enrolment with a code.
+	ConfirmedAt *time.Time
+	// LastStep is the last TOTP time step accepted (replay protection).
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// WebAuthnCredential is a passkey or security key. Credential is the
+// library's JSON record of it (public key, flags, sign count, AAGUID),
+// stripped of the attestation statement.
+type WebAuthnCredential struct {
+	ID         string // base64url credential id
+	UserID     string
+	Name       string
+	Credential []byte
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// One-time token purposes.
+const (
+	PurposeVerifyEmail   = "verify_email"
+	PurposeResetPassword = "reset_password"
+	PurposeWebAuthn      = "webauthn"
+)
+
+// OneTimeToken is a single-use value handed to a user (an e-mailed link) or
+// a browser (a WebAuthn challenge). ID is a digest of the value.
+type OneTimeToken struct {
+	ID        string
+	Purpose   string
+	UserID    string // may be empty (a passwordless WebAuthn challenge)
+	Data      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuditEvent is one entry of the security audit trail.
+type AuditEvent struct {
+	ID         int64
+	OccurredAt time.Time
+	Type       string
+	UserID     string // whom it is about
+	Actor      string // who did it, when not the user (an admin, the system)
+	IP         string
+	UserAgent  string
+	Details    map[string]string
+}
+
+// Audit event types of the sign-in surface.
+const (
+	AuditSignup            = "user.signup"
+	AuditEmailVerified     = "user.email_verified"
+	AuditLoginSuccess      = "login.success"
+	AuditLoginFailure      = "login.failure"
+	AuditLockout           = "login.lockout"
+	AuditMFAFailure        = "mfa.failure"
+	AuditTOTPEnrolled      = "mfa.totp_enrolled"
+	AuditTOTPRemoved       = "mfa.totp_removed"
+	AuditPasskeyAdded      = "mfa.passkey_added"
+	AuditPasskeyRemoved    = "mfa.passkey_removed"
+	AuditRecoveryCodeUsed  = "mfa.recovery_code_used"
+	AuditRecoveryGenerated = "mfa.recovery_codes_generated"
+	AuditPasswordChanged   = "password.changed"
+	AuditPasswordReset     = "password.reset"
+	AuditPasswordResetSent = "password.reset_requested"
+	AuditSessionRevoked    = "session.revoked"
+	AuditSessionsRevoked   = "session.revoked_all"
+	AuditLogout            = "session.logout"
 )

@@ -40,6 +40,9 @@ type Store interface {
 	GrantStore
 	KeyStore
 	SessionStore
+	CredentialStore
+	OneTimeTokenStore
+	AuditStore
 }
 
 // UserStore holds end-user accounts.
@@ -49,6 +52,8 @@ type UserStore interface {
 	// UserByLogin finds a user by username or e-mail (both case-insensitive).
 	UserByLogin(ctx context.Context, login string) (*User, error)
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
+	// SetEmailVerified records when the user proved control of their e-mail.
+	SetEmailVerified(ctx context.Context, userID string, at time.Time) error
 	// ListUsers returns users ordered by username.
 	ListUsers(ctx context.Context, limit int) ([]User, error)
 	// GrantRole is idempotent; RevokeRole of a role the user lacks is ErrNotFound.
@@ -108,9 +113,73 @@ type SessionStore interface {
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	DeleteSession(ctx context.Context, id string) error
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	// SessionsByUser returns the user's sessions, most recently seen first.
+	SessionsByUser(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSession ends one of the user's sessions; a session of
+	// another user is ErrNotFound.
+	DeleteUserSession(ctx context.Context, userID, id string) error
 	DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int64, error)
 
 	CreatePendingAuthorization(ctx context.Context, p *PendingAuthorization) error
 	PendingAuthorizationByID(ctx context.Context, id string) (*PendingAuthorization, error)
 	DeletePendingAuthorization(ctx context.Context, id string) error
+}
+
+// CredentialStore holds second factors and passkeys.
+type CredentialStore interface {
+	// PutTOTP stores an unconfirmed TOTP enrolment, replacing an unconfirmed
+	// one; ErrConflict if a confirmed one exists.
+	PutTOTP(ctx context.Context, c *TOTPCredential) error
+	TOTPByUser(ctx context.Context, userID string) (*TOTPCredential, error)
+	// ConfirmTOTP confirms the enrolment and records step as used.
+	ConfirmTOTP(ctx context.Context, userID string, at time.Time, step int64) error
+	// UseTOTPStep accepts step for the confirmed credential only if it is
+	// later than the last step accepted, atomically: false means a replay.
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	CreateWebAuthnCredential(ctx context.Context, c *WebAuthnCredential) error
+	WebAuthnCredentialsByUser(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	WebAuthnCredentialByID(ctx context.Context, id string) (*WebAuthnCredential, error)
+	// UpdateWebAuthnCredential stores the record after a sign-in (new sign
+	// count, flags) and its last use.
+	UpdateWebAuthnCredential(ctx context.Context, id string, credential []byte, usedAt time.Time) error
+	// DeleteWebAuthnCredential removes one of the user's credentials; one of
+	// another user is ErrNotFound.
+	DeleteWebAuthnCredential(ctx context.Context, userID, id string) error
+
+	// ReplaceRecoveryCodes drops the user's codes and stores these digests.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, at time.Time) error
+	// UseRecoveryCode marks an unused code used; false if there is none.
+	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) (bool, error)
+	// UnusedRecoveryCodes counts the codes still usable.
+	UnusedRecoveryCodes(ctx context.Context, userID string) (int, error)
+}
+
+// OneTimeTokenStore holds single-use tokens.
+type OneTimeTokenStore interface {
+	CreateOneTimeToken(ctx context.Context, t *OneTimeToken) error
+	// ConsumeOneTimeToken deletes and returns the token with this id and
+	// purpose; ErrNotFound if there is none or it expired before now.
+	// Exactly one of concurrent callers gets it.
+	ConsumeOneTimeToken(ctx context.Context, purpose, id string, now time.Time) (*OneTimeToken, error)
+	// DeleteUserOneTimeTokens drops the user's tokens of a purpose (an
+	// older reset link once a new one is sent or the password changed).
+	DeleteUserOneTimeTokens(ctx context.Context, userID, purpose string) error
+	DeleteExpiredOneTimeTokens(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	UserID string
+	Type   string
+	Limit  int
+}
+
+// AuditStore appends to and reads the audit trail. Events are never updated
+// or deleted.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AuditEvents returns matching events, newest first.
+	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }

@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"concurrent writes all succeed", testConcurrentWrites},
 		{"concurrent transactions all succeed", testConcurrentTransactions},
 	}
+	tests = append(tests, credentialTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -242,6 +243,8 @@ func testUserRoundTrip(t *testing.T, s identity.Store) {
 	u := newUser("alice")
 	u.Roles = []string{"vendor", "admin", "customer", "admin"}
 	u.Disabled = true
+	verified := base.Add(2 * time.Minute)
+	u.EmailVerifiedAt = &verified
 	mustCreateUser(t, s, u)
 
 	want := *u

@@ -103,6 +103,44 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, e
 	return n, nil
 }
 
+// SessionsByUser returns the user's sessions, most recently seen first.
+func (s *Store) SessionsByUser(ctx context.Context, userID string) ([]identity.Session, error) {
+	var out []identity.Session
+	err := s.queryAll(ctx, func(row scanner) error {
+		var (
+			sess                                 identity.Session
+			amr                                  dbList
+			authTime, created, lastSeen, expires dbTime
+		)
+		if err := row.Scan(&sess.ID, &authTime, &amr, &sess.ACR, &sess.IP, &sess.UserAgent,
+			&created, &lastSeen, &expires); err != nil {
+			return err
+		}
+		sess.UserID, sess.AMR = userID, amr
+		sess.AuthTime, sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt = authTime.Time, created.Time, lastSeen.Time, expires.Time
+		out = append(out, sess)
+		return nil
+	}, `SELECT id, auth_time, amr, acr, ip, user_agent, created_at, last_seen_at, expires_at
+		FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC, id`, userID)
+	if err != nil {
+		return nil, failed("sessions by user", err)
+	}
+	return out, nil
+}
+
+// DeleteUserSession removes one session of the user; a session of another
+// user is identity.ErrNotFound, like a missing one.
+func (s *Store) DeleteUserSession(ctx context.Context, userID, id string) error {
+	n, err := s.exec(ctx, `DELETE FROM sessions WHERE id = ? AND user_id = ?`, id, userID)
+	if err != nil {
+		return failed("delete user session", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("session: %w", identity.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteExpiredSessions removes at most limit rows that expired before the
 // given time and returns how many: sessions first, then, with what is left of
 // limit, pending authorizations (the interface has no pruner of their own,

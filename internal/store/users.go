@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -50,10 +51,10 @@ func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
 		_, err := s.exec(ctx, `INSERT INTO users
-			(id, username, username_norm, email, email_norm, password_hash, disabled, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, username, username_norm, email, email_norm, password_hash, disabled, created_at, updated_at, email_verified_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, normLogin(u.Username), u.Email, nullNormEmail(u.Email), u.PasswordHash,
-			u.Disabled, s.timeArg(u.CreatedAt), s.timeArg(u.UpdatedAt))
+			u.Disabled, s.timeArg(u.CreatedAt), s.timeArg(u.UpdatedAt), s.nullTimePtrArg(u.EmailVerifiedAt))
 		if isDuplicate(err) {
 			return fmt.Errorf("create user %q: id, username or e-mail %w", u.Username, identity.ErrConflict)
 		}
@@ -77,7 +78,7 @@ func (s *Store) CreateUser(ctx context.Context, u *identity.User) error {
 
 // userColumns are scanned by scanUserRow, followed by the role of a LEFT
 // JOIN on user_roles.
-const userColumns = `u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, r.role`
+const userColumns = `u.id, u.username, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at, u.email_verified_at, r.role`
 
 // userRows collects users from rows of userColumns, in row order.
 type userRows struct {
@@ -88,13 +89,15 @@ func (ur *userRows) scan(row scanner) error {
 	var (
 		u                identity.User
 		created, updated dbTime
+		verified         dbTime
 		role             *string
 	)
-	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Disabled, &created, &updated, &role); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Disabled, &created, &updated, &verified, &role); err != nil {
 		return err
 	}
 	if n := len(ur.users); n == 0 || ur.users[n-1].ID != u.ID {
 		u.CreatedAt, u.UpdatedAt = created.Time, updated.Time
+		u.EmailVerifiedAt = verified.ptr()
 		ur.users = append(ur.users, u)
 	}
 	if role != nil {
@@ -154,6 +157,19 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, userID, hash string) err
 		hash, s.timeArg(now()), userID)
 	if err != nil {
 		return failed("update password hash", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %q: %w", userID, identity.ErrNotFound)
+	}
+	return nil
+}
+
+// SetEmailVerified records when the user proved control of their e-mail.
+func (s *Store) SetEmailVerified(ctx context.Context, userID string, at time.Time) error {
+	n, err := s.exec(ctx, `UPDATE users SET email_verified_at = ?, updated_at = ? WHERE id = ?`,
+		s.timeArg(at), s.timeArg(now()), userID)
+	if err != nil {
+		return failed("set e-mail verified", err)
 	}
 	if n == 0 {
 		return fmt.Errorf("user %q: %w", userID, identity.ErrNotFound)
