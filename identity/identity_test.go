@@ -37,30 +37,6 @@ func TestPasswordHashing(t *testing.T) {
 	}
 }
 
-func TestValidatePassword(t *testing.T) {
-	tests := []struct {
-		password string
-		ok       bool
-	}{
-		{"short", false},
-		{"elevenchars", false},
-		{"twelve chars", true},
-		{"ñandúñandúña", true}, // 12 runes, more bytes
-		{"alice@example.com", false},
-		{"ALICE_LONG_NAME", false},
-		{strings.Repeat("x", 1025), false},
-	}
-	for _, tc := range tests {
-		err := ValidatePassword(tc.password, "alice_long_name", "alice@example.com")
-		if (err == nil) != tc.ok {
-			t.Errorf("ValidatePassword(%q) = %v, want ok=%v", tc.password, err, tc.ok)
-		}
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Errorf("error %v does not wrap ErrInvalid", err)
-		}
-	}
-}
-
 func validClient() Client {
 	return Client{
 		ID: "mobile", Public: true, TokenEndpointAuthMethod: AuthMethodNone,
@@ -135,5 +111,34 @@ func TestUserValidate(t *testing.T) {
 		if err := tc.user.Validate(); (err == nil) != tc.ok {
 			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.user, err, tc.ok)
 		}
+	}
+}
+
+func TestPasswordHashingNormalisesUnicode(t *testing.T) {
+	composed, decomposed := "contrase\u00f1a segura", "contrasen\u0303a segura"
+	hash, err := HashPassword(composed, fastArgon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyPassword(hash, decomposed); err != nil {
+		t.Fatalf("the decomposed form of the same password must verify: %v", err)
+	}
+}
+
+func TestPasswordHasherAsksForRehash(t *testing.T) {
+	old := &PasswordHasher{Params: fastArgon}
+	hash, err := old.Hash("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rehash, err := old.Verify(hash, "correct horse battery staple"); err != nil || rehash {
+		t.Fatalf("same parameters: rehash=%v err=%v", rehash, err)
+	}
+	stronger := &PasswordHasher{Params: Argon2Params{MemoryKiB: 2048, Iterations: 1, Parallelism: 1}}
+	if rehash, err := stronger.Verify(hash, "correct horse battery staple"); err != nil || !rehash {
+		t.Fatalf("changed parameters: rehash=%v err=%v", rehash, err)
+	}
+	if rehash, err := stronger.Verify(hash, "wrong"); !errors.Is(err, ErrPasswordMismatch) || rehash {
+		t.Fatalf("wrong password: rehash=%v err=%v", rehash, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Argon2Params are argon2id cost parameters. The defaults follow OWASP's
@@ -28,8 +29,11 @@ var ErrPasswordMismatch = errors.New("password does not match")
 
 const argonKeyLen = 32
 
-// HashPassword returns an argon2id hash in the PHC string format.
+// HashPassword returns an argon2id hash in the PHC string format. The
+// password is NFC-normalised first (NIST SP 800-63B 5.1.1.2), so that an
+// "ñ" typed composed on one keyboard and decomposed on another verifies.
 func HashPassword(password string, p Argon2Params) (string, error) {
+	password = norm.NFC.String(password)
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
@@ -42,6 +46,7 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 
 // VerifyPassword checks password against a PHC argon2id hash in constant time.
 func VerifyPassword(hash, password string) error {
+	password = norm.NFC.String(password)
 	p, salt, key, err := parsePHC(hash)
 	if err != nil {
 		return err
@@ -92,4 +97,35 @@ func parsePHC(hash string) (Argon2Params, []byte, []byte, error) {
 		return p, nil, nil, errors.New("malformed argon2 key")
 	}
 	return p, salt, key, nil
+}
+
+// PasswordHasher hashes new passwords with the configured cost and says
+// when a stored hash was made with different parameters, so that sign-in
+// can upgrade it while the password is at hand.
+type PasswordHasher struct {
+	Params Argon2Params
+}
+
+// Hash returns a PHC argon2id hash of password.
+func (h *PasswordHasher) Hash(password string) (string, error) {
+	return HashPassword(password, h.Params)
+}
+
+// Verify checks password against hash. rehash is true when the password
+// matched but hash was made with other cost parameters.
+func (h *PasswordHasher) Verify(hash, password string) (rehash bool, err error) {
+	if err := VerifyPassword(hash, password); err != nil {
+		return false, err
+	}
+	p, _, _, err := parsePHC(hash)
+	if err != nil {
+		return false, err
+	}
+	return p != h.Params, nil
+}
+
+// VerifyDummy spends the cost of one verification and always fails; it
+// stands in for the check of an account that does not exist.
+func (h *PasswordHasher) VerifyDummy(password string) {
+	_ = VerifyDummyPassword(password)
 }

@@ -34,25 +34,6 @@ func ValidRoleName(name string) error {
 	return nil
 }
 
-// MinPasswordLength follows NIST SP 800-63B's recommendation for
-// user-chosen passwords that are screened against breached lists.
-const MinPasswordLength = 12
-
-// ValidatePassword applies the length rules of NIST SP 800-63B and refuses
-// a password equal to the username or e-mail.
-func ValidatePassword(password, username, email string) error {
-	n := len([]rune(password))
-	switch {
-	case n < MinPasswordLength:
-		return invalid("password must have at least %d characters", MinPasswordLength)
-	case len(password) > 1024:
-		return invalid("password must have at most 1024 bytes")
-	case strings.EqualFold(password, username) || strings.EqualFold(password, email):
-		return invalid("password must not equal the username or e-mail")
-	}
-	return nil
-}
-
 // Validate checks a new user's username and e-mail.
 func (u *User) Validate() error {
 	var errs []error

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/portero-id/portero/identity"
 )
 
 func (p *Provider) discoveryDocument() []byte {
@@ -31,6 +33,7 @@ func (p *Provider) discoveryDocument() []byte {
 		"revocation_endpoint_auth_methods_supported":       append(authMethods, "none"),
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "roles", "preferred_username", "email"},
+		"acr_values_supported":                             identity.ACRLevels,
 		"prompt_values_supported":                          []string{"none", "login", "consent", "select_account"},
 		"authorization_response_iss_parameter_supported":   true,
 		"claims_parameter_supported":                       false,

@@ -28,7 +28,7 @@ type logoutRequest struct {
 func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		p.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "La solicitud de cierre de sesión no es válida.")
+		p.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "logout.error.invalid")
 		return
 	}
 	req, msg := p.parseLogout(r)
@@ -39,7 +39,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	browser, err := p.Sessions.Current(r)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		p.Log.ErrorContext(ctx, "logout session lookup", "err", err)
-		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "No pudimos cerrar la sesión. Inténtalo de nuevo.")
+		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "logout.error.server")
 		return
 	}
 	confirmed := browser != nil && r.Method == http.MethodPost &&
@@ -52,7 +52,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 				params[k] = v
 			}
 		}
-		p.Pages.Render(w, r, http.StatusOK, "logout", "Cerrar sesión", struct {
+		p.Pages.Render(w, r, http.StatusOK, "logout", struct {
 			Params  map[string]string
 			Confirm string
 		}{params, p.logoutToken(browser)})
@@ -60,11 +60,11 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := p.Sessions.End(w, r); err != nil {
 		p.Log.ErrorContext(ctx, "end browser session", "err", err)
-		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "No pudimos cerrar la sesión. Inténtalo de nuevo.")
+		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "logout.error.server")
 		return
 	}
 	if req.redirect == "" {
-		p.Pages.Render(w, r, http.StatusOK, "loggedout", "Sesión cerrada", nil)
+		p.Pages.Render(w, r, http.StatusOK, "loggedout", nil)
 		return
 	}
 	target := req.redirect
@@ -90,37 +90,37 @@ func (p *Provider) parseLogout(r *http.Request) (logoutRequest, string) {
 		var ve *jwt.ValidationError
 		// An expired hint still identifies the user and client (spec §2).
 		if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
-			return req, "El id_token_hint no es válido."
+			return req, "logout.error.bad_hint"
 		}
 		claims := tok.Claims
 		if iss, _ := claims["iss"].(string); iss != p.opts.Issuer {
-			return req, "El id_token_hint no fue emitido por este servidor."
+			return req, "logout.error.foreign_hint"
 		}
 		req.hintSubject, _ = claims["sub"].(string)
 		aud := audienceOf(claims)
 		if clientID == "" && len(aud) > 0 {
 			clientID = aud[0]
 		} else if clientID != "" && !slices.Contains(aud, clientID) {
-			return req, "El client_id no coincide con el id_token_hint."
+			return req, "logout.error.client_mismatch"
 		}
 	}
 	redirect := r.Form.Get("post_logout_redirect_uri")
 	if clientID != "" {
 		c, err := p.Clients.Get(ctx, clientID)
 		if err != nil {
-			return req, "La aplicación que solicitó el cierre de sesión no existe."
+			return req, "logout.error.unknown_client"
 		}
 		req.client = c
 	}
 	if redirect != "" {
 		if req.client == nil {
-			return req, "Falta el client_id o el id_token_hint para validar la dirección de retorno."
+			return req, "logout.error.no_client"
 		}
 		if !slices.Contains(req.client.PostLogoutRedirectURIs, redirect) {
-			return req, "La dirección de retorno no está registrada para esta aplicación."
+			return req, "logout.error.unregistered_redirect"
 		}
 		if _, err := url.Parse(redirect); err != nil {
-			return req, "La dirección de retorno no es válida."
+			return req, "logout.error.bad_redirect"
 		}
 		req.redirect = redirect
 	}

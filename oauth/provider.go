@@ -45,6 +45,9 @@ type Options struct {
 	// PendingLifespan is how long an authorization request waits for the
 	// user to sign in.
 	PendingLifespan time.Duration
+	// MFA names the roles that must have signed in with a second factor;
+	// a session without one is stepped up before a code is issued.
+	MFA identity.MFAPolicy
 }
 
 // BrowserSessions tells the dispatcher who is signed in on this browser.

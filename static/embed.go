@@ -3,7 +3,8 @@ package static
 
 import "embed"
 
-// FS holds the stylesheet (and, in later releases, the WebAuthn script).
+// FS holds the stylesheet and the WebAuthn script, the only JavaScript
+// Portero serves.
 //
-//go:embed *.css
+//go:embed *.css *.js
 var FS embed.FS

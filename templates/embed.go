@@ -1,4 +1,5 @@
-// Package templates holds the HTML templates of Portero's pages.
+// Package templates holds the HTML templates of Portero's pages and their
+// translations.
 package templates
 
 import "embed"
@@ -7,3 +8,8 @@ import "embed"
 //
 //go:embed *.html
 var FS embed.FS
+
+// Locales holds one catalog per language (<lang>.json: key → text).
+//
+//go:embed locales/*.json
+var Locales embed.FS

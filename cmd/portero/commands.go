@@ -440,24 +440,26 @@ func (g *globals) users(ctx context.Context, args []string) error {
 	if err := u.Validate(); err != nil {
 		return fmt.Errorf("users create:\n%w", err)
 	}
+	cfg, st, _, err := g.openStore(ctx, false, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	if *passwordStdin {
 		line, err := bufio.NewReader(g.stdin).ReadString('\n')
 		if err != nil && line == "" {
 			return errors.New("users create: no password on standard input")
 		}
 		password := strings.TrimRight(line, "\r\n")
-		if err := identity.ValidatePassword(password, u.Username, u.Email); err != nil {
+		policy := identity.PasswordPolicy{MinLength: cfg.Accounts.PasswordMinLength}
+		if err := policy.Check(password, u.Username, u.Email); err != nil {
 			return fmt.Errorf("users create: %w", err)
 		}
-		if u.PasswordHash, err = identity.HashPassword(password, identity.DefaultArgon2Params); err != nil {
+		hasher := server.PasswordHasher(cfg)
+		if u.PasswordHash, err = hasher.Hash(password); err != nil {
 			return err
 		}
 	}
-	_, st, _, err := g.openStore(ctx, false, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	if err := st.CreateUser(ctx, u); err != nil {
 		return err
 	}

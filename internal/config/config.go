@@ -57,6 +57,14 @@ type Config struct {
 	OAuth OAuth `yaml:"oauth"`
 	// Session configures browser sessions.
 	Session Session `yaml:"session"`
+	// Accounts configures sign-up, passwords and second factors.
+	Accounts Accounts `yaml:"accounts"`
+	// Throttle configures brute-force protection of sign-in.
+	Throttle Throttle `yaml:"throttle"`
+	// Redis, when configured, holds state shared between replicas.
+	Redis Redis `yaml:"redis"`
+	// Mail configures outgoing e-mail.
+	Mail Mail `yaml:"mail"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Metrics configures Prometheus metrics.
@@ -169,6 +177,81 @@ type Session struct {
 	CookieName string `yaml:"cookie_name"`
 }
 
+// Accounts configures end-user accounts.
+type Accounts struct {
+	// SignupEnabled shows the sign-up page.
+	SignupEnabled bool `yaml:"signup_enabled"`
+	// DefaultRoles are given to users who sign up.
+	DefaultRoles []string `yaml:"default_roles"`
+	// MFARequiredRoles lists the roles whose users must use a second
+	// factor; such a user without one enrols right after password sign-in.
+	MFARequiredRoles []string `yaml:"mfa_required_roles"`
+	// PasswordMinLength is the minimum password length in characters
+	// (NIST SP 800-63B: at least 8; 12 by default). No composition rules.
+	PasswordMinLength int `yaml:"password_min_length"`
+	// Argon2MemoryKiB is argon2id's memory cost (OWASP: 19456 KiB with 2
+	// iterations). Hashes made with other parameters are upgraded at the
+	// user's next sign-in.
+	Argon2MemoryKiB int `yaml:"argon2_memory_kib"`
+	// Argon2Iterations is argon2id's time cost.
+	Argon2Iterations int `yaml:"argon2_iterations"`
+	// Argon2Parallelism is argon2id's parallelism (lanes).
+	Argon2Parallelism int `yaml:"argon2_parallelism"`
+	// VerifyEmailLifespan is how long an e-mail verification link works.
+	VerifyEmailLifespan time.Duration `yaml:"verify_email_lifespan"`
+	// ResetPasswordLifespan is how long a password reset link works.
+	ResetPasswordLifespan time.Duration `yaml:"reset_password_lifespan"`
+	// WebAuthnRPName is the name authenticators show for Portero.
+	WebAuthnRPName string `yaml:"webauthn_rp_name"`
+}
+
+// Throttle configures per-account and per-IP sign-in throttling.
+type Throttle struct {
+	// Account limits failures per account (per login name typed).
+	Account ThrottlePolicy `yaml:"account"`
+	// IP limits failures per client IP address; looser, since many users
+	// may share one address.
+	IP ThrottlePolicy `yaml:"ip"`
+}
+
+// ThrottlePolicy is exponential back-off with a temporary lockout.
+type ThrottlePolicy struct {
+	// FreeAttempts failures are allowed before any delay.
+	FreeAttempts int `yaml:"free_attempts"`
+	// BaseDelay is the first delay; it doubles with every further failure.
+	BaseDelay time.Duration `yaml:"base_delay"`
+	// MaxDelay caps the delay.
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// LockoutAfter failures lock the key for LockoutFor.
+	LockoutAfter int `yaml:"lockout_after"`
+	// LockoutFor is how long a lockout lasts.
+	LockoutFor time.Duration `yaml:"lockout_for"`
+	// Window forgets failures older than this.
+	Window time.Duration `yaml:"window"`
+}
+
+// Redis configures the optional Redis server.
+type Redis struct {
+	// URL of the Redis server (redis://host:port/db); empty keeps shared
+	// state in memory (one replica).
+	URL string `yaml:"url"`
+}
+
+// Mail configures the SMTP relay for verification and reset links.
+type Mail struct {
+	// SMTPAddress is host:port of the relay. Empty: in dev mode messages
+	// are logged and shown at /dev/mail; otherwise sign-up and password
+	// reset are off (they need e-mail).
+	SMTPAddress string `yaml:"smtp_address"`
+	// From is the sender address.
+	From string `yaml:"from"`
+	// Username authenticates to the relay (PLAIN, over TLS only).
+	Username string `yaml:"username"`
+	// Password authenticates to the relay; use ${VAR} to keep it out of
+	// the file.
+	Password string `yaml:"password"`
+}
+
 // Log configures the process logger.
 type Log struct {
 	// Level is the minimum level logged: debug, info, warn or error.
@@ -227,6 +310,26 @@ func Defaults() *Config {
 			IdleTimeout: 2 * time.Hour,
 			CookieName:  "portero_session",
 		},
+		Accounts: Accounts{
+			SignupEnabled:         true,
+			DefaultRoles:          []string{"customer"},
+			MFARequiredRoles:      []string{"admin", "super_admin", "vendor"},
+			PasswordMinLength:     12,
+			Argon2MemoryKiB:       19456,
+			Argon2Iterations:      2,
+			Argon2Parallelism:     1,
+			VerifyEmailLifespan:   24 * time.Hour,
+			ResetPasswordLifespan: 30 * time.Minute,
+			WebAuthnRPName:        "Portero",
+		},
+		Throttle: Throttle{
+			Account: ThrottlePolicy{FreeAttempts: 3, BaseDelay: time.Second, MaxDelay: 15 * time.Minute,
+				LockoutAfter: 10, LockoutFor: 15 * time.Minute, Window: time.Hour},
+			IP: ThrottlePolicy{FreeAttempts: 20, BaseDelay: time.Second, MaxDelay: 5 * time.Minute,
+				LockoutAfter: 100, LockoutFor: 15 * time.Minute, Window: time.Hour},
+		},
+		Redis: Redis{URL: ""},
+		Mail:  Mail{SMTPAddress: "", From: "Portero <no-reply@localhost>", Username: "", Password: ""},
 		Log: Log{
 			Level:  "info",
 			Format: "",
@@ -293,4 +396,9 @@ func redactedIfSet(s string) string {
 		return `""`
 	}
 	return redacted
+}
+
+// String redacts the relay password.
+func (m Mail) String() string {
+	return "{SMTPAddress:" + m.SMTPAddress + " From:" + m.From + " Username:" + m.Username + " Password:" + redactedIfSet(m.Password) + "}"
 }

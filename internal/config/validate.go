@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -81,6 +82,43 @@ func (c *Config) check(dev, final bool) []error {
 	}
 	v.cookieName("session.cookie_name", c.Session.CookieName)
 
+	// accounts
+	v.roles("accounts.default_roles", c.Accounts.DefaultRoles)
+	v.roles("accounts.mfa_required_roles", c.Accounts.MFARequiredRoles)
+	v.atLeast("accounts.password_min_length", c.Accounts.PasswordMinLength, 8)
+	v.atLeast("accounts.argon2_memory_kib", c.Accounts.Argon2MemoryKiB, 8192)
+	v.atLeast("accounts.argon2_iterations", c.Accounts.Argon2Iterations, 1)
+	v.atLeast("accounts.argon2_parallelism", c.Accounts.Argon2Parallelism, 1)
+	if c.Accounts.Argon2Parallelism > 255 {
+		v.errorf("accounts.argon2_parallelism", "must be at most 255")
+	}
+	v.positive("accounts.verify_email_lifespan", c.Accounts.VerifyEmailLifespan)
+	if v.positive("accounts.reset_password_lifespan", c.Accounts.ResetPasswordLifespan) && c.Accounts.ResetPasswordLifespan > 24*time.Hour {
+		v.errorf("accounts.reset_password_lifespan", "must be at most 24h")
+	}
+	if strings.TrimSpace(c.Accounts.WebAuthnRPName) == "" {
+		v.errorf("accounts.webauthn_rp_name", "must not be empty")
+	}
+
+	// throttle
+	v.throttle("throttle.account", c.Throttle.Account)
+	v.throttle("throttle.ip", c.Throttle.IP)
+
+	// redis
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			v.errorf("redis.url", "must be a redis:// or rediss:// URL")
+		}
+	}
+
+	// mail
+	if c.Mail.SMTPAddress != "" {
+		v.address("mail.smtp_address", c.Mail.SMTPAddress)
+		if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+			v.errorf("mail.from", "must be an e-mail address, optionally with a name")
+		}
+	}
+
 	// log
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "", "json", "text")
@@ -109,6 +147,27 @@ func sourceKey(path string) string {
 		return path[:i]
 	}
 	return path
+}
+
+func (v *validator) roles(path string, roles []string) {
+	for i, r := range roles {
+		if strings.TrimSpace(r) == "" || strings.ContainsAny(r, " ,") {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "must be a role name without spaces or commas")
+		}
+	}
+}
+
+func (v *validator) throttle(path string, p ThrottlePolicy) {
+	v.atLeast(path+".free_attempts", p.FreeAttempts, 0)
+	v.positive(path+".base_delay", p.BaseDelay)
+	if v.positive(path+".max_delay", p.MaxDelay) && p.MaxDelay < p.BaseDelay {
+		v.errorf(path+".max_delay", "must be at least base_delay (%s)", p.BaseDelay)
+	}
+	if p.LockoutAfter <= p.FreeAttempts {
+		v.errorf(path+".lockout_after", "must be greater than free_attempts (%d)", p.FreeAttempts)
+	}
+	v.positive(path+".lockout_for", p.LockoutFor)
+	v.positive(path+".window", p.Window)
 }
 
 func (v *validator) positive(path string, d time.Duration) bool {

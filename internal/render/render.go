@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/portero-id/portero/internal/i18n"
 )
 
-// Renderer renders the page templates.
+// Renderer renders the page templates in the request's language.
 type Renderer struct {
 	pages map[string]*template.Template
+	texts *i18n.Bundle
 	// HSTS adds Strict-Transport-Security (when the issuer is https).
 	HSTS bool
 	Log  *slog.Logger
@@ -27,15 +30,24 @@ type Page struct {
 	Lang  string
 	Title string
 	Data  any
+	// Path is the page's own path, where the language switcher returns.
+	Path  string
+	Langs []string
+	texts *i18n.Bundle
 }
 
-// New parses every page in fsys against the shared layout.
-func New(fsys fs.FS, log *slog.Logger) (*Renderer, error) {
+// T is the page's text for key in its language ({{.T "key"}}, or {{$.T
+// "key"}} inside range and with).
+func (p Page) T(key string, args ...any) string { return p.texts.T(p.Lang, key, args...) }
+
+// New parses every page in fsys against the shared layout; texts holds the
+// translations.
+func New(fsys fs.FS, texts *i18n.Bundle, log *slog.Logger) (*Renderer, error) {
 	names, err := fs.Glob(fsys, "*.html")
 	if err != nil {
 		return nil, err
 	}
-	r := &Renderer{pages: map[string]*template.Template{}, Log: log}
+	r := &Renderer{pages: map[string]*template.Template{}, texts: texts, Log: log}
 	for _, n := range names {
 		if n == "layout.html" {
 			continue
@@ -52,7 +64,7 @@ func New(fsys fs.FS, log *slog.Logger) (*Renderer, error) {
 // SecurityHeaders sets the headers every HTML page carries: a strict CSP
 // with no inline script or style, no framing, no referrer, no caching.
 func (r *Renderer) SecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -62,9 +74,24 @@ func (r *Renderer) SecurityHeaders(h http.Header) {
 	}
 }
 
-// Render writes page name with status. Rendering happens into a buffer
-// first, so a template failure becomes a clean 500, never half a page.
-func (r *Renderer) Render(w http.ResponseWriter, req *http.Request, status int, name, title string, data any) {
+// Lang is the language of the request's pages.
+func (r *Renderer) Lang(req *http.Request) string { return r.texts.Negotiate(req) }
+
+// T is the text for key in lang.
+func (r *Renderer) T(lang, key string, args ...any) string { return r.texts.T(lang, key, args...) }
+
+// Supports reports whether lang has translations.
+func (r *Renderer) Supports(lang string) bool { return r.texts.Supported(lang) }
+
+// Render writes page name with status, titled by the text "<name>.title".
+// Rendering happens into a buffer first, so a template failure becomes a
+// clean 500, never half a page.
+func (r *Renderer) Render(w http.ResponseWriter, req *http.Request, status int, name string, data any) {
+	lang := r.texts.Negotiate(req)
+	r.render(w, req, status, name, Page{Lang: lang, Title: r.texts.T(lang, name+".title"), Data: data})
+}
+
+func (r *Renderer) render(w http.ResponseWriter, req *http.Request, status int, name string, page Page) {
 	t, ok := r.pages[name]
 	if !ok {
 		r.Log.ErrorContext(req.Context(), "unknown page template", "page", name)
@@ -72,13 +99,16 @@ func (r *Renderer) Render(w http.ResponseWriter, req *http.Request, status int, 
 		return
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", Page{Lang: "es-CO", Title: title, Data: data}); err != nil {
+	page.texts, page.Langs, page.Path = r.texts, r.texts.Languages(), req.URL.Path
+	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
 		r.Log.ErrorContext(req.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	r.SecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", page.Lang)
+	w.Header().Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -86,20 +116,29 @@ func (r *Renderer) Render(w http.ResponseWriter, req *http.Request, status int, 
 // ErrorData is the error page's content.
 type ErrorData struct {
 	Message   string
+	Detail    string
 	Code      string
 	RequestID string
 }
 
-// Error renders the error page. message is shown to the user as is: never
-// pass internal error text.
-func (r *Renderer) Error(w http.ResponseWriter, req *http.Request, status int, code, message string) {
+// Error renders the error page with the text of messageKey. Never pass
+// internal error text.
+func (r *Renderer) Error(w http.ResponseWriter, req *http.Request, status int, code, messageKey string) {
+	r.ErrorDetail(w, req, status, code, messageKey, "")
+}
+
+// ErrorDetail is Error with a detail shown as is (a protocol error's
+// description, which the client developer needs).
+func (r *Renderer) ErrorDetail(w http.ResponseWriter, req *http.Request, status int, code, messageKey, detail string) {
 	var id string
 	if r.RequestID != nil {
 		id = r.RequestID(req)
 	}
-	title := "No pudimos continuar"
+	lang := r.texts.Negotiate(req)
+	title := r.texts.T(lang, "error.title")
 	if status >= 500 {
-		title = "Algo salió mal"
+		title = r.texts.T(lang, "error.title_server")
 	}
-	r.Render(w, req, status, "error", title, ErrorData{Message: message, Code: code, RequestID: id})
+	r.render(w, req, status, "error", Page{Lang: lang, Title: title,
+		Data: ErrorData{Message: r.texts.T(lang, messageKey), Detail: detail, Code: code, RequestID: id}})
 }

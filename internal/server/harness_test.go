@@ -17,6 +17,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/server"
 	"github.com/portero-id/portero/internal/store"
 	"github.com/portero-id/portero/internal/testdb"
@@ -39,6 +40,8 @@ type env struct {
 	// secrets of the confidential clients, by client id
 	secrets map[string]string
 	userID  string
+	// mails holds what Portero sent (verification and reset links).
+	mails *mail.Dev
 }
 
 // newEnv starts Portero on backend b; tweak may adjust the config.
@@ -50,9 +53,18 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	t.Cleanup(ts.Close)
 
 	cfg := config.Defaults()
-	cfg.Issuer = ts.URL
+	// localhost, not 127.0.0.1: WebAuthn needs a domain, and browsers
+	// treat http://localhost as a secure context.
+	issuer := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)
+	cfg.Issuer = issuer
 	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
 	cfg.OAuth.ClientCacheTTL = 0
+	// Cheap hashing keeps the suite fast; the seeded hash uses the same
+	// cost, so sign-in does not rehash.
+	cfg.Accounts.Argon2MemoryKiB, cfg.Accounts.Argon2Iterations, cfg.Accounts.Argon2Parallelism = 1024, 1, 1
+	// alice is a vendor; the protocol tests sign her in with a password
+	// only. The MFA tests set the policy they test.
+	cfg.Accounts.MFARequiredRoles = []string{"admin", "super_admin"}
 	if tweak != nil {
 		tweak(cfg)
 	}
@@ -60,12 +72,13 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	if testing.Verbose() {
 		log = server.WithRequestIDs(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	srv, err := server.NewWithStore(context.Background(), cfg, st, log)
+	mails := &mail.Dev{Log: log}
+	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails))
 	if err != nil {
 		t.Fatalf("server: %v", err)
 	}
 	handler = srv.Handler
-	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: ts.URL, secrets: map[string]string{}}
+	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: issuer, secrets: map[string]string{}, mails: mails}
 	e.seed()
 	return e
 }

@@ -82,7 +82,7 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 	if strings.Contains(csp, "unsafe-inline") || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("headers: %v", h)
 	}
-	for _, want := range []string{`autocomplete="username"`, `autocomplete="current-password"`, `<label for="username"`, `<label for="password"`} {
+	for _, want := range []string{`autocomplete="username webauthn"`, `autocomplete="current-password"`, `<label for="username"`, `<label for="password"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("login page lacks %s", want)
 		}

@@ -6,21 +6,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/i18n"
+	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/render"
+	"github.com/portero-id/portero/internal/seal"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/store"
+	"github.com/portero-id/portero/internal/throttle"
 	"github.com/portero-id/portero/internal/web"
 	"github.com/portero-id/portero/oauth"
 	"github.com/portero-id/portero/static"
@@ -38,7 +46,27 @@ type Server struct {
 	router   *mux.Router
 	metrics  *httpMetrics
 	now      func() time.Time
+	redis    *redis.Client
 }
+
+// Option adjusts how New builds the server.
+type Option func(*options)
+
+type options struct {
+	dev    bool
+	mailer mail.Sender
+	now    func() time.Time
+}
+
+// Dev turns on development mode: without an SMTP relay, e-mails are logged
+// and shown at /dev/mail.
+func Dev() Option { return func(o *options) { o.dev = true } }
+
+// WithMailer sends e-mail through m instead of the configured relay.
+func WithMailer(m mail.Sender) Option { return func(o *options) { o.mailer = m } }
+
+// WithClock replaces time.Now (tests of expiry and throttling).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Secrets returns the system secret followed by the previous ones.
 func Secrets(cfg *config.Config) [][]byte {
@@ -73,12 +101,12 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 
 // New builds the server from a validated config. log should come from
 // WithRequestIDs.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewWithStore(ctx, cfg, st, log)
+	s, err := NewWithStore(ctx, cfg, st, log, opts...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -87,8 +115,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 }
 
 // NewWithStore builds the server over an open, migrated store.
-func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (*Server, error) {
-	now := time.Now
+func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	now := o.now
 	secrets := Secrets(cfg)
 	keys, err := oauth.NewKeyring(ctx, st, secrets, cfg.OAuth.JWKSCachePeriod, now)
 	if err != nil {
@@ -100,7 +132,15 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}
 	https := issuer.Scheme == "https"
 
-	pages, err := render.New(templates.FS, log)
+	locales, err := fs.Sub(templates.Locales, "locales")
+	if err != nil {
+		return nil, err
+	}
+	texts, err := i18n.Load(locales, "es-CO")
+	if err != nil {
+		return nil, err
+	}
+	pages, err := render.New(templates.FS, texts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +177,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		ScopesSupported:       cfg.OAuth.AllowedScopes,
 		MaxBodyBytes:          int64(cfg.HTTP.MaxBodyBytes),
 		PendingLifespan:       30 * time.Minute,
+		MFA:                   identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
 	}, oauth.Deps{
 		Store: st, Keys: keys, Sessions: sessions, Pages: pages,
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,
@@ -146,11 +187,17 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now}
 	s.metrics = newHTTPMetrics(reg)
 
+	site, err := s.newSite(cfg, issuer, o, sessions, pages, secrets)
+	if err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+
 	r := mux.NewRouter()
 	s.router = r
 	r.Use(s.observe)
 	provider.Mount(r)
-	(&web.Login{Users: st, Sessions: sessions, Pages: pages, Log: log, CSRF: http.NewCrossOriginProtection()}).Mount(r)
+	site.Mount(r)
 	r.HandleFunc("/health/alive", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -167,6 +214,106 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}))
 	s.Handler = withRequestID(r)
 	return s, nil
+}
+
+// newSite builds the browser pages and their guards: the throttle (Redis
+// when configured, so that replicas share counters), the mailer, the
+// TOTP secret box and the WebAuthn relying party.
+func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, sessions *session.Manager,
+	pages *render.Renderer, secrets [][]byte) (*web.Site, error) {
+	var counters throttle.Store = throttle.NewMemory(100_000)
+	if cfg.Redis.URL != "" {
+		ropts, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		s.redis = redis.NewClient(ropts)
+		counters = throttle.NewRedis(s.redis, "portero:throttle:")
+	}
+	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
+
+	mailer, devMail := o.mailer, (*mail.Dev)(nil)
+	switch {
+	case mailer != nil:
+	case cfg.Mail.SMTPAddress != "":
+		mailer = &mail.SMTP{Address: cfg.Mail.SMTPAddress, From: cfg.Mail.From, Username: cfg.Mail.Username,
+			Password: cfg.Mail.Password, Timeout: 10 * time.Second}
+	case o.dev:
+		devMail = &mail.Dev{Log: s.log}
+		mailer = devMail
+	}
+	if d, ok := mailer.(*mail.Dev); ok {
+		devMail = d
+	}
+
+	totpBox, err := seal.New("totp secret", secrets...)
+	if err != nil {
+		return nil, err
+	}
+	var recoveryKeys [][]byte
+	for _, sec := range secrets {
+		recoveryKeys = append(recoveryKeys, oauth.DeriveKey(sec, "recovery codes"))
+	}
+	var wa *webauthn.WebAuthn
+	if net.ParseIP(issuer.Hostname()) == nil {
+		wa, err = webauthn.New(&webauthn.Config{
+			RPID:          issuer.Hostname(),
+			RPDisplayName: cfg.Accounts.WebAuthnRPName,
+			RPOrigins:     []string{issuer.Scheme + "://" + issuer.Host},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("webauthn: %w", err)
+		}
+	} else {
+		s.log.Warn("passkeys are off: WebAuthn needs a domain name in the issuer, not an IP address", "issuer", cfg.Issuer)
+	}
+	return &web.Site{
+		Opts: web.Options{
+			Issuer:              cfg.Issuer,
+			SignupEnabled:       cfg.Accounts.SignupEnabled,
+			MailEnabled:         mailer != nil,
+			DefaultRoles:        cfg.Accounts.DefaultRoles,
+			MFA:                 identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
+			VerifyEmailLifespan: cfg.Accounts.VerifyEmailLifespan,
+			ResetLifespan:       cfg.Accounts.ResetPasswordLifespan,
+			RPName:              cfg.Accounts.WebAuthnRPName,
+			Dev:                 o.dev,
+		},
+		Store:        s.Store,
+		Sessions:     sessions,
+		Pages:        pages,
+		Log:          s.log,
+		CSRF:         http.NewCrossOriginProtection(),
+		Throttle:     guard,
+		Hasher:       PasswordHasher(cfg),
+		Policy:       identity.PasswordPolicy{MinLength: cfg.Accounts.PasswordMinLength},
+		TOTPSeal:     totpBox,
+		RecoveryKeys: recoveryKeys,
+		WebAuthn:     wa,
+		Mail:         mailer,
+		DevMail:      devMail,
+		Now:          o.now,
+	}, nil
+}
+
+// PasswordHasher hashes with the configured argon2id cost.
+func PasswordHasher(cfg *config.Config) *identity.PasswordHasher {
+	return &identity.PasswordHasher{Params: identity.Argon2Params{
+		MemoryKiB:   uint32(cfg.Accounts.Argon2MemoryKiB),
+		Iterations:  uint32(cfg.Accounts.Argon2Iterations),
+		Parallelism: uint8(cfg.Accounts.Argon2Parallelism),
+	}}
+}
+
+func throttlePolicy(p config.ThrottlePolicy) throttle.Policy {
+	return throttle.Policy{FreeAttempts: p.FreeAttempts, BaseDelay: p.BaseDelay, MaxDelay: p.MaxDelay,
+		LockoutAfter: p.LockoutAfter, LockoutFor: p.LockoutFor, Window: p.Window}
+}
+
+func (s *Server) closeRedis() {
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
 }
 
 func staticFiles() http.Handler {
@@ -272,11 +419,18 @@ func (s *Server) pruneLoop(ctx context.Context) {
 				break
 			}
 		}
-		if grants+sessions > 0 {
-			s.log.Info("pruned expired records", "grants", grants, "sessions", sessions)
+		tokens, err := s.Store.DeleteExpiredOneTimeTokens(ctx, s.now(), batch)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("prune one-time tokens", "err", err)
+		}
+		if grants+sessions+tokens > 0 {
+			s.log.Info("pruned expired records", "grants", grants, "sessions", sessions, "one_time_tokens", tokens)
 		}
 	}
 }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.Store.Close() }
+// Close releases the store and the Redis client.
+func (s *Server) Close() error {
+	s.closeRedis()
+	return s.Store.Close()
+}

@@ -186,3 +186,71 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Pending is a sign-in half done: the password (or nothing yet, for a
+// step-up) is verified and a second factor or its enrolment is due. It
+// lives in a sealed, short-lived cookie, not in a session row, so that no
+// session exists until sign-in is complete.
+type Pending struct {
+	UserID string
+	// AMR are the methods already passed (pwd).
+	AMR []string
+	// Flow is the parked authorization request to resume, if any.
+	Flow string
+	// Enroll: the user has no second factor and the policy requires one.
+	Enroll  bool
+	Expires int64 // unix seconds
+}
+
+// PendingLifespan bounds how long a half-done sign-in may wait.
+const PendingLifespan = 10 * time.Minute
+
+func (m *Manager) pendingName() string { return m.cookieName() + "_mfa" }
+
+// SetPending seals p into the pending sign-in cookie.
+func (m *Manager) SetPending(w http.ResponseWriter, p Pending) error {
+	p.Expires = m.Now().Add(PendingLifespan).Unix()
+	encoded, err := securecookie.EncodeMulti(m.pendingName(), p, m.Codecs...)
+	if err != nil {
+		return fmt.Errorf("seal pending sign-in: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: m.pendingName(), Value: encoded, Path: "/", MaxAge: int(PendingLifespan.Seconds()),
+		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// Pending returns the browser's unexpired pending sign-in, or ErrNotFound.
+func (m *Manager) Pending(r *http.Request) (*Pending, error) {
+	c, err := r.Cookie(m.pendingName())
+	if err != nil {
+		return nil, identity.ErrNotFound
+	}
+	var p Pending
+	if err := securecookie.DecodeMulti(m.pendingName(), c.Value, &p, m.Codecs...); err != nil {
+		return nil, identity.ErrNotFound
+	}
+	if m.Now().Unix() >= p.Expires || p.UserID == "" {
+		return nil, identity.ErrNotFound
+	}
+	return &p, nil
+}
+
+// ClearPending removes the pending sign-in cookie.
+func (m *Manager) ClearPending(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: m.pendingName(), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// CurrentID is the session row id of the browser's cookie, "" without one; for the
+// account page, which marks the current session among the user's.
+func (m *Manager) CurrentID(r *http.Request) string {
+	token := m.tokenFrom(r)
+	if token == "" {
+		return ""
+	}
+	return digest(token)
+}

@@ -1,113 +1,383 @@
-// Package web serves Portero's browser pages: today the sign-in page; MFA,
-// consent and account pages join it.
 package web
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
-
-	"github.com/gorilla/mux"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/portero-id/portero/identity"
-	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
+	"github.com/portero-id/portero/internal/throttle"
 )
-
-// flowPattern matches the opaque ids the dispatcher hands out; anything
-// else is dropped, so the only redirect target is /oauth2/auth?flow=ID.
-var flowPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
-
-// Login serves the username + password sign-in page.
-type Login struct {
-	Users    identity.UserStore
-	Sessions *session.Manager
-	Pages    *render.Renderer
-	Log      *slog.Logger
-	// CSRF rejects cross-origin form posts (Go's CrossOriginProtection,
-	// which reads Sec-Fetch-Site/Origin: no token to leak or forget).
-	CSRF *http.CrossOriginProtection
-}
-
-// Mount registers the page.
-func (h *Login) Mount(r *mux.Router) {
-	r.HandleFunc("/login", h.show).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/login", h.CSRF.Handler(http.HandlerFunc(h.submit))).Methods(http.MethodPost)
-}
 
 type loginPage struct {
 	Flow     string
 	Username string
 	Failed   bool
+	// LockedMinutes > 0: too many failures; try again after that long.
+	LockedMinutes int
+	Signup        bool
+	Reset         bool
+	Passkeys      bool
+	Notice        string
 }
 
-func (h *Login) show(w http.ResponseWriter, r *http.Request) {
+func (s *Site) loginData(flow, username string) loginPage {
+	return loginPage{Flow: flow, Username: username, Signup: s.Opts.SignupEnabled && s.Opts.MailEnabled, Reset: s.Opts.MailEnabled, Passkeys: s.WebAuthn != nil}
+}
+
+func (s *Site) showLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	flow := q.Get("flow")
-	if !flowPattern.MatchString(flow) {
-		flow = ""
-	}
 	hint := q.Get("login_hint")
 	if len(hint) > 256 {
 		hint = ""
 	}
-	h.Pages.Render(w, r, http.StatusOK, "login", "Iniciar sesión", loginPage{Flow: flow, Username: hint})
+	page := s.loginData(flowParam(r), hint)
+	switch q.Get("notice") {
+	case "verified", "reset", "loggedout":
+		page.Notice = "notice." + q.Get("notice")
+	}
+	s.Pages.Render(w, r, http.StatusOK, "login", page)
 }
 
-func (h *Login) submit(w http.ResponseWriter, r *http.Request) {
+// minutes rounds a wait up to whole minutes for display.
+func minutes(d time.Duration) int {
+	m := int((d + time.Minute - 1) / time.Minute)
+	return max(m, 1)
+}
+
+// throttled writes the "too many attempts" answer: 429 with Retry-After
+// and the page the user was on.
+func (s *Site) throttled(w http.ResponseWriter, r *http.Request, d throttle.Decision, page string, data func(int) any) {
+	wait := max(d.RetryAfter, time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	s.Pages.Render(w, r, http.StatusTooManyRequests, page, data(minutes(wait)))
+}
+
+func accountKey(login string) string { return "login:" + strings.ToLower(strings.TrimSpace(login)) }
+func mfaKey(userID string) string    { return "mfa:" + userID }
+
+func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		h.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "El formulario no es válido.")
+		s.badRequest(w, r)
 		return
 	}
-	username := r.PostForm.Get("username")
+	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	flow := r.PostForm.Get("flow")
-	if !flowPattern.MatchString(flow) {
-		flow = ""
-	}
-	fail := func() {
-		h.Pages.Render(w, r, http.StatusUnauthorized, "login", "Iniciar sesión", loginPage{Flow: flow, Username: username, Failed: true})
-	}
+	flow := flowParam(r)
+	page := s.loginData(flow, username)
 	if username == "" || password == "" || len(username) > 256 || len(password) > 1024 {
-		fail()
+		page.Failed = true
+		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
 		return
 	}
-	user, err := h.Users.UserByLogin(ctx, username)
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
+	acct, ip := accountKey(username), throttleIP(r)
+	d, err := s.Throttle.Check(ctx, acct, ip)
+	if err != nil {
+		// Fail closed: without the counters a guess would go unmetered.
+		s.serverError(w, r, "throttle check", err)
+		return
+	}
+	if !d.Allowed {
+		s.throttled(w, r, d, "login", func(m int) any { page.LockedMinutes = m; return page })
+		return
+	}
+
+	user, err := s.Store.UserByLogin(ctx, username)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		s.serverError(w, r, "login lookup", err)
+		return
+	}
+	ok, rehash := false, false
+	if user == nil || user.PasswordHash == "" {
 		// Same work as a real check, so timing does not reveal accounts.
-		_ = identity.VerifyDummyPassword(password)
-		fail()
-		return
-	case err != nil:
-		h.Log.ErrorContext(ctx, "login lookup", "err", err)
-		h.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "No pudimos iniciar tu sesión. Inténtalo de nuevo.")
-		return
-	}
-	if user.PasswordHash == "" {
-		_ = identity.VerifyDummyPassword(password)
-		fail()
-		return
-	}
-	if err := identity.VerifyPassword(user.PasswordHash, password); err != nil || user.Disabled {
-		if err != nil && !errors.Is(err, identity.ErrPasswordMismatch) {
-			h.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", user.ID, "err", err)
+		s.Hasher.VerifyDummy(password)
+	} else {
+		var verr error
+		rehash, verr = s.Hasher.Verify(user.PasswordHash, password)
+		if verr != nil && !errors.Is(verr, identity.ErrPasswordMismatch) {
+			s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", user.ID, "err", verr)
 		}
-		fail()
+		ok = verr == nil && !user.Disabled
+	}
+	if !ok {
+		userID := ""
+		if user != nil {
+			userID = user.ID
+		}
+		d, err := s.Throttle.Fail(ctx, acct, ip)
+		if err != nil {
+			s.serverError(w, r, "throttle fail", err)
+			return
+		}
+		s.audit(r, identity.AuditLoginFailure, userID, map[string]string{"method": "password"})
+		if d.JustLocked {
+			s.audit(r, identity.AuditLockout, userID, map[string]string{"method": "password"})
+		}
+		if d.Locked {
+			s.throttled(w, r, d, "login", func(m int) any { page.LockedMinutes = m; return page })
+			return
+		}
+		page.Failed = true
+		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
 		return
 	}
-	if _, err := h.Sessions.Start(w, r, user.ID, []string{identity.AMRPassword}, identity.ACRPassword); err != nil {
-		h.Log.ErrorContext(ctx, "start session", "err", err)
-		h.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "No pudimos iniciar tu sesión. Inténtalo de nuevo.")
+	if err := s.Throttle.Success(ctx, acct, ip); err != nil {
+		s.Log.WarnContext(ctx, "throttle reset", "err", err)
+	}
+	if rehash {
+		// The cost parameters changed since this hash was made: upgrade it
+		// now, while the password is at hand.
+		if h, err := s.Hasher.Hash(password); err == nil {
+			if err := s.Store.UpdatePasswordHash(ctx, user.ID, h); err != nil {
+				s.Log.WarnContext(ctx, "password rehash", "user_id", user.ID, "err", err)
+			}
+		}
+	}
+	s.afterFirstFactor(w, r, user, []string{identity.AMRPassword}, flow)
+}
+
+// afterFirstFactor sends the user to the second factor they have, to the
+// enrolment the policy requires, or signs them in.
+func (s *Site) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string, flow string) {
+	f, err := s.factorsOf(r.Context(), user.ID)
+	if err != nil {
+		s.serverError(w, r, "load factors", err)
 		return
 	}
-	h.Log.InfoContext(ctx, "user signed in", "user_id", user.ID)
+	switch {
+	case f.any():
+		s.toPending(w, r, session.Pending{UserID: user.ID, AMR: amr, Flow: flow}, "/login/mfa")
+	case s.Opts.MFA.Requires(user):
+		s.toPending(w, r, session.Pending{UserID: user.ID, AMR: amr, Flow: flow, Enroll: true}, "/login/enroll")
+	default:
+		s.completeSignIn(w, r, user, amr, flow)
+	}
+}
+
+func (s *Site) toPending(w http.ResponseWriter, r *http.Request, p session.Pending, path string) {
+	if err := s.Sessions.SetPending(w, p); err != nil {
+		s.serverError(w, r, "pending sign-in", err)
+		return
+	}
+	if p.Flow != "" {
+		path += "?flow=" + url.QueryEscape(p.Flow)
+	}
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// pending returns the half-done sign-in: the pending cookie, or, for a
+// step-up the dispatcher asked for, the signed-in session as the first
+// factor. nil means the browser must sign in first (already answered).
+func (s *Site) pending(w http.ResponseWriter, r *http.Request) (*session.Pending, *identity.User, bool) {
+	flow := flowParam(r)
+	p, err := s.Sessions.Pending(r)
+	if err != nil {
+		sess, u, err := s.signedIn(r)
+		if err != nil {
+			s.serverError(w, r, "load session", err)
+			return nil, nil, false
+		}
+		if sess == nil {
+			target := "/login"
+			if flow != "" {
+				target += "?flow=" + url.QueryEscape(flow)
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
+			return nil, nil, false
+		}
+		p = &session.Pending{UserID: u.ID, AMR: sess.AMR, Flow: flow}
+		if err := s.Sessions.SetPending(w, *p); err != nil {
+			s.serverError(w, r, "pending sign-in", err)
+			return nil, nil, false
+		}
+		return p, u, true
+	}
+	u, err := s.Store.UserByID(r.Context(), p.UserID)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
+		s.Sessions.ClearPending(w)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, nil, false
+	}
+	if err != nil {
+		s.serverError(w, r, "load user", err)
+		return nil, nil, false
+	}
+	if flow != "" {
+		p.Flow = flow
+	}
+	return p, u, true
+}
+
+type mfaPage struct {
+	Flow          string
+	TOTP          bool
+	Passkey       bool
+	Recovery      bool
+	Failed        bool
+	LockedMinutes int
+}
+
+func (s *Site) showMFA(w http.ResponseWriter, r *http.Request) {
+	p, u, ok := s.pending(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.factorsOf(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "load factors", err)
+		return
+	}
+	if !f.any() {
+		p.Enroll = true
+		s.toPending(w, r, *p, "/login/enroll")
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0})
+}
+
+func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	p, u, ok := s.pending(w, r)
+	if !ok {
+		return
+	}
+	f, err := s.factorsOf(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "load factors", err)
+		return
+	}
+	page := mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
+	acct, ip := mfaKey(u.ID), throttleIP(r)
+	d, err := s.Throttle.Check(ctx, acct, ip)
+	if err != nil {
+		s.serverError(w, r, "throttle check", err)
+		return
+	}
+	if !d.Allowed {
+		s.throttled(w, r, d, "mfa", func(m int) any { page.LockedMinutes = m; return page })
+		return
+	}
+	code := r.PostForm.Get("code")
+	method := r.PostForm.Get("method")
+	var passed bool
+	switch method {
+	case "totp":
+		passed, err = s.checkTOTP(r, u.ID, code)
+	case "recovery":
+		passed, err = s.useRecoveryCode(r, u.ID, code)
+	default:
+		s.badRequest(w, r)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "check second factor", err)
+		return
+	}
+	if !passed {
+		d, err := s.Throttle.Fail(ctx, acct, ip)
+		if err != nil {
+			s.serverError(w, r, "throttle fail", err)
+			return
+		}
+		s.audit(r, identity.AuditMFAFailure, u.ID, map[string]string{"method": method})
+		if d.JustLocked {
+			s.audit(r, identity.AuditLockout, u.ID, map[string]string{"method": method})
+		}
+		if d.Locked {
+			s.throttled(w, r, d, "mfa", func(m int) any { page.LockedMinutes = m; return page })
+			return
+		}
+		page.Failed = true
+		s.Pages.Render(w, r, http.StatusUnauthorized, "mfa", page)
+		return
+	}
+	if err := s.Throttle.Success(ctx, acct, ip); err != nil {
+		s.Log.WarnContext(ctx, "throttle reset", "err", err)
+	}
+	amr := append(append([]string{}, p.AMR...), identity.AMROTP)
+	if method != "recovery" {
+		s.completeSignIn(w, r, u, amr, p.Flow)
+		return
+	}
+	// A recovery code was spent: sign in, then say so and how many are
+	// left, instead of redirecting straight on.
+	left, err := s.Store.UnusedRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "count recovery codes", err)
+		return
+	}
+	amr = normalizeAMR(amr)
+	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	s.Sessions.ClearPending(w)
+	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
+	s.Pages.Render(w, r, http.StatusOK, "recoveryused", struct {
+		Left     int
+		Continue string
+	}{left, continueURL(p.Flow)})
+}
+
+func continueURL(flow string) string {
 	if flow == "" {
-		h.Pages.Render(w, r, http.StatusOK, "signedin", "Sesión iniciada", struct{ Username string }{user.Username})
-		return
+		return "/account"
 	}
-	http.Redirect(w, r, "/oauth2/auth?flow="+url.QueryEscape(flow), http.StatusSeeOther)
+	return "/oauth2/auth?flow=" + url.QueryEscape(flow)
+}
+
+// checkTOTP verifies a code of the user's confirmed authenticator and
+// spends its time step.
+func (s *Site) checkTOTP(r *http.Request, userID, code string) (bool, error) {
+	cred, err := s.Store.TOTPByUser(r.Context(), userID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || cred.ConfirmedAt == nil {
+		return false, err
+	}
+	secret, err := s.TOTPSeal.Open(cred.EncryptedSecret, []byte(userID))
+	if err != nil {
+		return false, err
+	}
+	step, ok := identity.TOTPStep(string(secret), code, s.Now())
+	if !ok {
+		return false, nil
+	}
+	// The store accepts a step only once: a code seen by a shoulder-surfer
+	// or a phishing proxy is dead after its first use.
+	return s.Store.UseTOTPStep(r.Context(), userID, step)
+}
+
+func (s *Site) useRecoveryCode(r *http.Request, userID, code string) (bool, error) {
+	n, err := identity.NormalizeRecoveryCode(code)
+	if err != nil {
+		return false, nil
+	}
+	// Codes made before a system-secret rotation carry the old key's
+	// digest: try the current key first, then the previous ones.
+	used := false
+	for _, key := range s.RecoveryKeys {
+		if used, err = s.Store.UseRecoveryCode(r.Context(), userID, identity.HashRecoveryCode(key, n), s.Now()); err != nil || used {
+			break
+		}
+	}
+	if err != nil || !used {
+		return false, err
+	}
+	left, err := s.Store.UnusedRecoveryCodes(r.Context(), userID)
+	if err != nil {
+		return true, err
+	}
+	s.audit(r, identity.AuditRecoveryCodeUsed, userID, map[string]string{"remaining": strconv.Itoa(left)})
+	return true, nil
 }

@@ -1,0 +1,412 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/i18n"
+)
+
+type accountSession struct {
+	ID        string
+	Device    string
+	IP        string
+	LastSeen  time.Time
+	CreatedAt time.Time
+	Current   bool
+}
+
+type accountPasskey struct {
+	ID       string
+	Name     string
+	Created  time.Time
+	LastUsed *time.Time
+}
+
+type accountPage struct {
+	User          *identity.User
+	TOTP          bool
+	Passkeys      []accountPasskey
+	RecoveryLeft  int
+	Sessions      []accountSession
+	MFARequired   bool
+	MinLength     int
+	CanRemoveMFA  bool
+	Notice        string
+	Problem       string
+	MailEnabled   bool
+	PasskeysAvail bool
+}
+
+func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.User) (*accountPage, error) {
+	ctx := r.Context()
+	f, err := s.factorsOf(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := s.Store.SessionsByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	page := &accountPage{MinLength: s.minLength(), User: u, TOTP: f.TOTP, RecoveryLeft: f.Recovery, MFARequired: s.Opts.MFA.Requires(u),
+		MailEnabled: s.Opts.MailEnabled, PasskeysAvail: s.WebAuthn != nil}
+	factorCount := len(f.Passkeys)
+	if f.TOTP {
+		factorCount++
+	}
+	// The policy's users keep at least one factor.
+	page.CanRemoveMFA = !page.MFARequired || factorCount > 1
+	for _, p := range f.Passkeys {
+		page.Passkeys = append(page.Passkeys, accountPasskey{ID: p.ID, Name: p.Name, Created: p.CreatedAt, LastUsed: p.LastUsedAt})
+	}
+	for _, o := range sessions {
+		page.Sessions = append(page.Sessions, accountSession{
+			ID: o.ID, Device: describeDevice(o.UserAgent), IP: o.IP, LastSeen: o.LastSeenAt, CreatedAt: o.CreatedAt,
+			Current: o.ID == sess.ID,
+		})
+	}
+	return page, nil
+}
+
+// describeDevice gives a short, recognisable name for a user agent.
+func describeDevice(ua string) string {
+	browser := "?"
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	osName := ""
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Windows", "Windows"},
+		{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			osName = o.name
+			break
+		}
+	}
+	switch {
+	case browser == "?" && osName == "":
+		return truncate(ua, 60)
+	case osName == "":
+		return browser
+	}
+	return browser + " · " + osName
+}
+
+func (s *Site) renderAccount(w http.ResponseWriter, r *http.Request, status int, sess *identity.Session, u *identity.User, notice, problem string) {
+	page, err := s.accountData(r, sess, u)
+	if err != nil {
+		s.serverError(w, r, "account page", err)
+		return
+	}
+	page.Notice, page.Problem = notice, problem
+	s.Pages.Render(w, r, status, "account", page)
+}
+
+var accountNotices = []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent"}
+
+func (s *Site) showAccount(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	notice := ""
+	if n := r.URL.Query().Get("notice"); n != "" {
+		for _, known := range accountNotices {
+			if n == known {
+				notice = "account.notice." + n
+			}
+		}
+	}
+	s.renderAccount(w, r, http.StatusOK, sess, u, notice, "")
+}
+
+// accountPost parses the form of a signed-in user's account action.
+func (s *Site) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return nil, nil, false
+	}
+	return s.requireUser(w, r)
+}
+
+func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
+	acct, ip := mfaKey(u.ID), throttleIP(r)
+	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle check", err)
+		return
+	} else if !d.Allowed {
+		w.Header().Set("Retry-After", "60")
+		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
+		return
+	}
+	if _, err := s.Hasher.Verify(u.PasswordHash, current); err != nil || u.PasswordHash == "" {
+		if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
+			s.serverError(w, r, "throttle", err)
+			return
+		}
+		s.audit(r, identity.AuditLoginFailure, u.ID, map[string]string{"method": "password", "context": "change_password"})
+		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
+		return
+	}
+	if err := s.Policy.Check(next, u.Username, u.Email); err != nil {
+		s.renderAccount(w, r, http.StatusBadRequest, sess, u, "", passwordProblem(err))
+		return
+	}
+	hash, err := s.Hasher.Hash(next)
+	if err != nil {
+		s.serverError(w, r, "hash password", err)
+		return
+	}
+	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
+		s.serverError(w, r, "update password", err)
+		return
+	}
+	// Other sessions may be someone who knew the old password; this one
+	// just proved the current password and stays.
+	others, err := s.Store.SessionsByUser(ctx, u.ID)
+	if err == nil {
+		for _, o := range others {
+			if o.ID != sess.ID {
+				_ = s.Store.DeleteUserSession(ctx, u.ID, o.ID)
+			}
+		}
+	}
+	_ = s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword)
+	_ = s.Throttle.Success(ctx, acct, ip)
+	s.audit(r, identity.AuditPasswordChanged, u.ID, nil)
+	http.Redirect(w, r, "/account?notice=password_changed", http.StatusSeeOther)
+}
+
+func (s *Site) resendVerification(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	if u.EmailVerifiedAt == nil && u.Email != "" && s.Opts.MailEnabled {
+		if err := s.sendVerification(r, u, ""); err != nil {
+			s.serverError(w, r, "send verification", err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/account?notice=verification_sent", http.StatusSeeOther)
+}
+
+func (s *Site) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.newTOTPEnrollment(r, u)
+	if errors.Is(err, identity.ErrConflict) {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "totp enrolment", err)
+		return
+	}
+	page.Action = "/account/totp"
+	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
+}
+
+func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	confirmed, err := s.confirmTOTP(r, u)
+	if err != nil {
+		s.serverError(w, r, "confirm totp", err)
+		return
+	}
+	if !confirmed {
+		page, err := s.newTOTPEnrollment(r, u)
+		if err != nil {
+			s.serverError(w, r, "totp enrolment", err)
+			return
+		}
+		page.Action, page.Failed = "/account/totp", true
+		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
+		return
+	}
+	left, err := s.Store.UnusedRecoveryCodes(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "count recovery codes", err)
+		return
+	}
+	if left > 0 {
+		http.Redirect(w, r, "/account?notice=totp_enrolled", http.StatusSeeOther)
+		return
+	}
+	// The first factor comes with recovery codes, shown once.
+	codes, err := s.issueRecoveryCodes(r, u.ID)
+	if err != nil {
+		s.serverError(w, r, "recovery codes", err)
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
+}
+
+func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.accountData(r, sess, u)
+	if err != nil {
+		s.serverError(w, r, "account page", err)
+		return
+	}
+	if !page.CanRemoveMFA {
+		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "account.problem.last_factor")
+		return
+	}
+	if err := s.Store.DeleteTOTP(r.Context(), u.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
+		s.serverError(w, r, "remove totp", err)
+		return
+	}
+	s.audit(r, identity.AuditTOTPRemoved, u.ID, nil)
+	http.Redirect(w, r, "/account?notice=totp_removed", http.StatusSeeOther)
+}
+
+func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	page, err := s.accountData(r, sess, u)
+	if err != nil {
+		s.serverError(w, r, "account page", err)
+		return
+	}
+	if !page.CanRemoveMFA {
+		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "account.problem.last_factor")
+		return
+	}
+	id := r.PostForm.Get("id")
+	err = s.Store.DeleteWebAuthnCredential(r.Context(), u.ID, id)
+	if errors.Is(err, identity.ErrNotFound) {
+		// Someone else's passkey, or gone: same answer.
+		s.renderAccount(w, r, http.StatusNotFound, sess, u, "", "account.problem.not_found")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "remove passkey", err)
+		return
+	}
+	s.audit(r, identity.AuditPasskeyRemoved, u.ID, map[string]string{"credential": id})
+	http.Redirect(w, r, "/account?notice=passkey_removed", http.StatusSeeOther)
+}
+
+func (s *Site) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	codes, err := s.issueRecoveryCodes(r, u.ID)
+	if err != nil {
+		s.serverError(w, r, "recovery codes", err)
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
+}
+
+func (s *Site) revokeSession(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	id := r.PostForm.Get("id")
+	err := s.Store.DeleteUserSession(r.Context(), u.ID, id)
+	if errors.Is(err, identity.ErrNotFound) {
+		s.renderAccount(w, r, http.StatusNotFound, sess, u, "", "account.problem.not_found")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "revoke session", err)
+		return
+	}
+	s.audit(r, identity.AuditSessionRevoked, u.ID, nil)
+	if id == sess.ID {
+		s.Sessions.End(w, r)
+		http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/account?notice=session_revoked", http.StatusSeeOther)
+}
+
+func (s *Site) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	n, err := s.Store.DeleteUserSessions(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "revoke sessions", err)
+		return
+	}
+	_ = s.Sessions.End(w, r)
+	s.audit(r, identity.AuditSessionsRevoked, u.ID, map[string]string{"count": itoa(n)})
+	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
+}
+
+func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
+	sess, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Sessions.End(w, r); err != nil {
+		s.serverError(w, r, "end session", err)
+		return
+	}
+	_ = sess
+	s.audit(r, identity.AuditLogout, u.ID, nil)
+	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
+}
+
+// setLanguage keeps the switcher's choice in a cookie and goes back to the
+// page, which must be a local path.
+func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	lang := r.PostForm.Get("lang")
+	if s.Pages.Supports(lang) {
+		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, Secure: s.Sessions.Secure, SameSite: http.SameSiteLaxMode})
+	}
+	back := r.PostForm.Get("return")
+	if !localPath(back) {
+		back = "/login"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// localPath accepts only same-origin absolute paths: not //host, not /\host.
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") &&
+		!strings.ContainsAny(p, "\r\n") && len(p) <= 2048
+}
+
+func (s *Site) showDevMail(w http.ResponseWriter, r *http.Request) {
+	s.Pages.Render(w, r, http.StatusOK, "devmail", s.DevMail.Messages())
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,368 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+	mailer "github.com/portero-id/portero/internal/mail"
+)
+
+// Sign-up, e-mail verification and password reset. None of them tells
+// whether an account exists: each answers the same page whatever the
+// input, and does comparable work (an argon2id hash) either way; what
+// differs is only the e-mail that goes to the address given.
+
+type signupPage struct {
+	Flow     string
+	Username string
+	Email    string
+	// Problem is the message key of what to fix, if any.
+	Problem   string
+	MinLength int
+}
+
+func (s *Site) minLength() int {
+	if s.Policy.MinLength > 0 {
+		return s.Policy.MinLength
+	}
+	return identity.DefaultPasswordMinLength
+}
+
+func (s *Site) signupOpen() bool { return s.Opts.SignupEnabled && s.Opts.MailEnabled }
+
+func (s *Site) showSignup(w http.ResponseWriter, r *http.Request) {
+	if !s.signupOpen() {
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "signup", signupPage{Flow: flowParam(r), MinLength: s.minLength()})
+}
+
+// usernameOK allows what is safe to show and type: letters, digits and
+// . _ - , 3 to 64 characters.
+func usernameOK(u string) bool {
+	if len(u) < 3 || len(u) > 64 {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func passwordProblem(err error) string {
+	switch {
+	case errors.Is(err, identity.ErrPasswordTooShort):
+		return "password.too_short"
+	case errors.Is(err, identity.ErrPasswordTooLong):
+		return "password.too_long"
+	case errors.Is(err, identity.ErrPasswordCommon):
+		return "password.common"
+	case errors.Is(err, identity.ErrPasswordMatchesIdentity):
+		return "password.matches_identity"
+	}
+	return "password.invalid"
+}
+
+func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
+	if !s.signupOpen() {
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	ctx := r.Context()
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	password := r.PostForm.Get("password")
+	page := signupPage{Flow: flowParam(r), Username: username, Email: email, MinLength: s.minLength()}
+	addr, err := mail.ParseAddress(email)
+	switch {
+	case !usernameOK(username):
+		page.Problem = "signup.bad_username"
+	case err != nil || addr.Address != email || len(email) > 254:
+		page.Problem = "signup.bad_email"
+	default:
+		if err := s.Policy.Check(password, username, email); err != nil {
+			page.Problem = passwordProblem(err)
+		}
+	}
+	if page.Problem != "" {
+		// Input errors are about the form, not about existing accounts.
+		s.Pages.Render(w, r, http.StatusBadRequest, "signup", page)
+		return
+	}
+	acct, ip := "signup:"+throttleIP(r), throttleIP(r)
+	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle check", err)
+		return
+	} else if !d.Allowed {
+		s.throttled(w, r, d, "signup", func(int) any { page.Problem = "signup.slow_down"; return page })
+		return
+	}
+	// Each sign-up counts against the IP like a failure, so one address
+	// cannot mint accounts (or mail) without limit.
+	if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle", err)
+		return
+	}
+	hash, err := s.Hasher.Hash(password)
+	if err != nil {
+		s.serverError(w, r, "hash password", err)
+		return
+	}
+	u := &identity.User{Username: username, Email: email, PasswordHash: hash, Roles: s.Opts.DefaultRoles}
+	err = s.Store.CreateUser(ctx, u)
+	switch {
+	case errors.Is(err, identity.ErrConflict):
+		s.signupConflict(ctx, r, username, email)
+	case err != nil:
+		s.serverError(w, r, "create user", err)
+		return
+	default:
+		s.audit(r, identity.AuditSignup, u.ID, nil)
+		if err := s.sendVerification(r, u, page.Flow); err != nil {
+			s.Log.ErrorContext(ctx, "send verification mail", "user_id", u.ID, "err", err)
+		}
+	}
+	s.Pages.Render(w, r, http.StatusOK, "checkmail", nil)
+}
+
+// signupConflict tells the owner of the address what happened, without
+// telling the person at the form.
+func (s *Site) signupConflict(ctx context.Context, r *http.Request, username, email string) {
+	lang := s.Pages.Lang(r)
+	msg := mailer.Message{To: email}
+	if existing, err := s.Store.UserByLogin(ctx, email); err == nil && strings.EqualFold(existing.Email, email) {
+		msg.Subject = s.Pages.T(lang, "mail.exists.subject")
+		msg.Text = s.Pages.T(lang, "mail.exists.text", s.Opts.Issuer+"/login", s.Opts.Issuer+"/password/forgot")
+	} else {
+		msg.Subject = s.Pages.T(lang, "mail.username_taken.subject")
+		msg.Text = s.Pages.T(lang, "mail.username_taken.text", username, s.Opts.Issuer+"/signup")
+	}
+	if err := s.Mail.Send(ctx, msg); err != nil {
+		s.Log.ErrorContext(ctx, "send sign-up notice", "err", err)
+	}
+}
+
+// newLinkToken stores a single-use token for an e-mailed link and returns
+// the value for the URL (only its digest is stored).
+func (s *Site) newLinkToken(ctx context.Context, purpose, userID, data string, lifespan time.Duration) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	value := base64.RawURLEncoding.EncodeToString(b)
+	now := s.Now()
+	err := s.Store.CreateOneTimeToken(ctx, &identity.OneTimeToken{
+		ID: tokenDigest(value), Purpose: purpose, UserID: userID, Data: data, CreatedAt: now, ExpiresAt: now.Add(lifespan),
+	})
+	return value, err
+}
+
+func (s *Site) sendVerification(r *http.Request, u *identity.User, flow string) error {
+	ctx := r.Context()
+	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeVerifyEmail); err != nil {
+		return err
+	}
+	token, err := s.newLinkToken(ctx, identity.PurposeVerifyEmail, u.ID, u.Email+"\n"+flow, s.Opts.VerifyEmailLifespan)
+	if err != nil {
+		return err
+	}
+	lang := s.Pages.Lang(r)
+	link := s.Opts.Issuer + "/verify-email?token=" + url.QueryEscape(token)
+	return s.Mail.Send(ctx, mailer.Message{
+		To:      u.Email,
+		Subject: s.Pages.T(lang, "mail.verify.subject"),
+		Text:    s.Pages.T(lang, "mail.verify.text", u.Username, link, int(s.Opts.VerifyEmailLifespan.Hours())),
+	})
+}
+
+type tokenPage struct {
+	Token     string
+	Problem   string
+	MinLength int
+}
+
+// showVerifyEmail asks for a click: a GET must not spend the token, or a
+// mail scanner fetching the link would verify (or, for reset, burn) it.
+func (s *Site) showVerifyEmail(w http.ResponseWriter, r *http.Request) {
+	s.Pages.Render(w, r, http.StatusOK, "verifyemail", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128)})
+}
+
+func (s *Site) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	ctx := r.Context()
+	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeVerifyEmail, tokenDigest(r.PostForm.Get("token")), s.Now())
+	if errors.Is(err, identity.ErrNotFound) {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "consume verification token", err)
+		return
+	}
+	email, flow, _ := strings.Cut(t.Data, "\n")
+	u, err := s.Store.UserByID(ctx, t.UserID)
+	if err != nil || !strings.EqualFold(u.Email, email) {
+		// The address changed since the link was sent.
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
+		return
+	}
+	if err := s.Store.SetEmailVerified(ctx, u.ID, s.Now()); err != nil {
+		s.serverError(w, r, "set e-mail verified", err)
+		return
+	}
+	s.audit(r, identity.AuditEmailVerified, u.ID, nil)
+	target := "/login?notice=verified"
+	if flowPattern.MatchString(flow) {
+		target += "&flow=" + flow
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (s *Site) showForgot(w http.ResponseWriter, r *http.Request) {
+	if !s.Opts.MailEnabled {
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "forgot", nil)
+}
+
+func (s *Site) submitForgot(w http.ResponseWriter, r *http.Request) {
+	if !s.Opts.MailEnabled {
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	ctx := r.Context()
+	login := strings.TrimSpace(r.PostForm.Get("login"))
+	if login == "" || len(login) > 256 {
+		s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
+		return
+	}
+	// Throttled per address typed and per IP: a flood of reset mail is
+	// harassment even when nobody can use the links.
+	acct, ip := "reset:"+strings.ToLower(login), throttleIP(r)
+	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle check", err)
+		return
+	} else if !d.Allowed {
+		s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
+		return
+	}
+	if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle", err)
+		return
+	}
+	u, err := s.Store.UserByLogin(ctx, login)
+	switch {
+	case errors.Is(err, identity.ErrNotFound) || (err == nil && (u.Email == "" || u.Disabled)):
+		// Nothing to send; the answer is the same.
+	case err != nil:
+		s.serverError(w, r, "reset lookup", err)
+		return
+	default:
+		if err := s.sendReset(r, u); err != nil {
+			s.Log.ErrorContext(ctx, "send reset mail", "user_id", u.ID, "err", err)
+		}
+	}
+	s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
+}
+
+func (s *Site) sendReset(r *http.Request, u *identity.User) error {
+	ctx := r.Context()
+	// One live link at a time: a new request voids the older ones.
+	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
+		return err
+	}
+	token, err := s.newLinkToken(ctx, identity.PurposeResetPassword, u.ID, "", s.Opts.ResetLifespan)
+	if err != nil {
+		return err
+	}
+	s.audit(r, identity.AuditPasswordResetSent, u.ID, nil)
+	lang := s.Pages.Lang(r)
+	link := s.Opts.Issuer + "/password/reset?token=" + url.QueryEscape(token)
+	return s.Mail.Send(ctx, mailer.Message{
+		To:      u.Email,
+		Subject: s.Pages.T(lang, "mail.reset.subject"),
+		Text:    s.Pages.T(lang, "mail.reset.text", u.Username, link, int(s.Opts.ResetLifespan.Minutes())),
+	})
+}
+
+func (s *Site) showReset(w http.ResponseWriter, r *http.Request) {
+	s.Pages.Render(w, r, http.StatusOK, "reset", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128), MinLength: s.minLength()})
+}
+
+func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	ctx := r.Context()
+	value := r.PostForm.Get("token")
+	password := r.PostForm.Get("password")
+	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeResetPassword, tokenDigest(value), s.Now())
+	if errors.Is(err, identity.ErrNotFound) {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "consume reset token", err)
+		return
+	}
+	u, err := s.Store.UserByID(ctx, t.UserID)
+	if err != nil {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
+		return
+	}
+	if err := s.Policy.Check(password, u.Username, u.Email); err != nil {
+		// Put the link back: a rejected password must not burn it.
+		if rerr := s.Store.CreateOneTimeToken(ctx, t); rerr != nil {
+			s.Log.WarnContext(ctx, "restore reset token", "err", rerr)
+		}
+		s.Pages.Render(w, r, http.StatusBadRequest, "reset", tokenPage{Token: value, Problem: passwordProblem(err), MinLength: s.minLength()})
+		return
+	}
+	hash, err := s.Hasher.Hash(password)
+	if err != nil {
+		s.serverError(w, r, "hash password", err)
+		return
+	}
+	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
+		s.serverError(w, r, "update password", err)
+		return
+	}
+	// Whoever knew the old password is signed out everywhere.
+	if _, err := s.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+		s.Log.ErrorContext(ctx, "end sessions after reset", "user_id", u.ID, "err", err)
+	}
+	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
+		s.Log.WarnContext(ctx, "drop reset tokens", "err", err)
+	}
+	for _, login := range []string{u.Username, u.Email} {
+		if login != "" {
+			_ = s.Throttle.Success(ctx, accountKey(login), throttleIP(r))
+		}
+	}
+	s.audit(r, identity.AuditPasswordReset, u.ID, nil)
+	http.Redirect(w, r, "/login?notice=reset", http.StatusSeeOther)
+}

@@ -1,0 +1,377 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// ceremonyLifespan bounds a WebAuthn ceremony (the browser prompt).
+const ceremonyLifespan = 5 * time.Minute
+
+// webauthnUser adapts a user and their passkeys to go-webauthn. The user
+// handle is the user id (a random UUID): no personal data goes to the
+// authenticator beyond the username it displays.
+type webauthnUser struct {
+	u     *identity.User
+	creds []webauthn.Credential
+}
+
+func (w *webauthnUser) WebAuthnID() []byte                         { return []byte(w.u.ID) }
+func (w *webauthnUser) WebAuthnName() string                       { return w.u.Username }
+func (w *webauthnUser) WebAuthnDisplayName() string                { return w.u.Username }
+func (w *webauthnUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
+
+func (s *Site) webauthnUser(r *http.Request, u *identity.User) (*webauthnUser, []identity.WebAuthnCredential, error) {
+	stored, err := s.Store.WebAuthnCredentialsByUser(r.Context(), u.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	wu := &webauthnUser{u: u}
+	for _, c := range stored {
+		var cred webauthn.Credential
+		if err := json.Unmarshal(c.Credential, &cred); err != nil {
+			return nil, nil, err
+		}
+		wu.creds = append(wu.creds, cred)
+	}
+	return wu, stored, nil
+}
+
+func credentialID(id []byte) string { return base64.RawURLEncoding.EncodeToString(id) }
+
+// storableCredential drops the attestation statement: only the credential
+// id, public key, flags and counters are kept.
+func storableCredential(c *webauthn.Credential) ([]byte, error) {
+	kept := *c
+	kept.Attestation = webauthn.CredentialAttestation{}
+	return json.Marshal(kept)
+}
+
+// startCeremony keeps the ceremony's session data server-side, single-use,
+// and returns the handle the page sends back.
+func (s *Site) startCeremony(r *http.Request, userID string, sd *webauthn.SessionData) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	handle := base64.RawURLEncoding.EncodeToString(b)
+	data, err := json.Marshal(sd)
+	if err != nil {
+		return "", err
+	}
+	now := s.Now()
+	err = s.Store.CreateOneTimeToken(r.Context(), &identity.OneTimeToken{
+		ID: tokenDigest(handle), Purpose: identity.PurposeWebAuthn, UserID: userID,
+		Data: string(data), CreatedAt: now, ExpiresAt: now.Add(ceremonyLifespan),
+	})
+	return handle, err
+}
+
+// endCeremony consumes the ceremony named by the request.
+func (s *Site) endCeremony(r *http.Request) (*identity.OneTimeToken, *webauthn.SessionData, error) {
+	handle := r.URL.Query().Get("ceremony")
+	if handle == "" || len(handle) > 64 {
+		return nil, nil, identity.ErrNotFound
+	}
+	t, err := s.Store.ConsumeOneTimeToken(r.Context(), identity.PurposeWebAuthn, tokenDigest(handle), s.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	var sd webauthn.SessionData
+	if err := json.Unmarshal([]byte(t.Data), &sd); err != nil {
+		return nil, nil, err
+	}
+	return t, &sd, nil
+}
+
+func tokenDigest(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return hex.EncodeToString(sum[:])
+}
+
+type jsonError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Site) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.Log.ErrorContext(r.Context(), what, "err", err)
+	writeJSON(w, http.StatusInternalServerError, jsonError{"server_error"})
+}
+
+type ceremonyStart struct {
+	Ceremony string `json:"ceremony"`
+	Options  any    `json:"options"`
+}
+
+// passkeyRegisterBegin starts adding a passkey to the signed-in account:
+// discoverable (so it can sign in without a username), user verification
+// preferred, existing credentials excluded.
+func (s *Site) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
+	_, u, err := s.signedIn(r)
+	if err != nil {
+		s.jsonServerError(w, r, "load session", err)
+		return
+	}
+	if u == nil {
+		writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+		return
+	}
+	wu, _, err := s.webauthnUser(r, u)
+	if err != nil {
+		s.jsonServerError(w, r, "load passkeys", err)
+		return
+	}
+	opts, sd, err := s.WebAuthn.BeginRegistration(wu,
+		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
+		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey:      protocol.ResidentKeyRequirementRequired,
+			UserVerification: protocol.VerificationPreferred,
+		}),
+	)
+	if err != nil {
+		s.jsonServerError(w, r, "begin passkey registration", err)
+		return
+	}
+	handle, err := s.startCeremony(r, u.ID, sd)
+	if err != nil {
+		s.jsonServerError(w, r, "store ceremony", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
+}
+
+func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
+	_, u, err := s.signedIn(r)
+	if err != nil {
+		s.jsonServerError(w, r, "load session", err)
+		return
+	}
+	if u == nil {
+		writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+		return
+	}
+	t, sd, err := s.endCeremony(r)
+	if err != nil || t.UserID != u.ID {
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
+			s.jsonServerError(w, r, "load ceremony", err)
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, jsonError{"ceremony_expired"})
+		return
+	}
+	name := strings.TrimSpace(r.URL.Query().Get("name"))
+	if name == "" {
+		name = "Passkey"
+	}
+	name = truncate(name, 64)
+	wu, _, err := s.webauthnUser(r, u)
+	if err != nil {
+		s.jsonServerError(w, r, "load passkeys", err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	cred, err := s.WebAuthn.FinishRegistration(wu, *sd, r)
+	if err != nil {
+		s.Log.InfoContext(r.Context(), "passkey registration refused", "user_id", u.ID, "err", err)
+		writeJSON(w, http.StatusBadRequest, jsonError{"registration_failed"})
+		return
+	}
+	data, err := storableCredential(cred)
+	if err != nil {
+		s.jsonServerError(w, r, "encode passkey", err)
+		return
+	}
+	err = s.Store.CreateWebAuthnCredential(r.Context(), &identity.WebAuthnCredential{
+		ID: credentialID(cred.ID), UserID: u.ID, Name: name, Credential: data, CreatedAt: s.Now(),
+	})
+	if errors.Is(err, identity.ErrConflict) {
+		writeJSON(w, http.StatusConflict, jsonError{"already_registered"})
+		return
+	}
+	if err != nil {
+		s.jsonServerError(w, r, "store passkey", err)
+		return
+	}
+	s.audit(r, identity.AuditPasskeyAdded, u.ID, map[string]string{"credential": credentialID(cred.ID), "name": name})
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": "/account?notice=passkey_added"})
+}
+
+// passkeyLoginBegin starts a passkey sign-in: as the second factor of a
+// pending sign-in (the user's own credentials), or passwordless with any
+// discoverable credential (user verification required: the passkey alone
+// must be two factors).
+func (s *Site) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
+	var (
+		opts   *protocol.CredentialAssertion
+		sd     *webauthn.SessionData
+		userID string
+		err    error
+	)
+	if p, perr := s.Sessions.Pending(r); perr == nil {
+		u, err := s.Store.UserByID(r.Context(), p.UserID)
+		if err != nil {
+			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			return
+		}
+		wu, _, err := s.webauthnUser(r, u)
+		if err != nil {
+			s.jsonServerError(w, r, "load passkeys", err)
+			return
+		}
+		if len(wu.creds) == 0 {
+			writeJSON(w, http.StatusBadRequest, jsonError{"no_passkey"})
+			return
+		}
+		opts, sd, err = s.WebAuthn.BeginLogin(wu, webauthn.WithUserVerification(protocol.VerificationPreferred))
+		if err != nil {
+			s.jsonServerError(w, r, "begin passkey login", err)
+			return
+		}
+		userID = u.ID
+	} else {
+		opts, sd, err = s.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+		if err != nil {
+			s.jsonServerError(w, r, "begin passkey login", err)
+			return
+		}
+	}
+	handle, err := s.startCeremony(r, userID, sd)
+	if err != nil {
+		s.jsonServerError(w, r, "store ceremony", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
+}
+
+func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	t, sd, err := s.endCeremony(r)
+	if err != nil {
+		if !errors.Is(err, identity.ErrNotFound) {
+			s.jsonServerError(w, r, "load ceremony", err)
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, jsonError{"ceremony_expired"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	flow := flowParam(r)
+	var (
+		user    *identity.User
+		cred    *webauthn.Credential
+		baseAMR []string
+	)
+	if t.UserID != "" {
+		// Second factor: the pending sign-in must be this user's.
+		p, err := s.Sessions.Pending(r)
+		if err != nil || p.UserID != t.UserID {
+			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			return
+		}
+		if user, err = s.Store.UserByID(ctx, p.UserID); err != nil {
+			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			return
+		}
+		wu, _, err := s.webauthnUser(r, user)
+		if err != nil {
+			s.jsonServerError(w, r, "load passkeys", err)
+			return
+		}
+		if cred, err = s.WebAuthn.FinishLogin(wu, *sd, r); err != nil {
+			s.passkeyRefused(w, r, user.ID, err)
+			return
+		}
+		baseAMR, flow = p.AMR, p.Flow
+	} else {
+		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+			c, err := s.Store.WebAuthnCredentialByID(ctx, credentialID(rawID))
+			if err != nil {
+				return nil, err
+			}
+			if c.UserID != string(userHandle) {
+				return nil, errors.New("user handle does not match the credential")
+			}
+			u, err := s.Store.UserByID(ctx, c.UserID)
+			if err != nil {
+				return nil, err
+			}
+			wu, _, err := s.webauthnUser(r, u)
+			if err != nil {
+				return nil, err
+			}
+			user = u
+			return wu, nil
+		}
+		if _, cred, err = s.WebAuthn.FinishPasskeyLogin(handler, *sd, r); err != nil {
+			userID := ""
+			if user != nil {
+				userID = user.ID
+			}
+			s.passkeyRefused(w, r, userID, err)
+			return
+		}
+	}
+	if user.Disabled {
+		writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+		return
+	}
+	if cred.Authenticator.CloneWarning {
+		// The sign count went backwards: two authenticators share this
+		// key. Refuse and record it; the user should remove the passkey.
+		s.audit(r, identity.AuditMFAFailure, user.ID, map[string]string{"method": "passkey", "reason": "clone_warning", "credential": credentialID(cred.ID)})
+		writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+		return
+	}
+	data, err := storableCredential(cred)
+	if err != nil {
+		s.jsonServerError(w, r, "encode passkey", err)
+		return
+	}
+	if err := s.Store.UpdateWebAuthnCredential(ctx, credentialID(cred.ID), data, s.Now()); err != nil {
+		s.jsonServerError(w, r, "update passkey", err)
+		return
+	}
+	amr := append([]string{}, baseAMR...)
+	if cred.Flags.BackupEligible {
+		amr = append(amr, identity.AMRSoftware) // synced passkey
+	} else {
+		amr = append(amr, identity.AMRHardware) // device-bound key
+	}
+	if cred.Flags.UserVerified {
+		amr = append(amr, identity.AMRUser)
+	}
+	amr = normalizeAMR(amr)
+	if _, err := s.Sessions.Start(w, r, user.ID, amr, acrFor(amr)); err != nil {
+		s.jsonServerError(w, r, "start session", err)
+		return
+	}
+	s.Sessions.ClearPending(w)
+	s.audit(r, identity.AuditLoginSuccess, user.ID, map[string]string{"amr": joinAMR(amr), "credential": credentialID(cred.ID)})
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": continueURL(flow)})
+}
+
+func (s *Site) passkeyRefused(w http.ResponseWriter, r *http.Request, userID string, err error) {
+	s.Log.InfoContext(r.Context(), "passkey sign-in refused", "user_id", userID, "err", err)
+	s.audit(r, identity.AuditMFAFailure, userID, map[string]string{"method": "passkey"})
+	writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+}

@@ -1,0 +1,323 @@
+// Package web serves Portero's browser pages: sign-in (password, TOTP,
+// passkeys, recovery codes), sign-up, e-mail verification, password reset
+// and the account page. Every page redirects back to /oauth2/auth?flow=ID
+// (the dispatcher) or to /account, never to a URL taken from a request.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/mail"
+	"github.com/portero-id/portero/internal/render"
+	"github.com/portero-id/portero/internal/seal"
+	"github.com/portero-id/portero/internal/session"
+	"github.com/portero-id/portero/internal/throttle"
+)
+
+// flowPattern matches the opaque ids the dispatcher hands out; anything
+// else is dropped, so the only redirect target is /oauth2/auth?flow=ID.
+var flowPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{16,64}$`)
+
+// Throttle is the brute-force guard of every credential check.
+type Throttle interface {
+	Check(ctx context.Context, account, ip string) (throttle.Decision, error)
+	Fail(ctx context.Context, account, ip string) (throttle.Decision, error)
+	Success(ctx context.Context, account, ip string) error
+}
+
+// Options are the policy knobs of the pages.
+type Options struct {
+	Issuer        string
+	SignupEnabled bool
+	// MailEnabled: sign-up, verification and reset need e-mail.
+	MailEnabled  bool
+	DefaultRoles []string
+	MFA          identity.MFAPolicy
+	// VerifyEmailLifespan and ResetLifespan bound the e-mailed links.
+	VerifyEmailLifespan time.Duration
+	ResetLifespan       time.Duration
+	// RPName names Portero in authenticator apps and passkey prompts.
+	RPName string
+	// Dev mounts /dev/mail.
+	Dev bool
+}
+
+// Site holds the pages' dependencies.
+type Site struct {
+	Opts     Options
+	Store    identity.Store
+	Sessions *session.Manager
+	Pages    *render.Renderer
+	Log      *slog.Logger
+	// CSRF rejects cross-origin form posts (Go's CrossOriginProtection,
+	// which reads Sec-Fetch-Site/Origin: no token to leak or forget).
+	CSRF     *http.CrossOriginProtection
+	Throttle Throttle
+	Hasher   *identity.PasswordHasher
+	Policy   identity.PasswordPolicy
+	// TOTPSeal encrypts TOTP secrets at rest; RecoveryKeys key recovery
+	// code digests (current first, then keys of rotated-out secrets).
+	TOTPSeal     *seal.Box
+	RecoveryKeys [][]byte
+	// WebAuthn is nil when passkeys are unavailable (an issuer whose host
+	// is an IP address: WebAuthn needs a domain).
+	WebAuthn *webauthn.WebAuthn
+	Mail     mail.Sender
+	// DevMail, in dev mode, is the mailer whose messages /dev/mail shows.
+	DevMail *mail.Dev
+	Now     func() time.Time
+}
+
+// Mount registers the pages. State-changing routes go through CSRF.
+func (s *Site) Mount(r *mux.Router) {
+	get := func(path string, h http.HandlerFunc) {
+		r.HandleFunc(path, h).Methods(http.MethodGet, http.MethodHead)
+	}
+	post := func(path string, h http.HandlerFunc) {
+		r.Handle(path, s.CSRF.Handler(h)).Methods(http.MethodPost)
+	}
+	get("/login", s.showLogin)
+	post("/login", s.submitLogin)
+	get("/login/mfa", s.showMFA)
+	post("/login/mfa", s.submitMFA)
+	get("/login/enroll", s.showEnroll)
+	post("/login/enroll", s.submitEnroll)
+
+	if s.WebAuthn != nil {
+		post("/webauthn/login/begin", s.passkeyLoginBegin)
+		post("/webauthn/login/finish", s.passkeyLoginFinish)
+		post("/webauthn/register/begin", s.passkeyRegisterBegin)
+		post("/webauthn/register/finish", s.passkeyRegisterFinish)
+	}
+
+	get("/signup", s.showSignup)
+	post("/signup", s.submitSignup)
+	get("/verify-email", s.showVerifyEmail)
+	post("/verify-email", s.submitVerifyEmail)
+	get("/password/forgot", s.showForgot)
+	post("/password/forgot", s.submitForgot)
+	get("/password/reset", s.showReset)
+	post("/password/reset", s.submitReset)
+
+	get("/account", s.showAccount)
+	post("/account/password", s.changePassword)
+	post("/account/verify-email", s.resendVerification)
+	get("/account/totp", s.showTOTPSetup)
+	post("/account/totp", s.confirmTOTPSetup)
+	post("/account/totp/remove", s.removeTOTP)
+	post("/account/passkeys/remove", s.removePasskey)
+	post("/account/recovery-codes", s.regenerateRecoveryCodes)
+	post("/account/sessions/revoke", s.revokeSession)
+	post("/account/sessions/revoke-all", s.revokeAllSessions)
+	post("/account/logout", s.logout)
+
+	post("/lang", s.setLanguage)
+	if s.Opts.Dev && s.DevMail != nil {
+		get("/dev/mail", s.showDevMail)
+	}
+}
+
+// flowParam returns a well-formed flow id from the query or form, or "".
+func flowParam(r *http.Request) string {
+	f := r.FormValue("flow")
+	if !flowPattern.MatchString(f) {
+		return ""
+	}
+	return f
+}
+
+// finish sends a signed-in browser on: back to the dispatcher when a flow
+// is waiting, else to the account page.
+func (s *Site) finish(w http.ResponseWriter, r *http.Request, flow string) {
+	if flow != "" {
+		http.Redirect(w, r, "/oauth2/auth?flow="+url.QueryEscape(flow), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// serverError logs err and shows the generic error page.
+func (s *Site) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.Log.ErrorContext(r.Context(), what, "err", err)
+	s.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "error.server")
+}
+
+func (s *Site) badRequest(w http.ResponseWriter, r *http.Request) {
+	s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "error.form")
+}
+
+// audit appends an event; a failure to record is logged loudly but does
+// not undo what the user did.
+func (s *Site) audit(r *http.Request, typ, userID string, details map[string]string) {
+	e := &identity.AuditEvent{
+		OccurredAt: s.Now().UTC(), Type: typ, UserID: userID,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Details: details,
+	}
+	// The request may be cancelled once the response is written; the
+	// event must still land.
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.Store.AppendAudit(ctx, e); err != nil {
+		s.Log.ErrorContext(ctx, "audit event not recorded", "type", typ, "user_id", userID, "err", err)
+	}
+}
+
+// signedIn returns the browser's session and user, or nil, nil.
+func (s *Site) signedIn(r *http.Request) (*identity.Session, *identity.User, error) {
+	sess, err := s.Sessions.Current(r)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.Store.UserByID(r.Context(), sess.UserID)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess, u, nil
+}
+
+// requireUser answers for a browser without a session (to the sign-in
+// page) and reports whether the handler may go on.
+func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+	sess, u, err := s.signedIn(r)
+	if err != nil {
+		s.serverError(w, r, "load session", err)
+		return nil, nil, false
+	}
+	if sess == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, nil, false
+	}
+	return sess, u, true
+}
+
+// hasSecondFactor reports which factors the user has enrolled.
+type factors struct {
+	TOTP     bool
+	Passkeys []identity.WebAuthnCredential
+	Recovery int
+}
+
+func (f factors) any() bool { return f.TOTP || len(f.Passkeys) > 0 }
+
+func (s *Site) factorsOf(ctx context.Context, userID string) (factors, error) {
+	var f factors
+	t, err := s.Store.TOTPByUser(ctx, userID)
+	switch {
+	case err == nil:
+		f.TOTP = t.ConfirmedAt != nil
+	case !errors.Is(err, identity.ErrNotFound):
+		return f, err
+	}
+	// Without a relying party (an issuer on an IP address) passkeys
+	// cannot be used, so they do not count as factors.
+	if s.WebAuthn != nil {
+		if f.Passkeys, err = s.Store.WebAuthnCredentialsByUser(ctx, userID); err != nil {
+			return f, err
+		}
+	}
+	if f.Recovery, err = s.Store.UnusedRecoveryCodes(ctx, userID); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// completeSignIn starts the browser session once every required step is
+// done, records it and sends the browser on.
+func (s *Site) completeSignIn(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, flow string) {
+	amr = normalizeAMR(amr)
+	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	s.Sessions.ClearPending(w)
+	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
+	s.finish(w, r, flow)
+}
+
+// normalizeAMR dedupes and adds mfa when two kinds of factor were used.
+func normalizeAMR(amr []string) []string {
+	out := slices.Clone(amr)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	kinds := 0
+	for _, m := range out {
+		switch m {
+		case identity.AMRPassword, identity.AMROTP, identity.AMRHardware, identity.AMRSoftware:
+			kinds++
+		case identity.AMRUser:
+			kinds++ // verification at the authenticator: something you are or know
+		}
+	}
+	if kinds >= 2 && !slices.Contains(out, identity.AMRMFA) {
+		out = append(out, identity.AMRMFA)
+		slices.Sort(out)
+	}
+	return out
+}
+
+// acrFor maps what was done to the class asserted: a passkey with user
+// verification is phishing-resistant; two factors are MFA; else password.
+func acrFor(amr []string) string {
+	passkey := slices.Contains(amr, identity.AMRHardware) || slices.Contains(amr, identity.AMRSoftware)
+	switch {
+	case passkey && slices.Contains(amr, identity.AMRUser):
+		return identity.ACRPhishingResistant
+	case slices.Contains(amr, identity.AMRMFA):
+		return identity.ACRMFA
+	default:
+		return identity.ACRPassword
+	}
+}
+
+func joinAMR(amr []string) string {
+	out := ""
+	for i, m := range amr {
+		if i > 0 {
+			out += " "
+		}
+		out += m
+	}
+	return out
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// throttleIP is the address the per-IP counter is kept for: an IPv6
+// client usually controls a whole /64, so the counter covers that prefix.
+func throttleIP(r *http.Request) string {
+	ip := net.ParseIP(clientIP(r))
+	if ip == nil || ip.To4() != nil {
+		return clientIP(r)
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+}

@@ -1,0 +1,173 @@
+package web
+
+import (
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+
+	"github.com/portero-id/portero/identity"
+)
+
+type totpSetupPage struct {
+	Flow   string
+	Action string // where the confirmation form posts
+	Secret string
+	// QR is a data: URL of the PNG (allowed by the CSP's img-src data:).
+	QR     template.URL
+	Failed bool
+}
+
+// newTOTPEnrollment stores a fresh, unconfirmed secret for the user and
+// returns the page that shows it.
+func (s *Site) newTOTPEnrollment(r *http.Request, u *identity.User) (*totpSetupPage, error) {
+	account := u.Email
+	if account == "" {
+		account = u.Username
+	}
+	e, err := identity.NewTOTP(s.Opts.RPName, account)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.TOTPSeal.Seal([]byte(e.Secret), []byte(u.ID))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.PutTOTP(r.Context(), &identity.TOTPCredential{UserID: u.ID, EncryptedSecret: sealed, CreatedAt: s.Now()}); err != nil {
+		return nil, err
+	}
+	return &totpSetupPage{
+		Secret: e.Secret,
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)),
+	}, nil
+}
+
+// confirmTOTP checks the first code of an unconfirmed enrolment and
+// confirms it. It returns the secret page again (with Failed) on a wrong code.
+func (s *Site) confirmTOTP(r *http.Request, u *identity.User) (bool, error) {
+	cred, err := s.Store.TOTPByUser(r.Context(), u.ID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cred.ConfirmedAt != nil {
+		return false, nil
+	}
+	secret, err := s.TOTPSeal.Open(cred.EncryptedSecret, []byte(u.ID))
+	if err != nil {
+		return false, err
+	}
+	step, ok := identity.TOTPStep(string(secret), r.PostForm.Get("code"), s.Now())
+	if !ok {
+		return false, nil
+	}
+	if err := s.Store.ConfirmTOTP(r.Context(), u.ID, s.Now(), step); err != nil {
+		if errors.Is(err, identity.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	s.audit(r, identity.AuditTOTPEnrolled, u.ID, nil)
+	return true, nil
+}
+
+// issueRecoveryCodes replaces the user's recovery codes and returns the
+// new ones, to be shown once.
+func (s *Site) issueRecoveryCodes(r *http.Request, userID string) ([]string, error) {
+	codes, err := identity.NewRecoveryCodes()
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([]string, len(codes))
+	for i, c := range codes {
+		n, err := identity.NormalizeRecoveryCode(c)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = identity.HashRecoveryCode(s.RecoveryKeys[0], n)
+	}
+	if err := s.Store.ReplaceRecoveryCodes(r.Context(), userID, hashes, s.Now()); err != nil {
+		return nil, err
+	}
+	s.audit(r, identity.AuditRecoveryGenerated, userID, nil)
+	return codes, nil
+}
+
+type recoveryCodesPage struct {
+	Codes    []string
+	Continue string
+}
+
+// showEnroll is the enrolment the MFA policy requires, right after the
+// password: a TOTP secret to scan.
+func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
+	p, u, ok := s.pending(w, r)
+	if !ok {
+		return
+	}
+	if !p.Enroll {
+		http.Redirect(w, r, "/login/mfa"+flowQuery(p.Flow), http.StatusSeeOther)
+		return
+	}
+	page, err := s.newTOTPEnrollment(r, u)
+	if errors.Is(err, identity.ErrConflict) {
+		// Confirmed meanwhile (another tab): use it.
+		http.Redirect(w, r, "/login/mfa"+flowQuery(p.Flow), http.StatusSeeOther)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "totp enrolment", err)
+		return
+	}
+	page.Flow, page.Action = p.Flow, "/login/enroll"
+	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
+}
+
+func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, r)
+		return
+	}
+	p, u, ok := s.pending(w, r)
+	if !ok {
+		return
+	}
+	confirmed, err := s.confirmTOTP(r, u)
+	if err != nil {
+		s.serverError(w, r, "confirm totp", err)
+		return
+	}
+	if !confirmed {
+		s.audit(r, identity.AuditMFAFailure, u.ID, map[string]string{"method": "totp_enrolment"})
+		page, err := s.newTOTPEnrollment(r, u)
+		if err != nil {
+			s.serverError(w, r, "totp enrolment", err)
+			return
+		}
+		page.Flow, page.Action, page.Failed = p.Flow, "/login/enroll", true
+		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
+		return
+	}
+	codes, err := s.issueRecoveryCodes(r, u.ID)
+	if err != nil {
+		s.serverError(w, r, "recovery codes", err)
+		return
+	}
+	amr := normalizeAMR(append(append([]string{}, p.AMR...), identity.AMROTP))
+	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	s.Sessions.ClearPending(w)
+	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
+	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: continueURL(p.Flow)})
+}
+
+func flowQuery(flow string) string {
+	if flow == "" {
+		return ""
+	}
+	return "?flow=" + flow
+}
