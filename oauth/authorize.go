@@ -96,16 +96,21 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		// The session is too weak for this request: acr_values asked for
 		// more, or the user's role requires a second factor.
 		stepped := pending != nil && !browser.AuthTime.UTC().Truncate(time.Second).Before(pending.CreatedAt.Truncate(time.Second))
-		impossible, err := p.unreachable(r, user, required)
+		totp, passkey, err := p.secondFactors(r, user)
 		if err != nil {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
 		switch {
-		case impossible || stepped:
-			// A sign-in already happened for this request and still fell
-			// short (say, TOTP where a passkey was asked for): asking again
-			// would loop.
+		case required == identity.ACRPhishingResistant && !passkey:
+			// Only a passkey reaches this class, and there is none to use.
+			p.writeAuthorizeError(w, r, ar, errUnmetAuthentication)
+			return
+		case stepped && (totp || passkey):
+			// The user signed in for this very request with the factors
+			// they have and still fell short (say, TOTP where a passkey
+			// was asked for): asking again would loop. Without any second
+			// factor the step-up page enrols one instead.
 			p.writeAuthorizeError(w, r, ar, errUnmetAuthentication)
 			return
 		case slices.Contains(promptValues(ar), "none"):
@@ -240,15 +245,17 @@ func (p *Provider) requiredACR(ar fosite.AuthorizeRequester, user *identity.User
 	return required
 }
 
-// unreachable reports whether the user cannot reach required at all: the
-// phishing-resistant class needs a registered passkey. (A missing second
-// factor is not a dead end: the step-up page enrols one.)
-func (p *Provider) unreachable(r *http.Request, user *identity.User, required string) (bool, error) {
-	if required != identity.ACRPhishingResistant {
-		return false, nil
+// secondFactors reports which second factors the user has enrolled.
+func (p *Provider) secondFactors(r *http.Request, user *identity.User) (totp, passkey bool, err error) {
+	t, err := p.Store.TOTPByUser(r.Context(), user.ID)
+	switch {
+	case err == nil:
+		totp = t.ConfirmedAt != nil
+	case !errors.Is(err, identity.ErrNotFound):
+		return false, false, err
 	}
 	creds, err := p.Store.WebAuthnCredentialsByUser(r.Context(), user.ID)
-	return len(creds) == 0, err
+	return totp, len(creds) > 0, err
 }
 
 // userSession builds the grant's session from the signed-in user.

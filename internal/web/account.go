@@ -151,7 +151,7 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "throttle check", err)
 		return
 	} else if !d.Allowed {
-		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Retry-After", strconv.Itoa(int((max(d.RetryAfter, time.Second)+time.Second-1)/time.Second)))
 		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
 		return
 	}
