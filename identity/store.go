@@ -154,6 +154,16 @@ type CredentialStore interface {
 	UseRecoveryCode(ctx context.Context, userID, hash string, at time.Time) (bool, error)
 	// UnusedRecoveryCodes counts the codes still usable.
 	UnusedRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// SecondFactors summarises the user's second factors in one query:
+	// sign-in asks this on every password login.
+	SecondFactors(ctx context.Context, userID string) (SecondFactors, error)
+}
+
+// SecondFactors is what a user can complete a sign-in with.
+type SecondFactors struct {
+	TOTP          bool // a confirmed TOTP enrolment
+	Passkeys      int
+	RecoveryCodes int // unused
 }
 
 // OneTimeTokenStore holds single-use tokens.

@@ -247,15 +247,8 @@ func (p *Provider) requiredACR(ar fosite.AuthorizeRequester, user *identity.User
 
 // secondFactors reports which second factors the user has enrolled.
 func (p *Provider) secondFactors(r *http.Request, user *identity.User) (totp, passkey bool, err error) {
-	t, err := p.Store.TOTPByUser(r.Context(), user.ID)
-	switch {
-	case err == nil:
-		totp = t.ConfirmedAt != nil
-	case !errors.Is(err, identity.ErrNotFound):
-		return false, false, err
-	}
-	creds, err := p.Store.WebAuthnCredentialsByUser(r.Context(), user.ID)
-	return totp, len(creds) > 0, err
+	f, err := p.Store.SecondFactors(r.Context(), user.ID)
+	return f.TOTP, f.Passkeys > 0, err
 }
 
 // userSession builds the grant's session from the signed-in user.

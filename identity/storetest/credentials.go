@@ -20,6 +20,7 @@ var credentialTests = []struct {
 	{"totp step is accepted once, even concurrently", testTOTPReplay},
 	{"webauthn credentials round-trip, update and delete", testWebAuthnCredentials},
 	{"recovery codes are single-use and replaceable", testRecoveryCodes},
+	{"second factors summarised per user", testSecondFactors},
 	{"one-time token is consumed once, even concurrently", testOneTimeTokens},
 	{"one-time tokens expire and are pruned", testOneTimeTokenExpiry},
 	{"audit events append and filter newest first", testAuditEvents},
@@ -198,6 +199,33 @@ func testRecoveryCodes(t *testing.T, s identity.Store) {
 	if n, _ := s.UnusedRecoveryCodes(ctx, u.ID); n != 1 {
 		t.Fatalf("unused after replace = %d", n)
 	}
+}
+
+func testSecondFactors(t *testing.T, s identity.Store) {
+	alice, bob := newUser("alice"), newUser("bob")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, bob)
+	ctx := t.Context()
+	check := func(step string, userID string, want identity.SecondFactors) {
+		t.Helper()
+		got, err := s.SecondFactors(ctx, userID)
+		noErr(t, "SecondFactors", err)
+		if got != want {
+			t.Fatalf("%s: SecondFactors = %+v, want %+v", step, got, want)
+		}
+	}
+	check("none", alice.ID, identity.SecondFactors{})
+	noErr(t, "PutTOTP", s.PutTOTP(ctx, &identity.TOTPCredential{UserID: alice.ID, EncryptedSecret: []byte("x"), CreatedAt: base}))
+	check("unconfirmed TOTP does not count", alice.ID, identity.SecondFactors{})
+	noErr(t, "ConfirmTOTP", s.ConfirmTOTP(ctx, alice.ID, base, 1))
+	noErr(t, "Replace", s.ReplaceRecoveryCodes(ctx, alice.ID, []string{"h1", "h2"}, base))
+	_, err := s.UseRecoveryCode(ctx, alice.ID, "h1", base)
+	noErr(t, "Use", err)
+	for _, id := range []string{"c1", "c2"} {
+		noErr(t, "CreateWebAuthnCredential", s.CreateWebAuthnCredential(ctx, &identity.WebAuthnCredential{ID: id, UserID: alice.ID, Name: id, Credential: []byte("{}"), CreatedAt: base}))
+	}
+	check("all three", alice.ID, identity.SecondFactors{TOTP: true, Passkeys: 2, RecoveryCodes: 1})
+	check("another user's factors", bob.ID, identity.SecondFactors{})
 }
 
 func testOneTimeTokens(t *testing.T, s identity.Store) {

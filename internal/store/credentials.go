@@ -228,6 +228,21 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string, at tim
 }
 
 // UnusedRecoveryCodes counts the user's usable codes.
+func (s *Store) SecondFactors(ctx context.Context, userID string) (identity.SecondFactors, error) {
+	var f identity.SecondFactors
+	var totp int
+	_, err := s.queryOne(ctx, func(row scanner) error { return row.Scan(&totp, &f.Passkeys, &f.RecoveryCodes) },
+		`SELECT
+			(SELECT COUNT(*) FROM totp_credentials WHERE user_id = ? AND confirmed_at IS NOT NULL),
+			(SELECT COUNT(*) FROM webauthn_credentials WHERE user_id = ?),
+			(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL)`, userID, userID, userID)
+	if err != nil {
+		return f, failed("second factors", err)
+	}
+	f.TOTP = totp > 0
+	return f, nil
+}
+
 func (s *Store) UnusedRecoveryCodes(ctx context.Context, userID string) (int, error) {
 	var n int
 	_, err := s.queryOne(ctx, func(row scanner) error { return row.Scan(&n) },

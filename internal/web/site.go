@@ -217,23 +217,17 @@ type factors struct {
 func (f factors) any() bool { return f.TOTP || len(f.Passkeys) > 0 }
 
 func (s *Site) factorsOf(ctx context.Context, userID string) (factors, error) {
-	var f factors
-	t, err := s.Store.TOTPByUser(ctx, userID)
-	switch {
-	case err == nil:
-		f.TOTP = t.ConfirmedAt != nil
-	case !errors.Is(err, identity.ErrNotFound):
-		return f, err
+	sum, err := s.Store.SecondFactors(ctx, userID)
+	if err != nil {
+		return factors{}, err
 	}
+	f := factors{TOTP: sum.TOTP, Recovery: sum.RecoveryCodes}
 	// Without a relying party (an issuer on an IP address) passkeys
 	// cannot be used, so they do not count as factors.
-	if s.WebAuthn != nil {
+	if s.WebAuthn != nil && sum.Passkeys > 0 {
 		if f.Passkeys, err = s.Store.WebAuthnCredentialsByUser(ctx, userID); err != nil {
 			return f, err
 		}
-	}
-	if f.Recovery, err = s.Store.UnusedRecoveryCodes(ctx, userID); err != nil {
-		return f, err
 	}
 	return f, nil
 }
