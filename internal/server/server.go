@@ -47,6 +47,7 @@ type Server struct {
 	metrics  *httpMetrics
 	now      func() time.Time
 	redis    *redis.Client
+	site     *web.Site
 }
 
 // Option adjusts how New builds the server.
@@ -192,6 +193,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		s.closeRedis()
 		return nil, err
 	}
+	s.site = site
 
 	r := mux.NewRouter()
 	s.router = r
@@ -386,6 +388,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	// Mail queued by the last requests still goes out.
+	s.WaitBackground()
 	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}
@@ -428,6 +432,10 @@ func (s *Server) pruneLoop(ctx context.Context) {
 		}
 	}
 }
+
+// WaitBackground blocks until work the pages started after their
+// responses (e-mail) has finished.
+func (s *Server) WaitBackground() { s.site.Wait() }
 
 // Close releases the store and the Redis client.
 func (s *Server) Close() error {

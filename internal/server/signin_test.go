@@ -14,6 +14,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/testdb"
 )
 
@@ -355,6 +356,13 @@ func TestLockout(t *testing.T) {
 	}
 }
 
+// lastMail is the last message sent to addr, once the mail the pages
+// send in the background has gone out.
+func (e *env) lastMail(addr string) (mail.Sent, bool) {
+	e.srv.WaitBackground()
+	return e.mails.Last(addr)
+}
+
 func countOf(list []string, v string) int {
 	n := 0
 	for _, x := range list {
@@ -430,10 +438,10 @@ func TestNoUserEnumeration(t *testing.T) {
 	}
 	// The messages differ only in the mailbox: alice is told she already
 	// has an account, the newcomer gets a verification link.
-	if m, ok := e.mails.Last("alice@example.com"); !ok || strings.Contains(m.Text, "verify-email") {
+	if m, ok := e.lastMail("alice@example.com"); !ok || strings.Contains(m.Text, "verify-email") {
 		t.Errorf("existing account: %+v", m)
 	}
-	if m, ok := e.mails.Last("newbie@example.com"); !ok || !strings.Contains(m.Text, "/verify-email?token=") {
+	if m, ok := e.lastMail("newbie@example.com"); !ok || !strings.Contains(m.Text, "/verify-email?token=") {
 		t.Errorf("new account: %+v", m)
 	}
 }
@@ -460,7 +468,7 @@ func TestSignUpVerifyAndReset(t *testing.T) {
 	if err != nil || u.EmailVerifiedAt != nil || !slices.Equal(u.Roles, []string{"customer"}) {
 		t.Fatalf("new user: %+v %v", u, err)
 	}
-	m, _ := e.mails.Last("carmen@example.co")
+	m, _ := e.lastMail("carmen@example.co")
 	link, _ := url.Parse(linkPattern.FindString(m.Text))
 	if link == nil {
 		t.Fatalf("no link in %q", m.Text)
@@ -493,7 +501,7 @@ func TestSignUpVerifyAndReset(t *testing.T) {
 	}
 	other := e.browser()
 	e.submit(other, "/password/forgot", url.Values{"login": {"carmen"}})
-	m, _ = e.mails.Last("carmen@example.co")
+	m, _ = e.lastMail("carmen@example.co")
 	link, _ = url.Parse(linkPattern.FindString(m.Text))
 	if link == nil || link.Path != "/password/reset" {
 		t.Fatalf("reset mail: %q", m.Text)

@@ -127,22 +127,25 @@ func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
 	err = s.Store.CreateUser(ctx, u)
 	switch {
 	case errors.Is(err, identity.ErrConflict):
-		s.signupConflict(ctx, r, username, email)
+		s.inBackground(r, "send sign-up notice", func(r *http.Request) error {
+			return s.signupConflict(r, username, email)
+		})
 	case err != nil:
 		s.serverError(w, r, "create user", err)
 		return
 	default:
 		s.audit(r, identity.AuditSignup, u.ID, nil)
-		if err := s.sendVerification(r, u, page.Flow); err != nil {
-			s.Log.ErrorContext(ctx, "send verification mail", "user_id", u.ID, "err", err)
-		}
+		s.inBackground(r, "send verification mail", func(r *http.Request) error {
+			return s.sendVerification(r, u, page.Flow)
+		})
 	}
 	s.Pages.Render(w, r, http.StatusOK, "checkmail", nil)
 }
 
 // signupConflict tells the owner of the address what happened, without
 // telling the person at the form.
-func (s *Site) signupConflict(ctx context.Context, r *http.Request, username, email string) {
+func (s *Site) signupConflict(r *http.Request, username, email string) error {
+	ctx := r.Context()
 	lang := s.Pages.Lang(r)
 	msg := mailer.Message{To: email}
 	if existing, err := s.Store.UserByLogin(ctx, email); err == nil && strings.EqualFold(existing.Email, email) {
@@ -152,9 +155,7 @@ func (s *Site) signupConflict(ctx context.Context, r *http.Request, username, em
 		msg.Subject = s.Pages.T(lang, "mail.username_taken.subject")
 		msg.Text = s.Pages.T(lang, "mail.username_taken.text", username, s.Opts.Issuer+"/signup")
 	}
-	if err := s.Mail.Send(ctx, msg); err != nil {
-		s.Log.ErrorContext(ctx, "send sign-up notice", "err", err)
-	}
+	return s.Mail.Send(ctx, msg)
 }
 
 // newLinkToken stores a single-use token for an e-mailed link and returns
@@ -281,9 +282,7 @@ func (s *Site) submitForgot(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "reset lookup", err)
 		return
 	default:
-		if err := s.sendReset(r, u); err != nil {
-			s.Log.ErrorContext(ctx, "send reset mail", "user_id", u.ID, "err", err)
-		}
+		s.inBackground(r, "send reset mail", func(r *http.Request) error { return s.sendReset(r, u) })
 	}
 	s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
 }

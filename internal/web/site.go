@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -78,7 +79,30 @@ type Site struct {
 	// DevMail, in dev mode, is the mailer whose messages /dev/mail shows.
 	DevMail *mail.Dev
 	Now     func() time.Time
+
+	background sync.WaitGroup
 }
+
+// inBackground runs fn after the response. Work done only for existing
+// accounts (link tokens, mail through a relay that may take seconds) must
+// not show in the response time, or the time would tell who has an
+// account. r is cloned with a context that outlives the request; Wait
+// lets shutdown (and tests) see the work finish.
+func (s *Site) inBackground(r *http.Request, what string, fn func(r *http.Request) error) {
+	bg := r.Clone(context.WithoutCancel(r.Context()))
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		ctx, cancel := context.WithTimeout(bg.Context(), time.Minute)
+		defer cancel()
+		if err := fn(bg.WithContext(ctx)); err != nil {
+			s.Log.ErrorContext(ctx, what, "err", err)
+		}
+	}()
+}
+
+// Wait blocks until the background work started so far has finished.
+func (s *Site) Wait() { s.background.Wait() }
 
 // Mount registers the pages. State-changing routes go through CSRF.
 func (s *Site) Mount(r *mux.Router) {
