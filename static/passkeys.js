@@ -34,7 +34,11 @@
       body: body ? JSON.stringify(body) : undefined
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw new Error(j.error || "http_" + r.status);
+        if (!r.ok) {
+          // The server may ask for a fresh sign-in first.
+          if (j.redirect) { window.location.assign(j.redirect); return new Promise(function () {}); }
+          throw new Error(j.error || "http_" + r.status);
+        }
         return j;
       });
     });
@@ -81,7 +85,7 @@
     var ctrl = new AbortController();
     pending = ctrl;
     return post("/webauthn/login/begin", { flow: flow }).then(function (start) {
-      var pk = start.options.publicKey;
+      var pk = start.options; // the server sends the publicKey options themselves
       pk.challenge = b64urlToBuf(pk.challenge);
       pk.allowCredentials = descriptors(pk.allowCredentials);
       var opts = { publicKey: pk, signal: ctrl.signal };
@@ -122,7 +126,7 @@
       ev.preventDefault();
       var name = register.querySelector("[name=name]").value;
       post("/webauthn/register/begin", {}).then(function (start) {
-        var pk = start.options.publicKey;
+        var pk = start.options; // the server sends the publicKey options themselves
         pk.challenge = b64urlToBuf(pk.challenge);
         pk.user.id = b64urlToBuf(pk.user.id);
         pk.excludeCredentials = descriptors(pk.excludeCredentials);

@@ -64,7 +64,7 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 		}
 	}
 	// Keys made at run time from a fixed set.
-	for _, n := range []string{"verified", "reset", "loggedout"} {
+	for _, n := range []string{"verified", "reset", "loggedout", "reauth"} {
 		used["notice."+n] = "internal/web/login.go (notice)"
 	}
 	for _, n := range []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent"} {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,12 @@ type env struct {
 	userID  string
 	// mails holds what Portero sent (verification and reset links).
 	mails *mail.Dev
+	// skew moves Portero's clock (not the test's) forward.
+	skew *atomic.Int64
 }
+
+// advance moves Portero's clock forward by d.
+func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
 
 // newEnv starts Portero on backend b; tweak may adjust the config.
 func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
@@ -73,12 +79,14 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 		log = server.WithRequestIDs(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
 	mails := &mail.Dev{Log: log}
-	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails))
+	skew := new(atomic.Int64)
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails), server.WithClock(clock))
 	if err != nil {
 		t.Fatalf("server: %v", err)
 	}
 	handler = srv.Handler
-	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: issuer, secrets: map[string]string{}, mails: mails}
+	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: issuer, secrets: map[string]string{}, mails: mails, skew: skew}
 	e.seed()
 	return e
 }

@@ -627,3 +627,48 @@ func TestLanguage(t *testing.T) {
 		}
 	}
 }
+
+// TestFactorChangesNeedAFreshSignIn: a session older than a quarter of an
+// hour cannot add or remove second factors or recovery codes; signing in
+// again (with login_hint) lets the user go on.
+func TestFactorChangesNeedAFreshSignIn(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c := e.browser()
+	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+	e.advance(20 * time.Minute)
+	noFollow := func(method, path string) *http.Response {
+		req, _ := http.NewRequest(method, e.issuer+path, strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/account/totp"}, {http.MethodPost, "/account/totp"}, {http.MethodPost, "/account/totp/remove"},
+		{http.MethodPost, "/account/passkeys/remove"}, {http.MethodPost, "/account/recovery-codes"},
+	} {
+		resp := noFollow(tc.method, tc.path)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/login?notice=reauth&login_hint=alice" {
+			t.Errorf("%s %s with a stale session: %d %q", tc.method, tc.path, resp.StatusCode, loc)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/webauthn/register/begin", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"reauth_required"`) {
+		t.Errorf("passkey registration with a stale session: %d %s", resp.StatusCode, body)
+	}
+	// The account page itself still works, and signing in again unlocks.
+	if resp, _ := e.page(c, "/account"); resp.Request.URL.Path != "/account" {
+		t.Fatalf("account page: %s", resp.Request.URL)
+	}
+	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+	if resp, body := e.page(c, "/account/totp"); resp.StatusCode != http.StatusOK || !totpSecretPattern.MatchString(body) {
+		t.Fatalf("TOTP setup after signing in again: %d", resp.StatusCode)
+	}
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +140,38 @@ func (s *Site) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Se
 	return s.requireUser(w, r)
 }
 
+// freshAuthWindow bounds how long after signing in the factors of an
+// account may be changed without signing in again: a stolen or forgotten
+// session must not be enough to add the thief's passkey or TOTP, or to
+// remove the owner's.
+const freshAuthWindow = 15 * time.Minute
+
+func (s *Site) fresh(sess *identity.Session) bool {
+	return s.Now().Sub(sess.AuthTime) <= freshAuthWindow
+}
+
+// reauthURL is the sign-in page that brings the user back to the account
+// page, freshly signed in.
+func reauthURL(u *identity.User) string {
+	return "/login?notice=reauth&login_hint=" + url.QueryEscape(u.Username)
+}
+
+// requireFresh is requireUser for changes to the account's factors.
+func (s *Site) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			s.badRequest(w, r)
+			return nil, nil, false
+		}
+	}
+	sess, u, ok := s.requireUser(w, r)
+	if ok && !s.fresh(sess) {
+		http.Redirect(w, r, reauthURL(u), http.StatusSeeOther)
+		return nil, nil, false
+	}
+	return sess, u, ok
+}
+
 func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
@@ -208,7 +241,7 @@ func (s *Site) resendVerification(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := s.requireUser(w, r)
+	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
@@ -226,7 +259,7 @@ func (s *Site) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := s.accountPost(w, r)
+	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
@@ -264,7 +297,7 @@ func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.accountPost(w, r)
+	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
@@ -286,7 +319,7 @@ func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.accountPost(w, r)
+	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
@@ -315,7 +348,7 @@ func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := s.accountPost(w, r)
+	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
@@ -367,7 +400,7 @@ func (s *Site) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.accountPost(w, r)
+	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
 	}
@@ -375,7 +408,6 @@ func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "end session", err)
 		return
 	}
-	_ = sess
 	s.audit(r, identity.AuditLogout, u.ID, nil)
 	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
 }

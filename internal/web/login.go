@@ -37,7 +37,7 @@ func (s *Site) showLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	page := s.loginData(flowParam(r), hint)
 	switch q.Get("notice") {
-	case "verified", "reset", "loggedout":
+	case "verified", "reset", "loggedout", "reauth":
 		page.Notice = "notice." + q.Get("notice")
 	}
 	s.Pages.Render(w, r, http.StatusOK, "login", page)

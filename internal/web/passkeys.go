@@ -103,6 +103,8 @@ func tokenDigest(v string) string {
 
 type jsonError struct {
 	Error string `json:"error"`
+	// Redirect, if set, is where the page should send the browser.
+	Redirect string `json:"redirect,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -114,7 +116,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Site) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.Log.ErrorContext(r.Context(), what, "err", err)
-	writeJSON(w, http.StatusInternalServerError, jsonError{"server_error"})
+	writeJSON(w, http.StatusInternalServerError, jsonError{Error: "server_error"})
 }
 
 type ceremonyStart struct {
@@ -126,13 +128,17 @@ type ceremonyStart struct {
 // discoverable (so it can sign in without a username), user verification
 // preferred, existing credentials excluded.
 func (s *Site) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
-	_, u, err := s.signedIn(r)
+	sess, u, err := s.signedIn(r)
 	if err != nil {
 		s.jsonServerError(w, r, "load session", err)
 		return
 	}
 	if u == nil {
-		writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required", Redirect: "/login"})
+		return
+	}
+	if !s.fresh(sess) {
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "reauth_required", Redirect: reauthURL(u)})
 		return
 	}
 	wu, _, err := s.webauthnUser(r, u)
@@ -167,7 +173,7 @@ func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u == nil {
-		writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
 		return
 	}
 	t, sd, err := s.endCeremony(r)
@@ -176,7 +182,7 @@ func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 			s.jsonServerError(w, r, "load ceremony", err)
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, jsonError{"ceremony_expired"})
+		writeJSON(w, http.StatusBadRequest, jsonError{Error: "ceremony_expired"})
 		return
 	}
 	name := strings.TrimSpace(r.URL.Query().Get("name"))
@@ -193,7 +199,7 @@ func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	cred, err := s.WebAuthn.FinishRegistration(wu, *sd, r)
 	if err != nil {
 		s.Log.InfoContext(r.Context(), "passkey registration refused", "user_id", u.ID, "err", err)
-		writeJSON(w, http.StatusBadRequest, jsonError{"registration_failed"})
+		writeJSON(w, http.StatusBadRequest, jsonError{Error: "registration_failed"})
 		return
 	}
 	data, err := storableCredential(cred)
@@ -205,7 +211,7 @@ func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 		ID: credentialID(cred.ID), UserID: u.ID, Name: name, Credential: data, CreatedAt: s.Now(),
 	})
 	if errors.Is(err, identity.ErrConflict) {
-		writeJSON(w, http.StatusConflict, jsonError{"already_registered"})
+		writeJSON(w, http.StatusConflict, jsonError{Error: "already_registered"})
 		return
 	}
 	if err != nil {
@@ -230,7 +236,7 @@ func (s *Site) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	if p, perr := s.Sessions.Pending(r); perr == nil {
 		u, err := s.Store.UserByID(r.Context(), p.UserID)
 		if err != nil {
-			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
 			return
 		}
 		wu, _, err := s.webauthnUser(r, u)
@@ -239,7 +245,7 @@ func (s *Site) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(wu.creds) == 0 {
-			writeJSON(w, http.StatusBadRequest, jsonError{"no_passkey"})
+			writeJSON(w, http.StatusBadRequest, jsonError{Error: "no_passkey"})
 			return
 		}
 		opts, sd, err = s.WebAuthn.BeginLogin(wu, webauthn.WithUserVerification(protocol.VerificationPreferred))
@@ -271,7 +277,7 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 			s.jsonServerError(w, r, "load ceremony", err)
 			return
 		}
-		writeJSON(w, http.StatusBadRequest, jsonError{"ceremony_expired"})
+		writeJSON(w, http.StatusBadRequest, jsonError{Error: "ceremony_expired"})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -285,11 +291,11 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		// Second factor: the pending sign-in must be this user's.
 		p, err := s.Sessions.Pending(r)
 		if err != nil || p.UserID != t.UserID {
-			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
 			return
 		}
 		if user, err = s.Store.UserByID(ctx, p.UserID); err != nil {
-			writeJSON(w, http.StatusUnauthorized, jsonError{"login_required"})
+			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
 			return
 		}
 		wu, _, err := s.webauthnUser(r, user)
@@ -332,14 +338,14 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if user.Disabled {
-		writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
 		return
 	}
 	if cred.Authenticator.CloneWarning {
 		// The sign count went backwards: two authenticators share this
 		// key. Refuse and record it; the user should remove the passkey.
 		s.audit(r, identity.AuditMFAFailure, user.ID, map[string]string{"method": "passkey", "reason": "clone_warning", "credential": credentialID(cred.ID)})
-		writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
 		return
 	}
 	data, err := storableCredential(cred)
@@ -373,5 +379,5 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 func (s *Site) passkeyRefused(w http.ResponseWriter, r *http.Request, userID string, err error) {
 	s.Log.InfoContext(r.Context(), "passkey sign-in refused", "user_id", userID, "err", err)
 	s.audit(r, identity.AuditMFAFailure, userID, map[string]string{"method": "passkey"})
-	writeJSON(w, http.StatusUnauthorized, jsonError{"login_failed"})
+	writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
 }
