@@ -94,6 +94,11 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes caps the size of a request body.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// TrustedProxies lists the addresses (IPs or CIDR ranges) of reverse
+	// proxies whose X-Forwarded-For is believed: the client address is
+	// the right-most one not in this list. Empty: the peer address is the
+	// client (throttling, audit and sessions use it).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Database selects and tunes the SQL database.
@@ -280,6 +285,7 @@ func Defaults() *Config {
 			IdleTimeout:       60 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
 			MaxBodyBytes:      64 << 10,
+			TrustedProxies:    []string{},
 		},
 		Database: Database{
 			URL:             "",

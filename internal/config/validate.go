@@ -44,6 +44,9 @@ func (c *Config) check(dev, final bool) []error {
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	v.atLeast("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1)
+	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
+		v.errorf("http.trusted_proxies", "%v", err)
+	}
 
 	// database
 	v.databaseURL(c.Database.URL)
@@ -354,4 +357,21 @@ func (v *validator) cookieName(path, name string) {
 			return
 		}
 	}
+}
+
+// ParsePrefixes reads IP addresses and CIDR ranges.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

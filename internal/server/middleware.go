@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -138,5 +140,46 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Int("status", status), slog.Duration("duration", d))
 		}()
 		next.ServeHTTP(rec, r)
+	})
+}
+
+// withClientAddr replaces the peer address with the client's when the
+// peer is a trusted reverse proxy: the right-most X-Forwarded-For entry
+// that is not itself a trusted proxy. Everything after it (throttling,
+// audit events, session rows) reads r.RemoteAddr. Entries left of that
+// one were written by the client and are ignored; so is the header when
+// the peer is not trusted.
+func withClientAddr(trusted []netip.Prefix, next http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return next
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !isTrusted(peer.Addr()) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // garbage: stop at the last address we could trust
+			}
+			if !isTrusted(a) {
+				r2 := *r
+				r2.RemoteAddr = netip.AddrPortFrom(a.Unmap(), 0).String()
+				next.ServeHTTP(w, &r2)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }

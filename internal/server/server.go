@@ -214,7 +214,12 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	r.MethodNotAllowedHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSONStatus(w, http.StatusMethodNotAllowed, `{"error":"method_not_allowed"}`)
 	}))
-	s.Handler = withRequestID(r)
+	proxies, err := config.ParsePrefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		s.closeRedis()
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.Handler = withRequestID(withClientAddr(proxies, r))
 	return s, nil
 }
 

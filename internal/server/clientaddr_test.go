@@ -1,0 +1,46 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/portero-id/portero/internal/config"
+)
+
+func TestClientAddrBehindTrustedProxies(t *testing.T) {
+	trusted, err := config.ParsePrefixes([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"no proxy header", "203.0.113.5:4000", nil, "203.0.113.5:4000"},
+		{"untrusted peer's header is ignored", "203.0.113.5:4000", []string{"198.51.100.1"}, "203.0.113.5:4000"},
+		{"one trusted proxy", "10.1.2.3:4000", []string{"198.51.100.1"}, "198.51.100.1:0"},
+		{"client-written entries left of the real one are ignored", "10.1.2.3:4000", []string{"1.1.1.1, 198.51.100.1"}, "198.51.100.1:0"},
+		{"a chain of trusted proxies", "10.1.2.3:4000", []string{"198.51.100.1, 192.0.2.7", "10.9.9.9"}, "198.51.100.1:0"},
+		{"IPv6 client", "[2001:db8::1]:4000", []string{"2001:db9::42"}, "[2001:db9::42]:0"},
+		{"garbage stops the walk", "10.1.2.3:4000", []string{"198.51.100.1, not-an-ip"}, "10.1.2.3:4000"},
+		{"only proxies", "10.1.2.3:4000", []string{"10.2.2.2"}, "10.1.2.3:4000"},
+	}
+	for _, tc := range tests {
+		var got string
+		h := withClientAddr(trusted, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.RemoteAddr }))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = tc.peer
+		for _, v := range tc.xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if got != tc.want {
+			t.Errorf("%s: client %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if _, err := config.ParsePrefixes([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("a bad range was accepted")
+	}
+}
