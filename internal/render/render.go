@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/portero-id/portero/internal/i18n"
@@ -63,8 +64,11 @@ func New(fsys fs.FS, texts *i18n.Bundle, log *slog.Logger) (*Renderer, error) {
 
 // SecurityHeaders sets the headers every HTML page carries: a strict CSP
 // with no inline script or style, no framing, no referrer, no caching.
+// There is no form-action directive: Chromium applies it to every redirect
+// that follows a form post, and a sign-in form's post ends in a redirect
+// to the client's redirect URI, on another origin.
 func (r *Renderer) SecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -99,7 +103,7 @@ func (r *Renderer) render(w http.ResponseWriter, req *http.Request, status int, 
 		return
 	}
 	var buf bytes.Buffer
-	page.texts, page.Langs, page.Path = r.texts, r.texts.Languages(), req.URL.Path
+	page.texts, page.Langs, page.Path = r.texts, r.texts.Languages(), returnPath(req)
 	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
 		r.Log.ErrorContext(req.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -141,4 +145,18 @@ func (r *Renderer) ErrorDetail(w http.ResponseWriter, req *http.Request, status 
 	}
 	r.render(w, req, status, "error", Page{Lang: lang, Title: title,
 		Data: ErrorData{Message: r.texts.T(lang, messageKey), Detail: detail, Code: code, RequestID: id}})
+}
+
+// returnPath is where the language switcher brings the browser back: the
+// page itself, with its query for a GET, and with the sign-in flow it
+// belongs to for a page answering a POST, so that switching language in
+// the middle of a client's sign-in does not lose the client.
+func returnPath(req *http.Request) string {
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		return req.URL.RequestURI()
+	}
+	if flow := req.PostForm.Get("flow"); flow != "" { // parsed by the handler, if at all
+		return req.URL.Path + "?flow=" + url.QueryEscape(flow)
+	}
+	return req.URL.Path
 }

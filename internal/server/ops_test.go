@@ -74,7 +74,7 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 		t.Fatalf("login page: %d", s)
 	}
 	csp := h.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "script-src 'self'", "base-uri 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("CSP %q lacks %s", csp, want)
 		}

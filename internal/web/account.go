@@ -29,12 +29,14 @@ type accountPasskey struct {
 }
 
 type accountPage struct {
-	User          *identity.User
-	TOTP          bool
-	Passkeys      []accountPasskey
-	RecoveryLeft  int
-	Sessions      []accountSession
-	MFARequired   bool
+	User         *identity.User
+	TOTP         bool
+	Passkeys     []accountPasskey
+	RecoveryLeft int
+	Sessions     []accountSession
+	MFARequired  bool
+	// HasFactor: recovery codes mean something only with a second factor.
+	HasFactor     bool
 	MinLength     int
 	CanRemoveMFA  bool
 	Notice        string
@@ -61,6 +63,7 @@ func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.
 	}
 	// The policy's users keep at least one factor.
 	page.CanRemoveMFA = !page.MFARequired || factorCount > 1
+	page.HasFactor = factorCount > 0
 	for _, p := range f.Passkeys {
 		page.Passkeys = append(page.Passkeys, accountPasskey{ID: p.ID, Name: p.Name, Created: p.CreatedAt, LastUsed: p.LastUsedAt})
 	}
