@@ -240,6 +240,9 @@ type Redis struct {
 	// URL of the Redis server (redis://host:port/db); empty keeps shared
 	// state in memory (one replica).
 	URL string `yaml:"url"`
+	// KeyPrefix starts every key Portero writes, so that several
+	// installations can share one Redis server.
+	KeyPrefix string `yaml:"key_prefix"`
 }
 
 // Mail configures the SMTP relay for verification and reset links.
@@ -334,7 +337,7 @@ func Defaults() *Config {
 			IP: ThrottlePolicy{FreeAttempts: 20, BaseDelay: time.Second, MaxDelay: 5 * time.Minute,
 				LockoutAfter: 100, LockoutFor: 15 * time.Minute, Window: time.Hour},
 		},
-		Redis: Redis{URL: ""},
+		Redis: Redis{URL: "", KeyPrefix: "portero:"},
 		Mail:  Mail{SMTPAddress: "", From: "Portero <no-reply@localhost>", Username: "", Password: ""},
 		Log: Log{
 			Level:  "info",

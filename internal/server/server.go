@@ -235,7 +235,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
 		s.redis = redis.NewClient(ropts)
-		counters = throttle.NewRedis(s.redis, "portero:throttle:")
+		counters = throttle.NewRedis(s.redis, cfg.Redis.KeyPrefix+"throttle:")
 	}
 	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
 

@@ -6,11 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
@@ -374,12 +377,28 @@ func countOf(list []string, v string) int {
 }
 
 // TestLockoutAfterRepeatedFailures reaches the lockout proper with a
-// policy without back-off, and checks its single audit event.
+// policy without back-off, and checks its single audit event; with the
+// counters in memory and, when PORTERO_TEST_REDIS_URL is set, in Redis,
+// where a second replica sees the lockout.
 func TestLockoutAfterRepeatedFailures(t *testing.T) {
-	e := newEnv(t, sqlite(), func(c *config.Config) {
+	t.Run("memory", func(t *testing.T) { testLockout(t, "") })
+	t.Run("redis", func(t *testing.T) {
+		url := os.Getenv("PORTERO_TEST_REDIS_URL")
+		if url == "" {
+			t.Skip("set PORTERO_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run the Redis throttle test")
+		}
+		testLockout(t, url)
+	})
+}
+
+func testLockout(t *testing.T, redisURL string) {
+	prefix := "portero-test:" + randomString() + ":"
+	tweak := func(c *config.Config) {
 		c.Throttle.Account = config.ThrottlePolicy{FreeAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Minute,
 			LockoutAfter: 3, LockoutFor: 15 * time.Minute, Window: time.Hour}
-	})
+		c.Redis.URL, c.Redis.KeyPrefix = redisURL, prefix
+	}
+	e := newEnv(t, sqlite(), tweak)
 	var last *http.Response
 	for range 3 {
 		last, _ = e.submit(e.browser(), "/login", url.Values{"username": {"alice"}, "password": {"not the password"}})
@@ -392,6 +411,21 @@ func TestLockoutAfterRepeatedFailures(t *testing.T) {
 	}
 	if n := countOf(e.auditTypes(t, e.userID), identity.AuditLockout); n != 1 {
 		t.Fatalf("want one lockout event, got %d", n)
+	}
+	if redisURL != "" {
+		// Another replica sharing the Redis server refuses alice too.
+		other := newEnv(t, sqlite(), tweak)
+		if resp, _ := other.submit(other.browser(), "/login", url.Values{"username": {"alice"}, "password": {testPassword}}); resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("the other replica let a locked account in: %d", resp.StatusCode)
+		}
+		opts, _ := redis.ParseURL(redisURL)
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Fatalf("no throttle keys under %s: %v", prefix, err)
+		}
+		rdb.Del(context.Background(), keys...)
 	}
 }
 
