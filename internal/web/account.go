@@ -230,11 +230,26 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) resendVerification(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := s.accountPost(w, r)
+	sess, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
 	}
 	if u.EmailVerifiedAt == nil && u.Email != "" && s.Opts.MailEnabled {
+		// Metered like a failure: a stolen session must not turn Portero
+		// into a mail cannon aimed at one inbox.
+		acct, ip := "verify:"+u.ID, throttleIP(r)
+		d, err := s.Throttle.Check(r.Context(), acct, ip)
+		if err == nil && d.Allowed {
+			_, err = s.Throttle.Fail(r.Context(), acct, ip)
+		}
+		if err != nil {
+			s.serverError(w, r, "throttle", err)
+			return
+		}
+		if !d.Allowed {
+			s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
+			return
+		}
 		if err := s.sendVerification(r, u, ""); err != nil {
 			s.serverError(w, r, "send verification", err)
 			return
