@@ -244,13 +244,3 @@ func (m *Manager) ClearPending(w http.ResponseWriter) {
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
 }
-
-// CurrentID is the session row id of the browser's cookie, "" without one; for the
-// account page, which marks the current session among the user's.
-func (m *Manager) CurrentID(r *http.Request) string {
-	token := m.tokenFrom(r)
-	if token == "" {
-		return ""
-	}
-	return digest(token)
-}

@@ -163,3 +163,50 @@ func TestCookieKeyRotation(t *testing.T) {
 	}
 	_ = st
 }
+
+// TestPendingSignIn: the half-done sign-in cookie round-trips, expires
+// after PendingLifespan, refuses tampering and retired keys, and clears.
+func TestPendingSignIn(t *testing.T) {
+	m, c, _, uid := newManager(t, true)
+	rec := httptest.NewRecorder()
+	want := session.Pending{UserID: uid, AMR: []string{"pwd"}, Flow: "flow-id-0123456789", Enroll: true}
+	if err := m.SetPending(rec, want); err != nil {
+		t.Fatal(err)
+	}
+	cookie := rec.Result().Cookies()[0]
+	if cookie.Name != "__Host-portero_session_mfa" || !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteLaxMode ||
+		cookie.MaxAge != int(session.PendingLifespan.Seconds()) {
+		t.Fatalf("cookie attributes: %+v", cookie)
+	}
+	withCookie := func(c *http.Cookie) *http.Request {
+		req := httptest.NewRequest(http.MethodGet, "/login/mfa", nil)
+		req.AddCookie(c)
+		return req
+	}
+	got, err := m.Pending(withCookie(cookie))
+	if err != nil || got.UserID != uid || got.Flow != want.Flow || !got.Enroll || len(got.AMR) != 1 {
+		t.Fatalf("Pending = %+v, %v", got, err)
+	}
+	tampered := *cookie
+	tampered.Value = cookie.Value[:len(cookie.Value)-2] + "AA"
+	if _, err := m.Pending(withCookie(&tampered)); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal("a tampered pending cookie was accepted")
+	}
+	retired := *m
+	retired.Codecs = session.NewCodecs(key(7), key(8))
+	if _, err := retired.Pending(withCookie(cookie)); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal("a pending cookie sealed with retired keys was accepted")
+	}
+	c.t = c.t.Add(session.PendingLifespan)
+	if _, err := m.Pending(withCookie(cookie)); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal("an expired pending sign-in was accepted")
+	}
+	if _, err := m.Pending(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal("no cookie, yet a pending sign-in")
+	}
+	rec = httptest.NewRecorder()
+	m.ClearPending(rec)
+	if cleared := rec.Result().Cookies()[0]; cleared.MaxAge >= 0 || cleared.Value != "" {
+		t.Fatalf("clear: %+v", cleared)
+	}
+}
