@@ -100,12 +100,14 @@ func (g *globals) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var opts []server.Option
 	if *dev {
 		log.Warn("development mode: not for production", "issuer", cfg.Issuer)
+		opts = append(opts, server.Dev())
 	}
 	tuneGC(log)
 	start := time.Now()
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := server.New(ctx, cfg, log, opts...)
 	if err != nil {
 		return err
 	}
