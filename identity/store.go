@@ -43,6 +43,8 @@ type Store interface {
 	CredentialStore
 	OneTimeTokenStore
 	AuditStore
+	LedgerStore
+	LegalStore
 }
 
 // UserStore holds end-user accounts.
@@ -84,6 +86,10 @@ type GrantStore interface {
 	// DeactivateFamily marks every record of kind issued under requestID
 	// inactive and returns how many changed.
 	DeactivateFamily(ctx context.Context, kind GrantKind, requestID string) (int64, error)
+	// DeactivateSubjectGrants marks every active record of the subject
+	// inactive (codes, access and refresh tokens, of every client) and
+	// returns how many changed: a revoked authorization ends them at once.
+	DeactivateSubjectGrants(ctx context.Context, subject string) (int64, error)
 	// MarkRotated sets RotatedAt on an active refresh token if it is not set
 	// yet and reports whether this call set it (false: it was already rotated).
 	MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error)
@@ -186,10 +192,13 @@ type AuditFilter struct {
 	Limit  int
 }
 
-// AuditStore appends to and reads the audit trail. Events are never updated
-// or deleted.
+// AuditStore appends to and reads the audit trail, which lives in the
+// ledger as entries of kind LedgerAudit. Events are never updated or deleted.
 type AuditStore interface {
+	// AppendAudit appends e to the ledger (Subject = UserID, Payload = the
+	// Details as a JSON object) and sets e.ID to the entry's Seq.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
-	// AuditEvents returns matching events, newest first.
+	// AuditEvents returns matching events, newest first (at most
+	// LedgerMaxLimit).
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }

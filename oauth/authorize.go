@@ -20,8 +20,9 @@ import (
 // StepUpPath where it sends a signed-in browser that must add a second
 // factor. Both send it back to /oauth2/auth?flow=ID and nowhere else.
 const (
-	LoginPath  = "/login"
-	StepUpPath = "/login/mfa"
+	LoginPath   = "/login"
+	StepUpPath  = "/login/mfa"
+	ConsentPath = "/consent"
 )
 
 // errUnmetAuthentication is OpenID Connect's answer when the requested
@@ -127,9 +128,40 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Scope and audience consent are granted here until the consent step
-	// exists; fosite has already limited both to what the client may ask.
-	for _, s := range ar.GetRequestedScopes() {
+	scopes := []string(ar.GetRequestedScopes())
+	if p.Legal != nil {
+		st, denied, err := p.consent(r, user, pending)
+		if err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		if p.Legal.Needs(st).Any() {
+			switch {
+			case denied:
+				// The user said no at the consent page for this request.
+				p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user did not authorize the processing of their personal data."))
+				return
+			case slices.Contains(promptValues(ar), "none"):
+				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
+				return
+			}
+			if pending == nil {
+				if pending, err = p.park(r); err != nil {
+					p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+					return
+				}
+			}
+			http.Redirect(w, r, ConsentPath+"?flow="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+			return
+		}
+		// Scopes whose purpose the user declined or revoked are not granted.
+		scopes = p.Legal.AllowedScopes(st, scopes)
+	}
+
+	// Scope consent per client is granted here until its page exists;
+	// fosite has already limited scopes and audience to what the client
+	// may ask.
+	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
 	for _, a := range ar.GetRequestedAudience() {
@@ -226,6 +258,25 @@ func (p *Provider) needsLogin(ar fosite.AuthorizeRequester, browser *identity.Se
 		}
 	}
 	return false
+}
+
+// consent folds the user's authorizations and reports whether the last
+// decision, taken after this request was parked, was a denial.
+func (p *Provider) consent(r *http.Request, user *identity.User, pending *identity.PendingAuthorization) (identity.ConsentState, bool, error) {
+	entries, err := identity.ConsentEntries(r.Context(), p.Store, user.ID)
+	if err != nil {
+		return identity.ConsentState{}, false, err
+	}
+	st, err := identity.FoldConsent(entries)
+	if err != nil {
+		return st, false, err
+	}
+	denied := false
+	if n := len(entries); n > 0 && pending != nil {
+		last := entries[n-1]
+		denied = last.Type == identity.ConsentDenied && !last.OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond))
+	}
+	return st, denied, nil
 }
 
 // requiredACR is the weakest class this request accepts: the least of the

@@ -73,6 +73,7 @@ type Provider struct {
 	Metrics  *Metrics
 	Log      *slog.Logger
 	Now      func() time.Time
+	Legal    *identity.LegalSet
 
 	discovery []byte
 	logoutKey []byte
@@ -109,6 +110,9 @@ type Deps struct {
 	Now      func() time.Time
 	// ClientCacheTTL bounds how stale a cached client record may be.
 	ClientCacheTTL time.Duration
+	// Legal is the habeas-data configuration: the dispatcher sends users
+	// who have not authorized what it requires to the consent page.
+	Legal *identity.LegalSet
 }
 
 // DeriveKey derives a purpose-bound key from a system secret, so that no
@@ -187,7 +191,7 @@ func NewProvider(opts Options, d Deps) *Provider {
 	p := &Provider{
 		opts: opts, fosite: f, strategy: strategy,
 		Keys: d.Keys, Storage: st, Clients: clients, Store: d.Store,
-		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now,
+		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now, Legal: d.Legal,
 	}
 	p.discovery = p.discoveryDocument()
 	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")

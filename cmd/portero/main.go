@@ -22,6 +22,7 @@ Commands:
   users create
   roles grant|revoke --user U --role R
   keys rotate|list [--dev]
+  audit verify             check the ledger's hash chain (exit 1 if broken)
 
 Global flags (before the command):
   --config FILE   configuration file (default: portero.yaml if present)
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.roles(ctx, rest)
 	case "keys":
 		return g.keys(ctx, rest)
+	case "audit":
+		return g.audit(ctx, rest)
 	case "help":
 		fs.Usage()
 		return nil

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"concurrent transactions all succeed", testConcurrentTransactions},
 	}
 	tests = append(tests, credentialTests...)
+	tests = append(tests, ledgerTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}

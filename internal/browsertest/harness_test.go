@@ -47,6 +47,7 @@ type env struct {
 	store  *store.Store
 	mails  *mail.Dev
 	app    *app
+	legal  *identity.LegalSet
 
 	provider *oidc.Provider
 	oauth    oauth2.Config
@@ -70,6 +71,7 @@ func newEnv(t *testing.T, tweak func(*config.Config)) *env {
 	cfg.Issuer = issuer
 	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
 	cfg.OAuth.ClientCacheTTL = 0
+	cfg.Legal.File = "../legal/example/legal.yaml" // a legal file, as in production
 	// Cheap hashing; the seeded hashes use the same cost.
 	cfg.Accounts.Argon2MemoryKiB, cfg.Accounts.Argon2Iterations, cfg.Accounts.Argon2Parallelism = 1024, 1, 1
 	if tweak != nil {
@@ -87,7 +89,7 @@ func newEnv(t *testing.T, tweak func(*config.Config)) *env {
 	}
 	handler = srv.Handler
 
-	e := &env{t: t, issuer: issuer, store: st, mails: mails, app: newApp(t)}
+	e := &env{t: t, issuer: issuer, store: st, mails: mails, app: newApp(t), legal: srv.Legal()}
 	c := &identity.Client{
 		ID: clientID, Name: "Browser test app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
 		RedirectURIs:           []string{e.app.callback()},
@@ -139,7 +141,30 @@ func (e *env) createUser(username, email string, roles ...string) *identity.User
 	if err := e.store.CreateUser(context.Background(), u); err != nil {
 		e.t.Fatal(err)
 	}
+	e.authorizeAll(u.ID)
 	return u
+}
+
+// authorizeAll records the user's authorization of the policy and every
+// purpose, as the consent page would, so that sign-in tests do not meet
+// that page; TestSignUpVerifyEmailAndSignIn goes through it.
+func (e *env) authorizeAll(userID string) {
+	e.t.Helper()
+	lang := e.legal.Languages[0]
+	rec := identity.ConsentRecord{
+		Responsable: e.legal.Responsable,
+		Policy:      &identity.TextRef{Version: e.legal.Policy.Version, Lang: lang, SHA256: e.legal.Policy.Texts[lang].SHA256},
+		Notice:      &identity.TextRef{Version: e.legal.Notice.Version, Lang: lang, SHA256: e.legal.Notice.Texts[lang].SHA256},
+		Page:        "/consent",
+	}
+	for _, p := range e.legal.Purposes {
+		rec.Purposes = append(rec.Purposes, identity.PurposeDecision{ID: p.ID, Version: p.Version, SHA256: p.SHA256(), Required: p.Required, Granted: true})
+	}
+	err := e.store.AppendLedger(context.Background(), &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: identity.ConsentAccepted,
+		Subject: userID, Locale: lang, Payload: rec.Payload()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // auditTypes lists the user's audit events, newest first.

@@ -79,6 +79,15 @@ func TestSignUpVerifyEmailAndSignIn(t *testing.T) {
 	}
 
 	b.signIn(username, password)
+	// A new account meets the consent page (Ley 1581): nothing ticked,
+	// the required purpose ticked by the user, then "Autorizo".
+	b.wantPage("/consent")
+	b.shotBoth("consent")
+	if b.visible(`input[type=checkbox]:checked`) {
+		b.fatalf("the consent page has a pre-ticked box")
+	}
+	b.clickHere(`#purpose-account`)
+	b.click(`#accept`)
 	b.wantApp()
 	c := e.redeem(a)
 	c.wantACR(t, acrPassword)

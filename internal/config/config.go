@@ -65,6 +65,8 @@ type Config struct {
 	Redis Redis `yaml:"redis"`
 	// Mail configures outgoing e-mail.
 	Mail Mail `yaml:"mail"`
+	// Legal configures the habeas-data texts and rules.
+	Legal Legal `yaml:"legal"`
 	// Log configures the process logger.
 	Log Log `yaml:"log"`
 	// Metrics configures Prometheus metrics.
@@ -235,6 +237,19 @@ type ThrottlePolicy struct {
 	Window time.Duration `yaml:"window"`
 }
 
+// Legal configures what Ley 1581 de 2012 requires Portero to show and ask.
+type Legal struct {
+	// File is the legal YAML file: the responsable (name, NIT, address,
+	// e-mail, phone), the treatment policy and privacy notice (Markdown or
+	// HTML files per language, with versions) and the purposes. Required
+	// outside dev mode; serve --dev uses an example set without it.
+	File string `yaml:"file"`
+	// Minors decides what happens when a minor signs up: "representative"
+	// (a legal representative authorizes, recorded as the actor) or
+	// "refuse".
+	Minors string `yaml:"minors"`
+}
+
 // Redis configures the optional Redis server.
 type Redis struct {
 	// URL of the Redis server (redis://host:port/db); empty keeps shared
@@ -338,6 +353,7 @@ func Defaults() *Config {
 				LockoutAfter: 100, LockoutFor: 15 * time.Minute, Window: time.Hour},
 		},
 		Redis: Redis{URL: "", KeyPrefix: "portero:"},
+		Legal: Legal{File: "", Minors: "representative"},
 		Mail:  Mail{SMTPAddress: "", From: "Portero <no-reply@localhost>", Username: "", Password: ""},
 		Log: Log{
 			Level:  "info",

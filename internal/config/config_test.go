@@ -96,8 +96,8 @@ func TestDefaults(t *testing.T) {
 	}
 	err = Defaults().Validate(false)
 	lines := errorLines(err)
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "issuer: ") || !strings.HasPrefix(lines[1], "secrets.system: ") {
-		t.Fatalf("defaults, not dev: got %q, want an issuer and a secrets.system error", lines)
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "issuer: ") || !strings.HasPrefix(lines[1], "legal.file: ") || !strings.HasPrefix(lines[2], "secrets.system: ") {
+		t.Fatalf("defaults, not dev: got %q, want an issuer, a legal.file and a secrets.system error", lines)
 	}
 	for _, l := range lines {
 		if !strings.Contains(l, "--dev") {
@@ -422,6 +422,7 @@ func TestValidateRules(t *testing.T) {
 		c := Defaults()
 		c.Issuer = "https://id.example.com"
 		c.Secrets.System = testSecret
+		c.Legal.File = "legal.yaml"
 		return c
 	}
 	tests := []struct {
@@ -515,6 +516,7 @@ func TestIssuer(t *testing.T) {
 			}{{true, tc.dev}, {false, tc.notDev}} {
 				c := Defaults()
 				c.Secrets.System = testSecret
+				c.Legal.File = "legal.yaml"
 				c.Issuer = tc.issuer
 				err := c.Validate(mode.dev)
 				if mode.valid != (err == nil) {
@@ -730,6 +732,7 @@ func TestExampleFile(t *testing.T) {
 	c, err := Load(example, []string{
 		"PORTERO_SYSTEM_SECRET=" + testSecret,
 		"PORTERO_ISSUER=https://id.example.com",
+		"PORTERO_LEGAL_FILE=/etc/portero/legal.yaml",
 	})
 	if err != nil {
 		t.Fatalf("loading %s: %v", example, err)
@@ -741,6 +744,7 @@ func TestExampleFile(t *testing.T) {
 	want := Defaults()
 	want.Issuer = "https://id.example.com"
 	want.Secrets.System = testSecret
+	want.Legal.File = "/etc/portero/legal.yaml"
 	if !reflect.DeepEqual(plain(c), want) {
 		t.Errorf("%s differs from Defaults():\n got %+v\nwant %+v", example, plain(c), want)
 	}
@@ -816,8 +820,8 @@ func TestFieldsDocumented(t *testing.T) {
 		}
 		return true
 	})
-	if structs != 13 {
-		t.Errorf("found %d structs in config.go, want 13", structs)
+	if structs != 14 {
+		t.Errorf("found %d structs in config.go, want 14", structs)
 	}
 }
 

@@ -44,6 +44,10 @@ func (c *Config) check(dev, final bool) []error {
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	v.atLeast("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1)
+	v.oneOf("legal.minors", c.Legal.Minors, "representative", "refuse")
+	if final && !dev && strings.TrimSpace(c.Legal.File) == "" {
+		v.errorf("legal.file", "is required outside --dev: Ley 1581 de 2012 requires the responsable's identity, the treatment policy, the privacy notice and the purposes before any personal data is processed (see config.example.yaml)")
+	}
 	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
 		v.errorf("http.trusted_proxies", "%v", err)
 	}

@@ -81,7 +81,9 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	mails := &mail.Dev{Log: log}
 	skew := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails), server.WithClock(clock))
+	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails), server.WithClock(clock),
+		server.Dev()) // dev: the example legal texts
+
 	if err != nil {
 		t.Fatalf("server: %v", err)
 	}
@@ -135,6 +137,31 @@ func (e *env) seed() {
 		e.t.Fatal(err)
 	}
 	e.userID = u.ID
+	// alice has authorized every purpose, so the protocol tests do not
+	// meet the consent page; the consent tests use other users.
+	e.authorizeAll(u.ID)
+}
+
+// authorizeAll records userID's authorization of the policy and every
+// purpose in force, as the consent page would.
+func (e *env) authorizeAll(userID string) {
+	e.t.Helper()
+	set := e.srv.Legal()
+	lang := set.Languages[0]
+	rec := identity.ConsentRecord{
+		Responsable: set.Responsable,
+		Policy:      &identity.TextRef{Version: set.Policy.Version, Lang: lang, SHA256: set.Policy.Texts[lang].SHA256},
+		Notice:      &identity.TextRef{Version: set.Notice.Version, Lang: lang, SHA256: set.Notice.Texts[lang].SHA256},
+		Page:        "/consent",
+	}
+	for _, p := range set.Purposes {
+		rec.Purposes = append(rec.Purposes, identity.PurposeDecision{ID: p.ID, Version: p.Version, SHA256: p.SHA256(), Required: p.Required, Granted: true})
+	}
+	err := e.store.AppendLedger(context.Background(), &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: identity.ConsentAccepted,
+		Subject: userID, Locale: lang, Payload: rec.Payload()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) createClient(c *identity.Client) {

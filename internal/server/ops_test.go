@@ -120,6 +120,7 @@ func TestGracefulShutdown(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
+	cfg.Legal.File = "../legal/example/legal.yaml" // a legal file, as in production
 	srv, err := server.NewWithStore(context.Background(), cfg, st, server.WithRequestIDs(discardLogger()))
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/i18n"
+	"github.com/portero-id/portero/internal/legal"
 	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
@@ -48,6 +49,39 @@ type Server struct {
 	now      func() time.Time
 	redis    *redis.Client
 	site     *web.Site
+	legal    *identity.LegalSet
+}
+
+// Legal is the habeas-data configuration in force.
+func (s *Server) Legal() *identity.LegalSet { return s.legal }
+
+// loadLegal reads the legal file (or, in dev mode without one, the example
+// set) and publishes its texts. A text changed without a new version stops
+// start-up: authorizations already given point to the old text.
+func loadLegal(ctx context.Context, cfg *config.Config, dev bool, st *store.Store, now func() time.Time, log *slog.Logger) (*identity.LegalSet, error) {
+	var (
+		set *identity.LegalSet
+		err error
+	)
+	switch {
+	case cfg.Legal.File != "":
+		set, err = legal.Load(cfg.Legal.File, cfg.Legal.Minors)
+	case dev:
+		log.Warn("dev mode: using the EXAMPLE legal texts (a fictional company); set legal.file for real ones")
+		set, err = legal.Example(cfg.Legal.Minors)
+	default:
+		return nil, errors.New("legal.file is not set: Ley 1581 de 2012 requires the responsable's identity, the treatment policy, the privacy notice and the purposes before any personal data is processed")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := st.PublishLegalTexts(ctx, set.Published(now())); err != nil {
+		if errors.Is(err, identity.ErrLegalTextChanged) {
+			return nil, fmt.Errorf("%w: give the changed text a new version in the legal file", err)
+		}
+		return nil, fmt.Errorf("publish legal texts: %w", err)
+	}
+	return set, nil
 }
 
 // Option adjusts how New builds the server.
@@ -133,6 +167,11 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}
 	https := issuer.Scheme == "https"
 
+	legalSet, err := loadLegal(ctx, cfg, o.dev, st, now, log)
+	if err != nil {
+		return nil, err
+	}
+
 	locales, err := fs.Sub(templates.Locales, "locales")
 	if err != nil {
 		return nil, err
@@ -183,9 +222,10 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		Store: st, Keys: keys, Sessions: sessions, Pages: pages,
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,
 		ClientCacheTTL: cfg.OAuth.ClientCacheTTL,
+		Legal:          legalSet,
 	})
 
-	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now}
+	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet}
 	s.metrics = newHTTPMetrics(reg)
 
 	site, err := s.newSite(cfg, issuer, o, sessions, pages, secrets)
@@ -298,6 +338,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 		RecoveryKeys: recoveryKeys,
 		WebAuthn:     wa,
 		Mail:         mailer,
+		Legal:        s.legal,
 		DevMail:      devMail,
 		Now:          o.now,
 	}, nil

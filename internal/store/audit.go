@@ -9,77 +9,83 @@ import (
 	"github.com/portero-id/portero/identity"
 )
 
-// AppendAudit appends e and writes its id and time back.
+// The audit trail lives in the ledger as entries of kind "audit". The
+// audit_events table of migration 00002 holds the events written before the
+// ledger existed; it is kept unchanged and no longer read (see
+// migrations/*/00003_ledger.sql).
+
+// AppendAudit appends e to the ledger and writes its id (the entry's seq)
+// and time back.
 func (s *Store) AppendAudit(ctx context.Context, e *identity.AuditEvent) error {
 	if e.Type == "" {
 		return errors.New("store: append audit: empty type")
 	}
-	if e.OccurredAt.IsZero() {
-		e.OccurredAt = now()
-	}
-	details := "{}"
+	var payload []byte
 	if len(e.Details) > 0 {
 		b, err := json.Marshal(e.Details)
 		if err != nil {
 			return fmt.Errorf("store: append audit: %w", err)
 		}
-		details = string(b)
+		payload = b
 	}
-	unlock, err := s.lockWriter(ctx)
-	if err != nil {
+	entry := identity.LedgerEntry{
+		OccurredAt: e.OccurredAt, Kind: identity.LedgerAudit, Type: e.Type,
+		Subject: e.UserID, Actor: e.Actor, IP: e.IP, UserAgent: e.UserAgent, Payload: payload,
+	}
+	if err := s.AppendLedger(ctx, &entry); err != nil {
 		return err
 	}
-	defer unlock()
-	_, err = s.queryOne(ctx, func(row scanner) error { return row.Scan(&e.ID) },
-		`INSERT INTO audit_events (occurred_at, type, user_id, actor, ip, user_agent, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		s.timeArg(e.OccurredAt), e.Type, e.UserID, e.Actor, e.IP, e.UserAgent, details)
-	if err != nil {
-		return failed("append audit", err)
-	}
+	e.ID, e.OccurredAt = entry.Seq, entry.OccurredAt
 	return nil
 }
 
 // AuditEvents returns matching events, newest first (at most f.Limit, or
-// 100 when it is not positive).
+// 100 when it is not positive, and never more than
+// identity.LedgerMaxLimit).
 func (s *Store) AuditEvents(ctx context.Context, f identity.AuditFilter) ([]identity.AuditEvent, error) {
-	q := `SELECT id, occurred_at, type, user_id, actor, ip, user_agent, details FROM audit_events WHERE 1 = 1`
-	var args []any
-	if f.UserID != "" {
-		q += ` AND user_id = ?`
-		args = append(args, f.UserID)
-	}
+	lf := identity.LedgerFilter{Kind: identity.LedgerAudit, Subject: f.UserID, Limit: f.Limit, Newest: true}
 	if f.Type != "" {
-		q += ` AND type = ?`
-		args = append(args, f.Type)
+		lf.Types = []string{f.Type}
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
-	var out []identity.AuditEvent
-	err := s.queryAll(ctx, func(row scanner) error {
-		var (
-			e        identity.AuditEvent
-			occurred dbTime
-			details  string
-		)
-		if err := row.Scan(&e.ID, &occurred, &e.Type, &e.UserID, &e.Actor, &e.IP, &e.UserAgent, &details); err != nil {
-			return err
-		}
-		e.OccurredAt = occurred.Time
-		if details != "" && details != "{}" {
-			if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
-				return fmt.Errorf("store: audit details: %w", err)
-			}
-		}
-		out = append(out, e)
-		return nil
-	}, q, args...)
+	entries, err := s.LedgerEntries(ctx, lf)
 	if err != nil {
-		return nil, failed("audit events", err)
+		return nil, err
+	}
+	out := make([]identity.AuditEvent, 0, len(entries))
+	for _, le := range entries {
+		details, err := auditDetails(le.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("store: audit event %d: %w", le.Seq, err)
+		}
+		out = append(out, identity.AuditEvent{
+			ID: le.Seq, OccurredAt: le.OccurredAt, Type: le.Type, UserID: le.Subject, Actor: le.Actor,
+			IP: le.IP, UserAgent: le.UserAgent, Details: details,
+		})
+	}
+	return out, nil
+}
+
+// auditDetails decodes an audit entry's payload. AppendAudit writes string
+// values only; a value of another JSON type (an entry of kind "audit"
+// appended directly to the ledger) is kept as its JSON text.
+func auditDetails(payload []byte) (map[string]string, error) {
+	if string(payload) == "{}" {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			s = string(v)
+		}
+		out[k] = s
 	}
 	return out, nil
 }

@@ -93,6 +93,14 @@ func (s *Store) DeactivateFamily(ctx context.Context, kind identity.GrantKind, r
 	return n, nil
 }
 
+func (s *Store) DeactivateSubjectGrants(ctx context.Context, subject string) (int64, error) {
+	n, err := s.exec(ctx, `UPDATE grants SET active = FALSE WHERE subject = ? AND active`, subject)
+	if err != nil {
+		return 0, failed("deactivate subject grants", err)
+	}
+	return n, nil
+}
+
 // MarkRotated sets rotated_at on an active, not yet rotated refresh token in
 // one conditional UPDATE, so that of concurrent callers exactly one wins.
 func (s *Store) MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error) {

@@ -76,6 +76,8 @@ type Site struct {
 	// is an IP address: WebAuthn needs a domain).
 	WebAuthn *webauthn.WebAuthn
 	Mail     mail.Sender
+	// Legal is the habeas-data configuration in force.
+	Legal *identity.LegalSet
 	// DevMail, in dev mode, is the mailer whose messages /dev/mail shows.
 	DevMail *mail.Dev
 	Now     func() time.Time
@@ -135,7 +137,15 @@ func (s *Site) Mount(r *mux.Router) {
 	get("/password/reset", s.showReset)
 	post("/password/reset", s.submitReset)
 
+	get("/consent", s.showConsent)
+	post("/consent", s.submitConsent)
+	get("/legal/{kind:policy|notice}", s.showLegal)
+	get("/legal/{kind:policy|notice}/{version}", s.showLegal)
+
 	get("/account", s.showAccount)
+	get("/account/data", s.showMyData)
+	post("/account/data/revoke", s.revokePurpose)
+	get("/account/data/receipts/{seq:[0-9]+}{format:(?:\\.json)?}", s.showReceipt)
 	post("/account/password", s.changePassword)
 	post("/account/verify-email", s.resendVerification)
 	get("/account/totp", s.showTOTPSetup)

@@ -1,0 +1,437 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/server"
+)
+
+// Habeas data (Ley 1581 de 2012, Decreto 1377 de 2013): the consent page in
+// the authorization flow. The H-numbers are the rows of
+// shared/HABEAS_DATA.md; docs/compliance.md maps each to these tests.
+
+// newUser creates a user who has authorized nothing yet.
+func (e *env) newUser(t *testing.T, username string, roles ...string) *identity.User {
+	t.Helper()
+	hash, _ := identity.HashPassword(testPassword, identity.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1})
+	u := &identity.User{Username: username, Email: username + "@example.co", PasswordHash: hash, Roles: roles}
+	if err := e.store.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (e *env) consentEntries(t *testing.T, userID string) []identity.LedgerEntry {
+	t.Helper()
+	entries, err := identity.ConsentEntries(context.Background(), e.store, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// toConsent runs an authorization request for a user without consent and
+// returns the consent page's response and body.
+func (e *env) toConsent(t *testing.T, c *http.Client, username string, extra url.Values) (string, *http.Response, string) {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	resp := e.login(c, e.authURL(merge(challenge, url.Values{"scope": {"openid roles"}}, extra)), username, testPassword)
+	body := readAll(t, resp)
+	if resp.Request.URL.Path != "/consent" {
+		t.Fatalf("expected the consent page, got %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	return verifier, resp, body
+}
+
+var checkedInput = regexp.MustCompile(`<input[^>]*\bchecked\b`)
+
+// TestH1ConsentIsPriorExpressAndInformed: nothing is pre-ticked; accepting
+// without the required purpose records nothing and grants nothing; an
+// explicit acceptance is recorded with every H3 field and lets the flow
+// finish.
+func TestH1ConsentIsPriorExpressAndInformed(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	bob := e.newUser(t, "bob")
+	c := e.browser()
+	verifier, resp, body := e.toConsent(t, c, "bob", nil)
+	if checkedInput.MatchString(body) {
+		t.Fatal("the consent page has a pre-checked input")
+	}
+	flow := resp.Request.URL.Query().Get("flow")
+
+	resp, body = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) || checkedInput.MatchString(body) {
+		t.Fatalf("accept with nothing ticked: %d", resp.StatusCode)
+	}
+	if n := len(e.consentEntries(t, bob.ID)); n != 0 {
+		t.Fatalf("silence recorded %d consent entries", n)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/consent", strings.NewReader(url.Values{
+		"flow": {flow}, "decision": {"accept"}, "purpose": {"account", "analytics"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "ConsentTest/1.0")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := e.idTokenFor(t, e.follow(c, resp), verifier)
+	if claims["sub"] != bob.ID {
+		t.Fatalf("sub %v", claims["sub"])
+	}
+
+	entries := e.consentEntries(t, bob.ID)
+	if len(entries) != 1 {
+		t.Fatalf("want one consent entry, got %d", len(entries))
+	}
+	got := entries[0]
+	if got.Type != identity.ConsentAccepted || got.ClientID != "mobile" || got.UserAgent != "ConsentTest/1.0" || got.IP == "" ||
+		got.Locale != "es-CO" || got.Actor != "" || got.Hash == "" {
+		t.Fatalf("entry: %+v", got)
+	}
+	var rec identity.ConsentRecord
+	if err := json.Unmarshal(got.Payload, &rec); err != nil {
+		t.Fatal(err)
+	}
+	set := e.srv.Legal()
+	if rec.Policy.Version != set.Policy.Version || rec.Policy.SHA256 != set.Policy.Texts["es-CO"].SHA256 ||
+		rec.Notice.SHA256 != set.Notice.Texts["es-CO"].SHA256 || rec.Responsable.NIT != set.Responsable.NIT {
+		t.Fatalf("record texts: %+v", rec)
+	}
+	granted := map[string]bool{}
+	for _, d := range rec.Purposes {
+		granted[d.ID] = d.Granted
+		if p, _ := set.Purpose(d.ID); d.SHA256 != p.SHA256() || d.Version != p.Version {
+			t.Errorf("purpose %s recorded with %s/%s", d.ID, d.Version, d.SHA256)
+		}
+	}
+	if !granted["account"] || granted["marketing"] || !granted["analytics"] || len(granted) != 3 {
+		t.Fatalf("decisions: %v", granted)
+	}
+
+	// Authorized: the next request goes straight through.
+	verifier, resp = e.authorizeWith(c, nil)
+	e.idTokenFor(t, resp, verifier)
+}
+
+// TestH1DenialEndsTheFlowAndIsRecorded: "No autorizo" sends the client
+// access_denied and is itself recorded; prompt=none cannot skip the page.
+func TestH1DenialEndsTheFlowAndIsRecorded(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	carol := e.newUser(t, "carol")
+	c := e.browser()
+	_, resp, _ := e.toConsent(t, c, "carol", nil)
+	flow := resp.Request.URL.Query().Get("flow")
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"deny"}})
+	if q := e.redirectQuery(resp); q.Get("error") != "access_denied" {
+		t.Fatalf("denial: %v", q)
+	}
+	entries := e.consentEntries(t, carol.ID)
+	if len(entries) != 1 || entries[0].Type != identity.ConsentDenied {
+		t.Fatalf("denial not recorded: %+v", entries)
+	}
+	// A new request asks again; with prompt=none the client learns why.
+	_, resp = e.authorizeWith(c, url.Values{"prompt": {"none"}})
+	if q := e.redirectQuery(resp); q.Get("error") != "consent_required" {
+		t.Fatalf("prompt=none without consent: %v", q)
+	}
+	_, resp = e.authorizeWith(c, nil)
+	readAll(t, resp)
+	if resp.Request.URL.Path != "/consent" {
+		t.Fatalf("after a denial, a new request must ask again: %s", resp.Request.URL)
+	}
+}
+
+// TestH2DutyToInform: the page shows every element of Ley 1581 art. 12 and
+// Decreto 1377 art. 15, in es-CO and in en.
+func TestH2DutyToInform(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	e.newUser(t, "dora")
+	set := e.srv.Legal()
+	for _, lang := range []string{"es-CO", "en"} {
+		t.Run(lang, func(t *testing.T) {
+			c := e.browser()
+			jar, _ := url.Parse(e.issuer)
+			c.Jar.SetCookies(jar, []*http.Cookie{{Name: "portero_lang", Value: lang}})
+			_, _, body := e.toConsent(t, c, "dora", nil)
+			r := set.Responsable
+			markup := []string{`href="/legal/policy/` + set.Policy.Version + `"`, `href="/legal/notice/` + set.Notice.Version + `"`,
+				`id="rights"`, `id="optional-answers"`, `id="processors"`, `name="decision" value="accept"`, `name="decision" value="deny"`}
+			for _, p := range set.Purposes {
+				markup = append(markup, `name="purpose" value="`+p.ID+`"`)
+			}
+			for _, m := range markup {
+				if !strings.Contains(body, m) {
+					t.Errorf("the %s consent page lacks %s", lang, m)
+				}
+			}
+			want := []string{r.Name, r.NIT, r.Address, r.Email, r.Phone, set.Processors[0].Name}
+			for _, p := range set.Purposes {
+				want = append(want, p.Title[lang])
+			}
+			rights := map[string][]string{
+				"es-CO": {"Conocer, actualizar y rectificar", "Solicitar prueba de la autorización", "Ser informado, previa solicitud",
+					"Superintendencia de Industria y Comercio", "Revocar la autorización", "Acceder en forma gratuita", "no está obligado"},
+				"en": {"Know, update and rectify", "Request proof of the authorization", "Be informed, on request",
+					"Superintendencia de Industria y Comercio", "Revoke the authorization", "Access free of charge", "not obliged"},
+			}
+			want = append(want, rights[lang]...)
+			for _, w := range want {
+				if !strings.Contains(body, htmlEscape(w)) {
+					t.Errorf("the %s consent page lacks %q", lang, w)
+				}
+			}
+			if n := strings.Count(body, " required"); n < 1 {
+				t.Error("the required purpose is not marked required")
+			}
+		})
+	}
+	// The linked texts are served, versioned, with their digest.
+	for _, path := range []string{"/legal/policy", "/legal/policy/" + set.Policy.Version, "/legal/notice/" + set.Notice.Version} {
+		resp, body := e.page(e.browser(), path)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, set.Responsable.NIT) {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	if resp, _ := e.page(e.browser(), "/legal/policy/1999-01-01"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown version: %d", resp.StatusCode)
+	}
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
+}
+
+// copyLegal copies the example legal set into a temporary directory and
+// applies edit to its legal.yaml.
+func copyLegal(t *testing.T, edit func(yaml string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := "../legal/example"
+	files, _ := os.ReadDir(src)
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(src, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Name() == "legal.yaml" {
+			b = []byte(edit(string(b)))
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "legal.yaml")
+}
+
+// TestH4NewPurposeNeedsNewConsent: a purpose whose version changes is asked
+// again at the next sign-in, alone; a text changed without a new version
+// stops start-up; old versions stay readable.
+func TestH4NewPurposeNeedsNewConsent(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	cfg := config.Defaults()
+	cfg.Issuer = e.issuer
+	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
+	cfg.Accounts.Argon2MemoryKiB, cfg.Accounts.Argon2Iterations, cfg.Accounts.Argon2Parallelism = 1024, 1, 1
+	cfg.OAuth.ClientCacheTTL = 0
+	cfg.Accounts.MFARequiredRoles = []string{"admin"}
+
+	// A text changed under the same version is refused.
+	cfg.Legal.File = copyLegal(t, func(y string) string {
+		return strings.Replace(y, "Analizar de forma agregada", "Analizar de forma individual", 1)
+	})
+	if _, err := server.NewWithStore(context.Background(), cfg, e.store, discardLogger()); !errors.Is(err, identity.ErrLegalTextChanged) {
+		t.Fatalf("a changed purpose without a new version: %v", err)
+	}
+
+	// With a new version it is published, and alice (who authorized
+	// version 1 of everything) is asked about that purpose only.
+	cfg.Legal.File = copyLegal(t, func(y string) string {
+		y = strings.Replace(y, "Analizar de forma agregada", "Analizar de forma individual", 1)
+		i := strings.Index(y, "- id: analytics")
+		return y[:i] + strings.Replace(y[i:], `version: "1"`, `version: "2"`, 1)
+	})
+	srv2, err := server.NewWithStore(context.Background(), cfg, e.store, server.WithRequestIDs(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv2
+	e.ts.Config.Handler = srv2.Handler
+	c := e.browser()
+	_, resp, body := e.toConsent(t, c, "alice", nil)
+	if !strings.Contains(body, `value="analytics"`) || strings.Contains(body, `value="account"`) || strings.Contains(body, `value="marketing"`) {
+		t.Fatalf("the page should list only the changed purpose:\n%s", body)
+	}
+	if strings.Contains(body, `class="notice"`) {
+		t.Error("the policy did not change, yet the page says it did")
+	}
+	flow := resp.Request.URL.Query().Get("flow")
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}})
+	if q := e.redirectQuery(resp); q.Get("code") == "" {
+		t.Fatalf("an optional purpose may be declined: %v", q)
+	}
+	st, _ := identity.FoldConsent(e.consentEntries(t, e.userID))
+	if d := st.Purposes["analytics"]; d.Version != "2" || d.Granted {
+		t.Fatalf("analytics decision: %+v", d)
+	}
+	if !st.Purposes["account"].Granted {
+		t.Fatal("the account purpose was lost")
+	}
+}
+
+// consentedUser signs a new user in through the consent page (account and
+// marketing ticked) and returns the browser, the user and the tokens.
+func (e *env) consentedUser(t *testing.T, username string) (*http.Client, *identity.User, map[string]any) {
+	t.Helper()
+	u := e.newUser(t, username)
+	c := e.browser()
+	verifier, resp, _ := e.toConsent(t, c, username, nil)
+	flow := resp.Request.URL.Query().Get("flow")
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "purpose": {"account", "marketing"}})
+	q := e.redirectQuery(resp)
+	status, tokens := e.exchange(q.Get("code"), verifier)
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
+	return c, u, tokens
+}
+
+// TestH3ProofOfAuthorization: the titular downloads a receipt naming the
+// exact texts (and their digests) shown; another user's receipt does not
+// exist for them; after the policy changes, the old receipt still shows
+// the old text.
+func TestH3ProofOfAuthorization(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c, erin, _ := e.consentedUser(t, "erin")
+	seq := e.consentEntries(t, erin.ID)[0].Seq
+
+	_, body := e.page(c, "/account/data")
+	for _, want := range []string{`id="purpose-account"`, `id="revoke-account"`, `id="revoke-marketing"`, `/account/data/receipts/` + strconv.FormatInt(seq, 10)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("my data page lacks %s", want)
+		}
+	}
+	resp, body := e.page(c, "/account/data/receipts/"+strconv.FormatInt(seq, 10)+".json")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("JSON receipt: %d %v", resp.StatusCode, resp.Header)
+	}
+	var rc struct {
+		Seq        int64  `json:"seq"`
+		Type       string `json:"type"`
+		Subject    string `json:"subject"`
+		Hash       string `json:"hash"`
+		ClientID   string `json:"client_id"`
+		LocalTime  string `json:"occurred_at_colombia"`
+		PolicyText struct {
+			SHA256, Body, Version string
+		} `json:"policy_text"`
+		PurposeTexts []struct{ Ref, SHA256, Body string } `json:"purpose_texts"`
+	}
+	if err := json.Unmarshal([]byte(body), &rc); err != nil {
+		t.Fatal(err)
+	}
+	set := e.srv.Legal()
+	if rc.Seq != seq || rc.Type != identity.ConsentAccepted || rc.Subject != erin.ID || rc.ClientID != "mobile" || len(rc.Hash) != 64 ||
+		!strings.HasSuffix(rc.LocalTime, "-05:00") || rc.PolicyText.Body != set.Policy.Texts["es-CO"].Body ||
+		identity.Digest(rc.PolicyText.Body) != rc.PolicyText.SHA256 || len(rc.PurposeTexts) != 3 {
+		t.Fatalf("receipt: %+v", rc)
+	}
+	resp, body = e.page(c, "/account/data/receipts/"+strconv.FormatInt(seq, 10))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="receipt-policy"`) || !strings.Contains(body, rc.Hash) {
+		t.Fatalf("printable receipt: %d", resp.StatusCode)
+	}
+	// Someone else's receipt, or alice's, is not there for erin.
+	aliceSeq := e.consentEntries(t, e.userID)[0].Seq
+	for _, path := range []string{"/account/data/receipts/" + strconv.FormatInt(aliceSeq, 10), "/account/data/receipts/99999.json"} {
+		if resp, _ := e.page(c, path); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+
+	// A new policy version: erin's receipt still shows the text she saw.
+	cfg := config.Defaults()
+	cfg.Issuer, cfg.Secrets.System = e.issuer, "test-system-secret-0123456789abcdefghij"
+	cfg.Accounts.MFARequiredRoles = []string{"admin"}
+	dir := filepath.Dir(copyLegal(t, func(y string) string {
+		return strings.Replace(y, `version: "2026-11-01"
+  files:
+    es-CO: policy.es-CO.md`, `version: "2027-01-15"
+  files:
+    es-CO: policy.es-CO.md`, 1)
+	}))
+	if err := os.WriteFile(filepath.Join(dir, "policy.es-CO.md"), []byte("# Política nueva\n\nOtro texto.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Legal.File = filepath.Join(dir, "legal.yaml")
+	srv2, err := server.NewWithStore(context.Background(), cfg, e.store, server.WithRequestIDs(discardLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ts.Config.Handler = srv2.Handler
+	_, body = e.page(c, "/account/data/receipts/"+strconv.FormatInt(seq, 10)+".json")
+	if !strings.Contains(body, rc.PolicyText.SHA256) || strings.Contains(body, "Política nueva") {
+		t.Fatal("the old receipt changed with the policy")
+	}
+	if _, body := e.page(c, "/legal/policy/2026-11-01"); !strings.Contains(body, "Mercado Andino") {
+		t.Fatal("the old policy version is no longer served")
+	}
+	// At the next sign-in the new policy is asked for.
+	_, resp = e.authorizeWith(c, nil)
+	if body := readAll(t, resp); resp.Request.URL.Path != "/consent" || !strings.Contains(body, `class="notice"`) {
+		t.Fatalf("a new policy version must be accepted: %s", resp.Request.URL)
+	}
+}
+
+// TestH5RevocationTakesEffectAtOnce: revoking the purpose the client's
+// scopes depend on makes the tokens issued before inactive at
+// introspection in the very next request, and the next authorization asks
+// for consent again; revoking an optional purpose is recorded too.
+func TestH5RevocationTakesEffectAtOnce(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c, frank, tokens := e.consentedUser(t, "frank")
+	access, refresh := tokens["access_token"].(string), tokens["refresh_token"]
+	if active := e.introspect(access)["active"]; active != true {
+		t.Fatalf("fresh token: %v", active)
+	}
+	resp, _ := e.submit(c, "/account/data/revoke", url.Values{"purpose": {"marketing"}})
+	if resp.Request.URL.Query().Get("notice") != "revoked" {
+		t.Fatalf("revoke marketing: %s", resp.Request.URL)
+	}
+	if active := e.introspect(access)["active"]; active != true {
+		t.Fatal("an optional purpose without scopes should not end tokens")
+	}
+	e.submit(c, "/account/data/revoke", url.Values{"purpose": {"account"}})
+	if active := e.introspect(access)["active"]; active != false {
+		t.Fatalf("access token after revoking its purpose: active=%v", active)
+	}
+	if refresh != nil {
+		status, _, body := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh.(string)}, "client_id": {"mobile"}})
+		if status == http.StatusOK {
+			t.Fatalf("refresh after revocation: %v", body)
+		}
+	}
+	types := []string{}
+	for _, en := range e.consentEntries(t, frank.ID) {
+		types = append(types, en.Type)
+	}
+	if strings.Join(types, ",") != "consent.accepted,consent.revoked,consent.revoked" {
+		t.Fatalf("ledger: %v", types)
+	}
+	_, resp = e.authorizeWith(c, nil)
+	readAll(t, resp)
+	if resp.Request.URL.Path != "/consent" {
+		t.Fatalf("after revoking the required purpose: %s", resp.Request.URL)
+	}
+}

@@ -1,0 +1,252 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/legal"
+)
+
+// The consent page (Ley 1581 de 2012, Decreto 1377 de 2013): the dispatcher
+// sends a signed-in user here when the policy in force was never accepted,
+// or a purpose is new or changed. Every element the duty to inform requires
+// is on the page; no box is ticked in advance; the decision, accept or
+// deny, is a ledger entry naming the exact texts shown.
+
+type consentPurpose struct {
+	ID          string
+	Title       string
+	Description string
+	Required    bool
+	Sensitive   bool
+}
+
+type consentProcessor struct {
+	Name, Country, Purpose string
+}
+
+type consentPage struct {
+	Flow          string
+	Client        string // the application asking, "" on Portero's own pages
+	Responsable   identity.Responsable
+	PolicyVersion string
+	NoticeVersion string
+	Notice        template.HTML
+	// PolicyChanged: the user accepted an older policy before.
+	PolicyChanged bool
+	Purposes      []consentPurpose
+	Processors    []consentProcessor
+	Problem       string
+}
+
+// consentState folds the user's consent entries.
+func consentState(ctx context.Context, st identity.LedgerStore, userID string) (identity.ConsentState, error) {
+	entries, err := identity.ConsentEntries(ctx, st, userID)
+	if err != nil {
+		return identity.ConsentState{}, err
+	}
+	return identity.FoldConsent(entries)
+}
+
+// clientOf names the client of the parked authorization request, for the
+// ledger's channel and the page.
+func (s *Site) clientOf(ctx context.Context, flow string) (id, name string) {
+	if flow == "" {
+		return "", ""
+	}
+	p, err := s.Store.PendingAuthorizationByID(ctx, flow)
+	if err != nil {
+		return "", ""
+	}
+	q, err := url.ParseQuery(p.Query)
+	if err != nil {
+		return "", ""
+	}
+	id = q.Get("client_id")
+	if c, err := s.Store.ClientByID(ctx, id); err == nil {
+		return id, c.Name
+	}
+	return id, id
+}
+
+func (s *Site) consentData(r *http.Request, flow string, needs identity.ConsentNeeds, st identity.ConsentState) (*consentPage, error) {
+	lang := s.Pages.Lang(r)
+	text := func(m map[string]string) string {
+		if v, ok := m[lang]; ok {
+			return v
+		}
+		return m[s.Legal.Languages[0]]
+	}
+	notice, err := legal.HTML(s.legalText(s.Legal.Notice, lang))
+	if err != nil {
+		return nil, err
+	}
+	_, client := s.clientOf(r.Context(), flow)
+	page := &consentPage{
+		Flow: flow, Client: client, Responsable: s.Legal.Responsable,
+		PolicyVersion: s.Legal.Policy.Version, NoticeVersion: s.Legal.Notice.Version, Notice: notice,
+		PolicyChanged: needs.Policy && st.Policy != nil,
+	}
+	for _, p := range needs.Purposes {
+		page.Purposes = append(page.Purposes, consentPurpose{ID: p.ID, Title: text(p.Title), Description: text(p.Description),
+			Required: p.Required, Sensitive: p.Sensitive})
+	}
+	for _, p := range s.Legal.Processors {
+		page.Processors = append(page.Processors, consentProcessor{Name: p.Name, Country: p.Country, Purpose: text(p.Purpose)})
+	}
+	return page, nil
+}
+
+// legalText is the document in lang, or in the default language.
+func (s *Site) legalText(d identity.LegalDocument, lang string) identity.LegalText {
+	if t, ok := d.Texts[lang]; ok {
+		return t
+	}
+	return d.Texts[s.Legal.Languages[0]]
+}
+
+// legalLang is the language the texts are shown in for this request.
+func (s *Site) legalLang(r *http.Request) string {
+	lang := s.Pages.Lang(r)
+	if slices.Contains(s.Legal.Languages, lang) {
+		return lang
+	}
+	return s.Legal.Languages[0]
+}
+
+func (s *Site) showConsent(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	flow := flowParam(r)
+	st, err := consentState(r.Context(), s.Store, u.ID)
+	if err != nil {
+		s.serverError(w, r, "consent state", err)
+		return
+	}
+	needs := s.Legal.Needs(st)
+	if !needs.Any() {
+		http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+		return
+	}
+	page, err := s.consentData(r, flow, needs, st)
+	if err != nil {
+		s.serverError(w, r, "consent page", err)
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "consent", page)
+}
+
+func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	flow := flowParam(r)
+	st, err := consentState(ctx, s.Store, u.ID)
+	if err != nil {
+		s.serverError(w, r, "consent state", err)
+		return
+	}
+	needs := s.Legal.Needs(st)
+	if !needs.Any() {
+		http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+		return
+	}
+	decision := r.PostForm.Get("decision")
+	ticked := r.PostForm["purpose"]
+	if decision != "accept" && decision != "deny" {
+		s.badRequest(w, r)
+		return
+	}
+	if decision == "accept" {
+		for _, p := range needs.Purposes {
+			if p.Required && !slices.Contains(ticked, p.ID) {
+				// Silence is not consent: nothing is recorded, the page
+				// asks again, with nothing ticked (Ley 1581 art. 9).
+				page, err := s.consentData(r, flow, needs, st)
+				if err != nil {
+					s.serverError(w, r, "consent page", err)
+					return
+				}
+				page.Problem = "consent.required_missing"
+				s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
+				return
+			}
+		}
+	}
+	lang := s.legalLang(r)
+	rec := identity.ConsentRecord{
+		Responsable: s.Legal.Responsable,
+		Policy:      &identity.TextRef{Version: s.Legal.Policy.Version, Lang: lang, SHA256: s.legalText(s.Legal.Policy, lang).SHA256},
+		Notice:      &identity.TextRef{Version: s.Legal.Notice.Version, Lang: lang, SHA256: s.legalText(s.Legal.Notice, lang).SHA256},
+		Page:        "/consent",
+	}
+	for _, p := range needs.Purposes {
+		rec.Purposes = append(rec.Purposes, identity.PurposeDecision{ID: p.ID, Version: p.Version, SHA256: p.SHA256(),
+			Required: p.Required, Granted: decision == "accept" && slices.Contains(ticked, p.ID)})
+	}
+	typ := identity.ConsentAccepted
+	if decision == "deny" {
+		typ = identity.ConsentDenied
+	}
+	clientID, _ := s.clientOf(ctx, flow)
+	entry := &identity.LedgerEntry{
+		Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: clientID,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: lang, Payload: rec.Payload(),
+	}
+	// The user's decision must not be lost to a cancelled request.
+	if err := s.Store.AppendLedger(context.WithoutCancel(ctx), entry); err != nil {
+		s.serverError(w, r, "record consent", err)
+		return
+	}
+	// The dispatcher sees the decision in the ledger: an acceptance lets
+	// the flow go on, a denial ends it with access_denied.
+	http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+}
+
+// showLegal serves the policy or the notice: the version in force, or a
+// published one by version (receipts link to the exact text).
+func (s *Site) showLegal(w http.ResponseWriter, r *http.Request) {
+	kind := mux.Vars(r)["kind"]
+	doc := s.Legal.Policy
+	if kind == identity.LegalNotice {
+		doc = s.Legal.Notice
+	}
+	lang := s.legalLang(r)
+	if l := r.URL.Query().Get("lang"); slices.Contains(s.Legal.Languages, l) {
+		lang = l
+	}
+	text := s.legalText(doc, lang)
+	version := doc.Version
+	if v := mux.Vars(r)["version"]; v != "" && v != doc.Version {
+		stored, err := s.Store.LegalTextByVersion(r.Context(), kind, "", v, lang)
+		if errors.Is(err, identity.ErrNotFound) {
+			s.Pages.Error(w, r, http.StatusNotFound, "not_found", "legal.not_found")
+			return
+		}
+		if err != nil {
+			s.serverError(w, r, "legal text", err)
+			return
+		}
+		text, version = identity.LegalText{Format: stored.Format, Body: stored.Body, SHA256: stored.SHA256}, v
+	}
+	body, err := legal.HTML(text)
+	if err != nil {
+		s.serverError(w, r, "render legal text", err)
+		return
+	}
+	s.Pages.Render(w, r, http.StatusOK, "legal", struct {
+		Kind, Version, Lang, SHA256 string
+		Body                        template.HTML
+	}{kind, version, lang, text.SHA256, body})
+}

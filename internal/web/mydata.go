@@ -1,0 +1,275 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/legal"
+)
+
+// "Mis datos y autorizaciones": the titular sees what they authorized,
+// with the exact texts, downloads proof of it (Ley 1581 art. 8b; Decreto
+// 1377 art. 8) and revokes purposes (art. 8e) without asking anyone.
+
+type dataPurpose struct {
+	ID, Title, Description, Version string
+	Required, Granted, Decided      bool
+	DecidedAt                       string
+}
+
+type dataHistory struct {
+	Seq    int64
+	Type   string
+	At     string
+	Client string
+	Actor  string
+}
+
+type dataPage struct {
+	PolicyVersion string // accepted
+	Purposes      []dataPurpose
+	History       []dataHistory
+	Notice        string
+	Problem       string
+}
+
+// bogota formats t as Colombian civil time, as receipts and the page show it.
+func bogota(t time.Time) string {
+	return t.In(calendar.Location()).Format("2006-01-02 15:04:05 -07:00")
+}
+
+func (s *Site) showMyData(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	notice := ""
+	if r.URL.Query().Get("notice") == "revoked" {
+		notice = "mydata.notice.revoked"
+	}
+	s.renderMyData(w, r, http.StatusOK, u, notice, "")
+}
+
+func (s *Site) renderMyData(w http.ResponseWriter, r *http.Request, status int, u *identity.User, notice, problem string) {
+	entries, err := identity.ConsentEntries(r.Context(), s.Store, u.ID)
+	if err != nil {
+		s.serverError(w, r, "consent entries", err)
+		return
+	}
+	st, err := identity.FoldConsent(entries)
+	if err != nil {
+		s.serverError(w, r, "consent state", err)
+		return
+	}
+	lang := s.legalLang(r)
+	page := dataPage{Notice: notice, Problem: problem}
+	if st.Policy != nil {
+		page.PolicyVersion = st.Policy.Version
+	}
+	for _, p := range s.Legal.Purposes {
+		d, decided := st.Purposes[p.ID]
+		dp := dataPurpose{ID: p.ID, Title: p.Title[lang], Description: p.Description[lang], Version: d.Version,
+			Required: p.Required, Granted: d.Granted, Decided: decided}
+		if decided {
+			dp.DecidedAt = bogota(st.DecidedAt[p.ID])
+		}
+		page.Purposes = append(page.Purposes, dp)
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		page.History = append(page.History, dataHistory{Seq: e.Seq, Type: e.Type, At: bogota(e.OccurredAt), Client: e.ClientID, Actor: e.Actor})
+	}
+	s.Pages.Render(w, r, status, "mydata", page)
+}
+
+// revokePurpose records the revocation and ends the titular's tokens when
+// the purpose carries scopes: every client must come back through the
+// dispatcher, which grants only what is still authorized.
+func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	p, found := s.Legal.Purpose(r.PostForm.Get("purpose"))
+	if !found {
+		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
+		return
+	}
+	st, err := consentState(ctx, s.Store, u.ID)
+	if err != nil {
+		s.serverError(w, r, "consent state", err)
+		return
+	}
+	if !st.Granted(p.ID) {
+		http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
+		return
+	}
+	rec := identity.ConsentRecord{
+		Responsable: s.Legal.Responsable, Page: "/account/data",
+		Purposes: []identity.PurposeDecision{{ID: p.ID, Version: st.Purposes[p.ID].Version, SHA256: st.Purposes[p.ID].SHA256, Required: p.Required, Granted: false}},
+	}
+	entry := &identity.LedgerEntry{
+		Kind: identity.LedgerConsent, Type: identity.ConsentRevoked, Subject: u.ID,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: rec.Payload(),
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.Store.AppendLedger(bg, entry); err != nil {
+		s.serverError(w, r, "record revocation", err)
+		return
+	}
+	if len(p.Scopes) > 0 {
+		// Revocation takes effect now: the user's tokens are inactive at
+		// introspection from this response on.
+		if _, err := s.Store.DeactivateSubjectGrants(bg, u.ID); err != nil {
+			s.serverError(w, r, "revoke tokens", err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
+}
+
+// Receipt is the proof of one decision: the ledger entry, its place in the
+// chain, and the exact texts it names.
+type Receipt struct {
+	Format      string                 `json:"format"`
+	Seq         int64                  `json:"seq"`
+	Type        string                 `json:"type"`
+	OccurredAt  time.Time              `json:"occurred_at"`
+	LocalTime   string                 `json:"occurred_at_colombia"`
+	Subject     string                 `json:"subject"`
+	Actor       string                 `json:"actor,omitempty"`
+	ClientID    string                 `json:"client_id,omitempty"`
+	IP          string                 `json:"ip"`
+	UserAgent   string                 `json:"user_agent"`
+	Locale      string                 `json:"locale"`
+	Record      identity.ConsentRecord `json:"record"`
+	PrevHash    string                 `json:"prev_hash"`
+	Hash        string                 `json:"hash"`
+	PolicyText  *ReceiptText           `json:"policy_text,omitempty"`
+	NoticeText  *ReceiptText           `json:"notice_text,omitempty"`
+	PurposeText []ReceiptText          `json:"purpose_texts"`
+}
+
+// ReceiptText is a published text as stored.
+type ReceiptText struct {
+	Kind    string `json:"kind"`
+	Ref     string `json:"ref,omitempty"`
+	Version string `json:"version"`
+	Lang    string `json:"lang,omitempty"`
+	Format  string `json:"format"`
+	SHA256  string `json:"sha256"`
+	Body    string `json:"body"`
+}
+
+func (s *Site) receipt(ctx context.Context, userID string, seq int64) (*Receipt, error) {
+	entries, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, Kind: identity.LedgerConsent, AfterSeq: seq - 1, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) == 0 || entries[0].Seq != seq {
+		return nil, identity.ErrNotFound
+	}
+	e := entries[0]
+	rc := &Receipt{Format: "portero-consent-receipt-v1", Seq: e.Seq, Type: e.Type, OccurredAt: e.OccurredAt, LocalTime: bogota(e.OccurredAt),
+		Subject: e.Subject, Actor: e.Actor, ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Locale: e.Locale,
+		PrevHash: e.PrevHash, Hash: e.Hash}
+	if err := json.Unmarshal(e.Payload, &rc.Record); err != nil {
+		return nil, err
+	}
+	text := func(kind, ref, version, lang string) (*ReceiptText, error) {
+		t, err := s.Store.LegalTextByVersion(ctx, kind, ref, version, lang)
+		if err != nil {
+			return nil, err
+		}
+		return &ReceiptText{Kind: t.Kind, Ref: t.Ref, Version: t.Version, Lang: t.Lang, Format: t.Format, SHA256: t.SHA256, Body: t.Body}, nil
+	}
+	if p := rc.Record.Policy; p != nil {
+		if rc.PolicyText, err = text(identity.LegalPolicy, "", p.Version, p.Lang); err != nil {
+			return nil, err
+		}
+	}
+	if n := rc.Record.Notice; n != nil {
+		if rc.NoticeText, err = text(identity.LegalNotice, "", n.Version, n.Lang); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range rc.Record.Purposes {
+		t, err := text(identity.LegalPurpose, d.ID, d.Version, "")
+		if err != nil {
+			return nil, err
+		}
+		rc.PurposeText = append(rc.PurposeText, *t)
+	}
+	return rc, nil
+}
+
+func (s *Site) showReceipt(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	seq, err := strconv.ParseInt(mux.Vars(r)["seq"], 10, 64)
+	if err != nil || seq < 1 {
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "mydata.receipt_not_found")
+		return
+	}
+	rc, err := s.receipt(r.Context(), u.ID, seq)
+	if errors.Is(err, identity.ErrNotFound) {
+		// Another user's entry answers the same as a missing one.
+		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "mydata.receipt_not_found")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "receipt", err)
+		return
+	}
+	if mux.Vars(r)["format"] == ".json" {
+		w.Header().Set("Content-Disposition", `attachment; filename="portero-receipt-`+strconv.FormatInt(seq, 10)+`.json"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rc)
+		return
+	}
+	lang := s.legalLang(r)
+	page := struct {
+		*Receipt
+		Policy, Notice template.HTML
+		Purposes       []dataPurpose
+	}{Receipt: rc}
+	if rc.PolicyText != nil {
+		if page.Policy, err = legal.HTML(identity.LegalText{Format: rc.PolicyText.Format, Body: rc.PolicyText.Body}); err != nil {
+			s.serverError(w, r, "render policy", err)
+			return
+		}
+	}
+	if rc.NoticeText != nil {
+		if page.Notice, err = legal.HTML(identity.LegalText{Format: rc.NoticeText.Format, Body: rc.NoticeText.Body}); err != nil {
+			s.serverError(w, r, "render notice", err)
+			return
+		}
+	}
+	for i, d := range rc.Record.Purposes {
+		var p identity.Purpose
+		_ = json.Unmarshal([]byte(rc.PurposeText[i].Body), &p)
+		title := p.Title[lang]
+		if title == "" && len(s.Legal.Languages) > 0 {
+			title = p.Title[s.Legal.Languages[0]]
+		}
+		page.Purposes = append(page.Purposes, dataPurpose{ID: d.ID, Title: title, Description: p.Description[lang], Version: d.Version,
+			Required: d.Required, Granted: d.Granted, Decided: true})
+	}
+	s.Pages.Render(w, r, http.StatusOK, "receipt", page)
+}
