@@ -19,6 +19,48 @@ const (
 	ConsentRevoked  = "consent.revoked"  // the titular revoked purposes later
 )
 
+// Scope consent entry types: what a user let one client have.
+const (
+	ScopesGranted = "consent.scopes_granted"
+	ScopesDenied  = "consent.scopes_denied"
+	ScopesRevoked = "consent.scopes_revoked"
+)
+
+// ScopeRecord is the payload of a scope consent entry (the client is the
+// entry's ClientID).
+type ScopeRecord struct {
+	Scopes   []string `json:"scopes"`
+	Remember bool     `json:"remember"`
+}
+
+// ScopeConsent is a remembered scope consent.
+type ScopeConsent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// Covers reports whether the remembered consent includes every scope.
+func (c *ScopeConsent) Covers(scopes []string) bool {
+	for _, s := range scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// ScopeConsentStore keeps remembered scope consents.
+type ScopeConsentStore interface {
+	// PutScopeConsent stores or replaces the user's consent for the client.
+	PutScopeConsent(ctx context.Context, c *ScopeConsent) error
+	ScopeConsent(ctx context.Context, userID, clientID string) (*ScopeConsent, error)
+	ScopeConsentsByUser(ctx context.Context, userID string) ([]ScopeConsent, error)
+	// DeleteScopeConsent forgets it; ErrNotFound if there was none.
+	DeleteScopeConsent(ctx context.Context, userID, clientID string) error
+}
+
 // ConsentActorRepresentative marks an authorization given by a minor's
 // legal representative (Decreto 1377 art. 12).
 const ConsentActorRepresentative = "representative"

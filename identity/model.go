@@ -61,8 +61,12 @@ type Client struct {
 	// clients (a resource server); without it a client only sees its own
 	// tokens and tokens whose audience names it.
 	IntrospectAny bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// FirstParty clients (the marketplace's own applications) get their
+	// scopes without the scope consent page; the legal consent is still
+	// asked of every user.
+	FirstParty bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // GrantKind tells which fosite record a Grant holds.

@@ -45,6 +45,7 @@ type Store interface {
 	AuditStore
 	LedgerStore
 	LegalStore
+	ScopeConsentStore
 }
 
 // UserStore holds end-user accounts.
@@ -87,9 +88,10 @@ type GrantStore interface {
 	// inactive and returns how many changed.
 	DeactivateFamily(ctx context.Context, kind GrantKind, requestID string) (int64, error)
 	// DeactivateSubjectGrants marks every active record of the subject
-	// inactive (codes, access and refresh tokens, of every client) and
-	// returns how many changed: a revoked authorization ends them at once.
-	DeactivateSubjectGrants(ctx context.Context, subject string) (int64, error)
+	// inactive (codes, access and refresh tokens) issued to clientID, or to
+	// every client when clientID is "", and returns how many changed: a
+	// revoked authorization ends them at once.
+	DeactivateSubjectGrants(ctx context.Context, subject, clientID string) (int64, error)
 	// MarkRotated sets RotatedAt on an active refresh token if it is not set
 	// yet and reports whether this call set it (false: it was already rotated).
 	MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error)

@@ -3,6 +3,7 @@ package oauth
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -20,9 +21,10 @@ import (
 // StepUpPath where it sends a signed-in browser that must add a second
 // factor. Both send it back to /oauth2/auth?flow=ID and nowhere else.
 const (
-	LoginPath   = "/login"
-	StepUpPath  = "/login/mfa"
-	ConsentPath = "/consent"
+	LoginPath        = "/login"
+	StepUpPath       = "/login/mfa"
+	ConsentPath      = "/consent"
+	ScopeConsentPath = "/consent/scopes"
 )
 
 // errUnmetAuthentication is OpenID Connect's answer when the requested
@@ -158,9 +160,36 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		scopes = p.Legal.AllowedScopes(st, scopes)
 	}
 
-	// Scope consent per client is granted here until its page exists;
-	// fosite has already limited scopes and audience to what the client
-	// may ask.
+	// Scope consent per client: first-party clients skip it; others need
+	// a remembered consent covering the scopes, or a decision taken for
+	// this very request. fosite has already limited scopes and audience
+	// to what the client may ask.
+	if c, ok := ar.GetClient().(*Client); ok && !c.FirstParty && len(scopes) > 0 {
+		granted, decided, err := p.scopeConsent(r, user, c.ID, scopes, pending, slices.Contains(promptValues(ar), "consent"))
+		if err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		switch {
+		case decided && granted == nil:
+			p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user did not let the application have the requested scopes."))
+			return
+		case !decided:
+			if slices.Contains(promptValues(ar), "none") {
+				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
+				return
+			}
+			if pending == nil {
+				if pending, err = p.park(r); err != nil {
+					p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+					return
+				}
+			}
+			http.Redirect(w, r, ScopeConsentPath+"?flow="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+			return
+		}
+		scopes = granted
+	}
 	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
@@ -277,6 +306,56 @@ func (p *Provider) consent(r *http.Request, user *identity.User, pending *identi
 		denied = last.Type == identity.ConsentDenied && !last.OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond))
 	}
 	return st, denied, nil
+}
+
+// scopeConsent decides the client's scopes: a decision taken at the scope
+// consent page after this request was parked wins (nil granted: denied);
+// else a remembered consent that covers every scope, unless prompt=consent
+// asks anew. decided false means the page must ask.
+func (p *Provider) scopeConsent(r *http.Request, user *identity.User, clientID string, scopes []string,
+	pending *identity.PendingAuthorization, prompt bool) (granted []string, decided bool, err error) {
+	ctx := r.Context()
+	if pending != nil {
+		last, err := p.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: user.ID, Kind: identity.LedgerConsent, ClientID: clientID,
+			Types: []string{identity.ScopesGranted, identity.ScopesDenied}, Newest: true, Limit: 1})
+		if err != nil {
+			return nil, false, err
+		}
+		if len(last) == 1 && !last[0].OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond)) {
+			if last[0].Type == identity.ScopesDenied {
+				return nil, true, nil
+			}
+			var rec identity.ScopeRecord
+			if err := json.Unmarshal(last[0].Payload, &rec); err != nil {
+				return nil, false, err
+			}
+			return intersect(scopes, rec.Scopes), true, nil
+		}
+	}
+	if prompt {
+		return nil, false, nil
+	}
+	remembered, err := p.Store.ScopeConsent(ctx, user.ID, clientID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !remembered.Covers(scopes) {
+		return nil, false, nil
+	}
+	return scopes, true, nil
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // requiredACR is the weakest class this request accepts: the least of the

@@ -38,7 +38,7 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 			used[name+".title"] = p + " (page title)"
 		}
 	}
-	for _, typ := range []string{"consent.accepted", "consent.denied", "consent.revoked"} {
+	for _, typ := range []string{"consent.accepted", "consent.denied", "consent.revoked", "consent.scopes_granted", "consent.scopes_denied", "consent.scopes_revoked"} {
 		used[typ] = "mydata.html (ledger entry type)"
 	}
 	for _, l := range b.Languages() {
@@ -47,7 +47,7 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 
 	// Message keys in Go code are string literals of dotted lower-case
 	// words under a known prefix.
-	codeKey := regexp.MustCompile(`"((?:account|authorize|checkmail|common|consent|devmail|legal|mydata|receipt|error|forgot|lang|login|logout|mail|mfa|notice|passkey|password|recoverycodes|recoveryused|reset|resetsent|signup|totpsetup|verifyemail)\.[a-z_.]+)"`)
+	codeKey := regexp.MustCompile(`"((?:account|authorize|checkmail|common|consent|devmail|legal|mydata|receipt|scopes|scope|error|forgot|lang|login|logout|mail|mfa|notice|passkey|password|recoverycodes|recoveryused|reset|resetsent|signup|totpsetup|verifyemail)\.[a-z_.]+)"`)
 	for _, dir := range []string{"../internal/web", "../internal/render", "../oauth"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, f := range files {

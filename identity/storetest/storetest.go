@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 	}
 	tests = append(tests, credentialTests...)
 	tests = append(tests, ledgerTests...)
+	tests = append(tests, consentTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -470,6 +471,7 @@ func fullClient(id string) *identity.Client {
 		TokenFormat:              identity.TokenFormatOpaque,
 		IDTokenSignedResponseAlg: "ES256",
 		IntrospectAny:            true,
+		FirstParty:               true,
 		CreatedAt:                base,
 		UpdatedAt:                base.Add(time.Hour),
 	}

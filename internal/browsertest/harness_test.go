@@ -98,6 +98,7 @@ func newEnv(t *testing.T, tweak func(*config.Config)) *env {
 		ResponseTypes:          []string{"code"},
 		Scopes:                 []string{"openid", "profile", "email", "roles", "offline_access"},
 		TokenFormat:            identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		FirstParty: true, // the marketplace's own app: no scope page
 	}
 	if err := c.Validate(nil); err != nil {
 		t.Fatalf("client: %v", err)

@@ -84,6 +84,9 @@ func (r *Renderer) Lang(req *http.Request) string { return r.texts.Negotiate(req
 // T is the text for key in lang.
 func (r *Renderer) T(lang, key string, args ...any) string { return r.texts.T(lang, key, args...) }
 
+// Has reports whether the catalogs have key.
+func (r *Renderer) Has(key string) bool { return r.texts.Has(key) }
+
 // Supports reports whether lang has translations.
 func (r *Renderer) Supports(lang string) bool { return r.texts.Supported(lang) }
 

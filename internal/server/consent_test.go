@@ -435,3 +435,94 @@ func TestH5RevocationTakesEffectAtOnce(t *testing.T) {
 		t.Fatalf("after revoking the required purpose: %s", resp.Request.URL)
 	}
 }
+
+// TestScopeConsentPerClient: a third-party client's scopes need the user's
+// permission; a remembered permission skips the page, prompt=consent asks
+// again, denial ends the flow, and withdrawing it on the account page
+// ends the client's tokens at once.
+func TestScopeConsentPerClient(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	e.createClient(&identity.Client{
+		ID: "partner", Name: "Partner app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "email", "offline_access"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	})
+	partner := func(extra url.Values) url.Values {
+		return merge(url.Values{"client_id": {"partner"}, "scope": {"openid email"}}, extra)
+	}
+	c := e.browser()
+	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+
+	_, resp := e.authorizeWith(c, partner(nil))
+	body := readAll(t, resp)
+	if resp.Request.URL.Path != "/consent/scopes" || !strings.Contains(body, "Partner app") || !strings.Contains(body, "<code>email</code>") ||
+		checkedInput.MatchString(body) {
+		t.Fatalf("scope page: %s\n%s", resp.Request.URL, body)
+	}
+	flow := resp.Request.URL.Query().Get("flow")
+	resp, _ = e.submit(c, "/consent/scopes", url.Values{"flow": {flow}, "decision": {"deny"}})
+	if q := e.redirectQuery(resp); q.Get("error") != "access_denied" {
+		t.Fatalf("deny: %v", q)
+	}
+	// prompt=none cannot get past a missing permission.
+	_, resp = e.authorizeWith(c, partner(url.Values{"prompt": {"none"}}))
+	if q := e.redirectQuery(resp); q.Get("error") != "consent_required" {
+		t.Fatalf("prompt=none: %v", q)
+	}
+
+	// Allow, remembered.
+	verifier, resp := e.authorizeWith(c, partner(nil))
+	readAll(t, resp)
+	flow = resp.Request.URL.Query().Get("flow")
+	resp, _ = e.submit(c, "/consent/scopes", url.Values{"flow": {flow}, "decision": {"allow"}, "remember": {"on"}})
+	q := e.redirectQuery(resp)
+	status, _, tokens := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"redirect_uri": {mobileScheme}, "client_id": {"partner"}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
+	if scope := tokens["scope"]; scope != "openid email" && scope != "email openid" {
+		t.Fatalf("granted scope %v", scope)
+	}
+	access := tokens["access_token"].(string)
+
+	// Remembered: straight through; prompt=consent asks again.
+	verifier, resp = e.authorizeWith(c, partner(nil))
+	if q := e.redirectQuery(resp); q.Get("code") == "" {
+		t.Fatalf("remembered permission: %v", q)
+	}
+	_, resp = e.authorizeWith(c, partner(url.Values{"prompt": {"consent"}}))
+	readAll(t, resp)
+	if resp.Request.URL.Path != "/consent/scopes" {
+		t.Fatalf("prompt=consent: %s", resp.Request.URL)
+	}
+	// A first-party client never sees the page.
+	verifier, resp = e.authorizeWith(c, nil)
+	e.idTokenFor(t, resp, verifier)
+
+	// Withdrawn from the account page: the partner's token dies now.
+	_, body = e.page(c, "/account/data")
+	if !strings.Contains(body, `id="revoke-client-partner"`) {
+		t.Fatal("the account page does not list the partner")
+	}
+	resp, _ = e.submit(c, "/account/data/clients/revoke", url.Values{"client": {"partner"}})
+	if resp.Request.URL.Query().Get("notice") != "client_revoked" {
+		t.Fatalf("withdraw: %s", resp.Request.URL)
+	}
+	if active := e.introspect(access)["active"]; active != false {
+		t.Fatalf("partner token after withdrawal: %v", active)
+	}
+	_, resp = e.authorizeWith(c, partner(nil))
+	readAll(t, resp)
+	if resp.Request.URL.Path != "/consent/scopes" {
+		t.Fatalf("after withdrawal the page must ask again: %s", resp.Request.URL)
+	}
+	var types []string
+	for _, en := range e.consentEntries(t, e.userID) {
+		types = append(types, en.Type)
+	}
+	want := "consent.accepted,consent.scopes_denied,consent.scopes_granted,consent.scopes_revoked"
+	if strings.Join(types, ",") != want {
+		t.Fatalf("ledger %v, want %s", types, want)
+	}
+}

@@ -109,6 +109,7 @@ func (e *env) seed() {
 		GrantTypes:             []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
 		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		FirstParty: true, // the protocol tests skip the scope page; consent_test.go covers it
 	})
 	e.createClient(&identity.Client{
 		ID: "webapp", Name: "Web app", TokenEndpointAuthMethod: identity.AuthMethodBasic,
@@ -116,6 +117,7 @@ func (e *env) seed() {
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
 		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "ES256",
+		FirstParty: true,
 	})
 	e.createClient(&identity.Client{
 		ID: "orders-api", Name: "Orders service", TokenEndpointAuthMethod: identity.AuthMethodBasic,

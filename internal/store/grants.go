@@ -93,8 +93,12 @@ func (s *Store) DeactivateFamily(ctx context.Context, kind identity.GrantKind, r
 	return n, nil
 }
 
-func (s *Store) DeactivateSubjectGrants(ctx context.Context, subject string) (int64, error) {
-	n, err := s.exec(ctx, `UPDATE grants SET active = FALSE WHERE subject = ? AND active`, subject)
+func (s *Store) DeactivateSubjectGrants(ctx context.Context, subject, clientID string) (int64, error) {
+	q, args := `UPDATE grants SET active = FALSE WHERE subject = ? AND active`, []any{subject}
+	if clientID != "" {
+		q, args = q+` AND client_id = ?`, append(args, clientID)
+	}
+	n, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return 0, failed("deactivate subject grants", err)
 	}

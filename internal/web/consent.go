@@ -2,11 +2,13 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -249,4 +251,109 @@ func (s *Site) showLegal(w http.ResponseWriter, r *http.Request) {
 		Kind, Version, Lang, SHA256 string
 		Body                        template.HTML
 	}{kind, version, lang, text.SHA256, body})
+}
+
+// The scope consent page: which application asks for which of the user's
+// data. First-party clients never come here.
+
+type scopeItem struct{ Scope, Label string }
+
+type scopePage struct {
+	Flow   string
+	Client string
+	Scopes []scopeItem
+}
+
+// requestedScopes returns the parked request's client and the scopes it
+// asks for that the client may have.
+func (s *Site) requestedScopes(ctx context.Context, flow string) (*identity.Client, []string, error) {
+	p, err := s.Store.PendingAuthorizationByID(ctx, flow)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := url.ParseQuery(p.Query)
+	if err != nil {
+		return nil, nil, identity.ErrNotFound
+	}
+	c, err := s.Store.ClientByID(ctx, q.Get("client_id"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var scopes []string
+	for _, sc := range strings.Fields(q.Get("scope")) {
+		if slices.Contains(c.Scopes, sc) && !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	return c, scopes, nil
+}
+
+func (s *Site) showScopeConsent(w http.ResponseWriter, r *http.Request) {
+	_, _, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	flow := flowParam(r)
+	c, scopes, err := s.requestedScopes(r.Context(), flow)
+	if errors.Is(err, identity.ErrNotFound) {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "authorize.error.flow_expired")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "scope consent", err)
+		return
+	}
+	lang := s.Pages.Lang(r)
+	page := scopePage{Flow: flow, Client: c.Name}
+	for _, sc := range scopes {
+		label := sc
+		if key := "scope." + sc; s.Pages.Has(key) {
+			label = s.Pages.T(lang, key)
+		}
+		page.Scopes = append(page.Scopes, scopeItem{Scope: sc, Label: label})
+	}
+	s.Pages.Render(w, r, http.StatusOK, "scopes", page)
+}
+
+func (s *Site) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	flow := flowParam(r)
+	c, scopes, err := s.requestedScopes(ctx, flow)
+	if errors.Is(err, identity.ErrNotFound) {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "authorize.error.flow_expired")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "scope consent", err)
+		return
+	}
+	decision := r.PostForm.Get("decision")
+	if decision != "allow" && decision != "deny" {
+		s.badRequest(w, r)
+		return
+	}
+	remember := decision == "allow" && r.PostForm.Get("remember") == "on"
+	typ := identity.ScopesGranted
+	if decision == "deny" {
+		typ = identity.ScopesDenied
+	}
+	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: scopes, Remember: remember})
+	bg := context.WithoutCancel(ctx)
+	err = s.Store.AppendLedger(bg, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: c.ID,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload})
+	if err != nil {
+		s.serverError(w, r, "record scope consent", err)
+		return
+	}
+	if remember {
+		if err := s.Store.PutScopeConsent(bg, &identity.ScopeConsent{UserID: u.ID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now()}); err != nil {
+			s.serverError(w, r, "remember scope consent", err)
+			return
+		}
+	}
+	http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
 }

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -34,9 +35,14 @@ type dataHistory struct {
 	Actor  string
 }
 
+type dataClient struct {
+	ID, Name, Scopes, Since string
+}
+
 type dataPage struct {
 	PolicyVersion string // accepted
 	Purposes      []dataPurpose
+	Clients       []dataClient
 	History       []dataHistory
 	Notice        string
 	Problem       string
@@ -53,8 +59,11 @@ func (s *Site) showMyData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notice := ""
-	if r.URL.Query().Get("notice") == "revoked" {
+	switch r.URL.Query().Get("notice") {
+	case "revoked":
 		notice = "mydata.notice.revoked"
+	case "client_revoked":
+		notice = "mydata.notice.client_revoked"
 	}
 	s.renderMyData(w, r, http.StatusOK, u, notice, "")
 }
@@ -83,6 +92,18 @@ func (s *Site) renderMyData(w http.ResponseWriter, r *http.Request, status int, 
 			dp.DecidedAt = bogota(st.DecidedAt[p.ID])
 		}
 		page.Purposes = append(page.Purposes, dp)
+	}
+	consents, err := s.Store.ScopeConsentsByUser(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "scope consents", err)
+		return
+	}
+	for _, c := range consents {
+		name := c.ClientID
+		if cl, err := s.Store.ClientByID(r.Context(), c.ClientID); err == nil {
+			name = cl.Name
+		}
+		page.Clients = append(page.Clients, dataClient{ID: c.ClientID, Name: name, Scopes: strings.Join(c.Scopes, " "), Since: bogota(c.GrantedAt)})
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
@@ -130,12 +151,47 @@ func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
 	if len(p.Scopes) > 0 {
 		// Revocation takes effect now: the user's tokens are inactive at
 		// introspection from this response on.
-		if _, err := s.Store.DeactivateSubjectGrants(bg, u.ID); err != nil {
+		if _, err := s.Store.DeactivateSubjectGrants(bg, u.ID, ""); err != nil {
 			s.serverError(w, r, "revoke tokens", err)
 			return
 		}
 	}
 	http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
+}
+
+// revokeClient withdraws a remembered scope consent and ends the user's
+// tokens at that client: its next request meets the scope page again.
+func (s *Site) revokeClient(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	ctx := context.WithoutCancel(r.Context())
+	clientID := r.PostForm.Get("client")
+	c, err := s.Store.ScopeConsent(ctx, u.ID, clientID)
+	if errors.Is(err, identity.ErrNotFound) {
+		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "scope consent", err)
+		return
+	}
+	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: c.Scopes})
+	if err := s.Store.AppendLedger(ctx, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: identity.ScopesRevoked, Subject: u.ID,
+		ClientID: clientID, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload}); err != nil {
+		s.serverError(w, r, "record revocation", err)
+		return
+	}
+	if err := s.Store.DeleteScopeConsent(ctx, u.ID, clientID); err != nil && !errors.Is(err, identity.ErrNotFound) {
+		s.serverError(w, r, "delete scope consent", err)
+		return
+	}
+	if _, err := s.Store.DeactivateSubjectGrants(ctx, u.ID, clientID); err != nil {
+		s.serverError(w, r, "revoke tokens", err)
+		return
+	}
+	http.Redirect(w, r, "/account/data?notice=client_revoked", http.StatusSeeOther)
 }
 
 // Receipt is the proof of one decision: the ledger entry, its place in the

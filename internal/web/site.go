@@ -139,12 +139,15 @@ func (s *Site) Mount(r *mux.Router) {
 
 	get("/consent", s.showConsent)
 	post("/consent", s.submitConsent)
+	get("/consent/scopes", s.showScopeConsent)
+	post("/consent/scopes", s.submitScopeConsent)
 	get("/legal/{kind:policy|notice}", s.showLegal)
 	get("/legal/{kind:policy|notice}/{version}", s.showLegal)
 
 	get("/account", s.showAccount)
 	get("/account/data", s.showMyData)
 	post("/account/data/revoke", s.revokePurpose)
+	post("/account/data/clients/revoke", s.revokeClient)
 	get("/account/data/receipts/{seq:[0-9]+}{format:(?:\\.json)?}", s.showReceipt)
 	post("/account/password", s.changePassword)
 	post("/account/verify-email", s.resendVerification)

@@ -1,0 +1,102 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+)
+
+var consentTests = []struct {
+	name string
+	fn   func(*testing.T, identity.Store)
+}{
+	{"legal texts publish once and refuse a changed text", testLegalTexts},
+	{"scope consents are remembered per user and client", testScopeConsents},
+	{"grants of a subject are deactivated per client or all", testDeactivateSubjectGrants},
+}
+
+func testLegalTexts(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	texts := []identity.PublishedText{
+		{Kind: identity.LegalPolicy, Version: "1", Lang: "es-CO", Format: "markdown", Body: "# Política ñ", SHA256: identity.Digest("# Política ñ"), PublishedAt: base},
+		{Kind: identity.LegalPurpose, Ref: "account", Version: "1", Format: "json", Body: `{"id":"account"}`, SHA256: identity.Digest(`{"id":"account"}`), PublishedAt: base},
+	}
+	noErr(t, "Publish", s.PublishLegalTexts(ctx, texts))
+	noErr(t, "Publish(again)", s.PublishLegalTexts(ctx, texts))
+	got, err := s.LegalTextByVersion(ctx, identity.LegalPolicy, "", "1", "es-CO")
+	noErr(t, "LegalTextByVersion", err)
+	want := texts[0]
+	want.PublishedAt = trunc(base)
+	checkFields(t, "LegalTextByVersion", *got, want)
+
+	changed := texts[0]
+	changed.Body, changed.SHA256 = "# Otra", identity.Digest("# Otra")
+	extra := identity.PublishedText{Kind: identity.LegalNotice, Version: "1", Lang: "es-CO", Format: "markdown", Body: "n", SHA256: identity.Digest("n"), PublishedAt: base}
+	wantErr(t, "Publish(changed)", s.PublishLegalTexts(ctx, []identity.PublishedText{extra, changed}), identity.ErrLegalTextChanged)
+	// All or nothing: the new notice was not stored either.
+	_, err = s.LegalTextByVersion(ctx, identity.LegalNotice, "", "1", "es-CO")
+	wantErr(t, "LegalTextByVersion(rolled back)", err, identity.ErrNotFound)
+	_, err = s.LegalTextByVersion(ctx, identity.LegalPurpose, "account", "2", "")
+	wantErr(t, "LegalTextByVersion(missing)", err, identity.ErrNotFound)
+}
+
+func testScopeConsents(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	alice, bob := newUser("alice"), newUser("bob")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, bob)
+	for _, id := range []string{"shop", "blog"} {
+		noErr(t, "CreateClient", s.CreateClient(ctx, fullClient(id)))
+	}
+	c := &identity.ScopeConsent{UserID: alice.ID, ClientID: "shop", Scopes: []string{"openid", "email"}, GrantedAt: base}
+	noErr(t, "Put", s.PutScopeConsent(ctx, c))
+	got, err := s.ScopeConsent(ctx, alice.ID, "shop")
+	noErr(t, "ScopeConsent", err)
+	if !got.Covers([]string{"email"}) || got.Covers([]string{"profile"}) || !got.GrantedAt.Equal(trunc(base)) {
+		t.Fatalf("ScopeConsent = %+v", got)
+	}
+	c.Scopes, c.GrantedAt = []string{"openid", "profile"}, base.Add(time.Hour)
+	noErr(t, "Put(replace)", s.PutScopeConsent(ctx, c))
+	noErr(t, "Put(blog)", s.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: alice.ID, ClientID: "blog", Scopes: []string{"openid"}, GrantedAt: base}))
+	list, err := s.ScopeConsentsByUser(ctx, alice.ID)
+	noErr(t, "ByUser", err)
+	if len(list) != 2 || list[0].ClientID != "blog" || !slices.Equal(list[1].Scopes, []string{"openid", "profile"}) {
+		t.Fatalf("ScopeConsentsByUser = %+v", list)
+	}
+	if l, _ := s.ScopeConsentsByUser(ctx, bob.ID); len(l) != 0 {
+		t.Fatalf("bob has %d", len(l))
+	}
+	_, err = s.ScopeConsent(ctx, bob.ID, "shop")
+	wantErr(t, "ScopeConsent(bob)", err, identity.ErrNotFound)
+	noErr(t, "Delete", s.DeleteScopeConsent(ctx, alice.ID, "shop"))
+	wantErr(t, "Delete(again)", s.DeleteScopeConsent(ctx, alice.ID, "shop"), identity.ErrNotFound)
+	wantErr(t, "Put(unknown user)", s.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: "u-nobody", ClientID: "shop", Scopes: []string{"openid"}}), identity.ErrNotFound)
+}
+
+func testDeactivateSubjectGrants(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	mk := func(sig, client, subject string) {
+		noErr(t, "CreateGrant", s.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantAccessToken, Signature: sig, RequestID: "r-" + sig,
+			ClientID: client, Subject: subject, Active: true, RequestedAt: base, ExpiresAt: base.Add(time.Hour), Data: []byte("{}")}))
+	}
+	mk("a1", "shop", "alice")
+	mk("a2", "blog", "alice")
+	mk("b1", "shop", "bob")
+	active := func(sig string) bool {
+		g, err := s.GrantBySignature(ctx, identity.GrantAccessToken, sig)
+		noErr(t, "GrantBySignature", err)
+		return g.Active
+	}
+	n, err := s.DeactivateSubjectGrants(ctx, "alice", "shop")
+	noErr(t, "Deactivate(shop)", err)
+	if n != 1 || active("a1") || !active("a2") || !active("b1") {
+		t.Fatalf("per client: n=%d a1=%v a2=%v b1=%v", n, active("a1"), active("a2"), active("b1"))
+	}
+	n, err = s.DeactivateSubjectGrants(ctx, "alice", "")
+	noErr(t, "Deactivate(all)", err)
+	if n != 1 || active("a2") || !active("b1") {
+		t.Fatalf("all clients: n=%d", n)
+	}
+}
