@@ -29,7 +29,7 @@ func (c *cli) sqliteStore() *store.Store {
 	return st
 }
 
-func TestAuditVerifyCommand(t *testing.T) {
+func TestH11AuditVerifyCommand(t *testing.T) {
 	c := newCLI(t)
 	if out := c.ok("", "audit", "verify"); out != "ledger intact: 0 entries checked\n" {
 		t.Fatalf("fresh database: %q", out)
@@ -78,5 +78,30 @@ func TestAuditVerifyCommand(t *testing.T) {
 
 	if _, _, err := c.run("", "audit", "frobnicate"); err == nil {
 		t.Fatal("unknown subcommand accepted")
+	}
+}
+
+// TestH10IncidentDeadline: a security incident is recorded in the ledger
+// with the SIC deadline, 15 business days after detection.
+func TestH10IncidentDeadline(t *testing.T) {
+	c := newCLI(t)
+	var rec map[string]any
+	c.jsonOut(&rec, "incidents", "record", "--detected", "2026-03-16T09:30:00-05:00", "--description", "lost backup tape")
+	// From Tuesday 17 March 2026, skipping 23 March and Holy Thursday and
+	// Good Friday (2 and 3 April): the 15th business day is 9 April, as
+	// for the reclamo example of HABEAS_DATA.md.
+	if due, _ := rec["sic_due_at"].(string); !strings.HasPrefix(due, "2026-04-10T04:59:59") {
+		t.Fatalf("SIC due %v, want the end of 9 April 2026 in Colombia", rec["sic_due_at"])
+	}
+	var list []map[string]any
+	c.jsonOut(&list, "incidents", "list")
+	if len(list) != 1 || list[0]["description"] != "lost backup tape" || list[0]["overdue"] != true {
+		t.Fatalf("list: %v", list)
+	}
+	if out := c.ok("", "audit", "verify"); !strings.Contains(out, "ledger intact: 1 entries") {
+		t.Fatalf("verify: %q", out)
+	}
+	if _, _, err := c.run("", "incidents", "record", "--detected", "yesterday", "--description", "x"); err == nil {
+		t.Fatal("a bad date was accepted")
 	}
 }

@@ -23,6 +23,7 @@ Commands:
   roles grant|revoke --user U --role R
   keys rotate|list [--dev]
   audit verify             check the ledger's hash chain (exit 1 if broken)
+  incidents record|list    security incidents and their SIC reporting deadline
 
 Global flags (before the command):
   --config FILE   configuration file (default: portero.yaml if present)
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.keys(ctx, rest)
 	case "audit":
 		return g.audit(ctx, rest)
+	case "incidents":
+		return g.incidents(ctx, rest)
 	case "help":
 		fs.Usage()
 		return nil

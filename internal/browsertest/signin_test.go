@@ -87,6 +87,7 @@ func TestSignUpVerifyEmailAndSignIn(t *testing.T) {
 		b.fatalf("the consent page has a pre-ticked box")
 	}
 	b.clickHere(`#purpose-account`)
+	b.clickHere(`#age-adult`)
 	b.click(`#accept`)
 	b.wantApp()
 	c := e.redeem(a)

@@ -71,7 +71,7 @@ func TestH1ConsentIsPriorExpressAndInformed(t *testing.T) {
 	}
 	flow := resp.Request.URL.Query().Get("flow")
 
-	resp, body = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}})
+	resp, body = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) || checkedInput.MatchString(body) {
 		t.Fatalf("accept with nothing ticked: %d", resp.StatusCode)
 	}
@@ -80,7 +80,7 @@ func TestH1ConsentIsPriorExpressAndInformed(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/consent", strings.NewReader(url.Values{
-		"flow": {flow}, "decision": {"accept"}, "purpose": {"account", "analytics"}}.Encode()))
+		"flow": {flow}, "decision": {"accept"}, "age": {"adult"}, "purpose": {"account", "analytics"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "ConsentTest/1.0")
 	resp, err := c.Do(req)
@@ -278,7 +278,7 @@ func TestH4NewPurposeNeedsNewConsent(t *testing.T) {
 		t.Error("the policy did not change, yet the page says it did")
 	}
 	flow := resp.Request.URL.Query().Get("flow")
-	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}})
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}})
 	if q := e.redirectQuery(resp); q.Get("code") == "" {
 		t.Fatalf("an optional purpose may be declined: %v", q)
 	}
@@ -299,7 +299,7 @@ func (e *env) consentedUser(t *testing.T, username string) (*http.Client, *ident
 	c := e.browser()
 	verifier, resp, _ := e.toConsent(t, c, username, nil)
 	flow := resp.Request.URL.Query().Get("flow")
-	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "purpose": {"account", "marketing"}})
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}, "purpose": {"account", "marketing"}})
 	q := e.redirectQuery(resp)
 	status, tokens := e.exchange(q.Get("code"), verifier)
 	if status != http.StatusOK {
@@ -524,5 +524,73 @@ func TestScopeConsentPerClient(t *testing.T) {
 	want := "consent.accepted,consent.scopes_denied,consent.scopes_granted,consent.scopes_revoked"
 	if strings.Join(types, ",") != want {
 		t.Fatalf("ledger %v, want %s", types, want)
+	}
+}
+
+// TestH8MinorCannotAuthorizeAlone: a minor's acceptance without a legal
+// representative records nothing; with one, the representative is the
+// recorded actor; with legal.minors=refuse, minors cannot sign up at all.
+func TestH8MinorCannotAuthorizeAlone(t *testing.T) {
+	for _, policy := range []string{identity.MinorsRepresentative, identity.MinorsRefuse} {
+		t.Run(policy, func(t *testing.T) {
+			e := newEnv(t, sqlite(), func(c *config.Config) { c.Legal.Minors = policy })
+			kid := e.newUser(t, "kid")
+			c := e.browser()
+			verifier, resp, body := e.toConsent(t, c, "kid", nil)
+			if policy == identity.MinorsRepresentative && !strings.Contains(body, `id="representative"`) {
+				t.Fatal("the page offers no representative section")
+			}
+			flow := resp.Request.URL.Query().Get("flow")
+			base := url.Values{"flow": {flow}, "decision": {"accept"}, "purpose": {"account"}}
+			for _, form := range []url.Values{
+				merge(base), // age not stated
+				merge(base, url.Values{"age": {"minor"}}), // a minor alone
+				merge(base, url.Values{"age": {"minor"}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
+					"representative_document": {"CC 52.123.456"}}), // no confirmation
+			} {
+				if resp, _ := e.submit(c, "/consent", form); resp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("%v: %d", form, resp.StatusCode)
+				}
+			}
+			withRep := merge(base, url.Values{"age": {"minor"}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
+				"representative_document": {"CC 52.123.456"}, "representative_confirm": {"on"}})
+			resp, _ = e.submit(c, "/consent", withRep)
+			entries := e.consentEntries(t, kid.ID)
+			if policy == identity.MinorsRefuse {
+				if resp.StatusCode != http.StatusBadRequest || len(entries) != 0 {
+					t.Fatalf("refuse policy: %d, %d entries", resp.StatusCode, len(entries))
+				}
+				return
+			}
+			if len(entries) != 1 || entries[0].Actor != identity.ConsentActorRepresentative {
+				t.Fatalf("entries: %+v", entries)
+			}
+			var rec identity.ConsentRecord
+			_ = json.Unmarshal(entries[0].Payload, &rec)
+			if !strings.Contains(rec.Representative, "Ana Pérez") || !strings.Contains(rec.Representative, "madre") {
+				t.Fatalf("representative: %q", rec.Representative)
+			}
+			e.idTokenFor(t, resp, verifier)
+		})
+	}
+}
+
+// TestH12ProcessorsAreShown: the processors (encargados) the legal file
+// lists, with their country and purpose, are on the consent page in both
+// languages.
+func TestH12ProcessorsAreShown(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	e.newUser(t, "gina")
+	p := e.srv.Legal().Processors[0]
+	for _, lang := range []string{"es-CO", "en"} {
+		c := e.browser()
+		jar, _ := url.Parse(e.issuer)
+		c.Jar.SetCookies(jar, []*http.Cookie{{Name: "portero_lang", Value: lang}})
+		_, _, body := e.toConsent(t, c, "gina", nil)
+		for _, want := range []string{p.Name, "(" + p.Country + ")", p.Purpose[lang]} {
+			if !strings.Contains(body, htmlEscape(want)) {
+				t.Errorf("%s: the consent page lacks %q", lang, want)
+			}
+		}
 	}
 }

@@ -88,7 +88,7 @@ func verifyBreak(t *testing.T, s *store.Store, seq int64, reason string) {
 
 // The database refuses UPDATE, DELETE (and TRUNCATE) on the ledger and on
 // the pre-ledger audit_events, whatever the SQL.
-func TestLedgerIsAppendOnly(t *testing.T) {
+func TestH3LedgerIsAppendOnly(t *testing.T) {
 	for _, db := range ledgerDBs() {
 		t.Run(db.name, func(t *testing.T) {
 			s, _ := db.open(t)
@@ -132,7 +132,7 @@ func TestLedgerIsAppendOnly(t *testing.T) {
 
 // Whoever gets around the triggers (the table's owner, a restored copy) is
 // caught by the chain.
-func TestLedgerTamperingAroundTheTriggers(t *testing.T) {
+func TestH11TamperingIsDetected(t *testing.T) {
 	for _, db := range ledgerDBs() {
 		t.Run(db.name, func(t *testing.T) {
 			s, _ := db.open(t)

@@ -46,6 +46,8 @@ type consentPage struct {
 	Purposes      []consentPurpose
 	Processors    []consentProcessor
 	Problem       string
+	// MinorsRefused: minors may not sign up at all (legal.minors).
+	MinorsRefused bool
 }
 
 // consentState folds the user's consent entries.
@@ -95,6 +97,7 @@ func (s *Site) consentData(r *http.Request, flow string, needs identity.ConsentN
 		Flow: flow, Client: client, Responsable: s.Legal.Responsable,
 		PolicyVersion: s.Legal.Policy.Version, NoticeVersion: s.Legal.Notice.Version, Notice: notice,
 		PolicyChanged: needs.Policy && st.Policy != nil,
+		MinorsRefused: s.Legal.Minors == identity.MinorsRefuse,
 	}
 	for _, p := range needs.Purposes {
 		page.Purposes = append(page.Purposes, consentPurpose{ID: p.ID, Title: text(p.Title), Description: text(p.Description),
@@ -170,7 +173,38 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r)
 		return
 	}
+	// Minors (Ley 1581 art. 7, Decreto 1377 art. 12): a minor does not
+	// authorize alone; the legal representative does, and is the actor
+	// recorded, or minors are refused by configuration.
+	actor, representative := "", ""
 	if decision == "accept" {
+		age := r.PostForm.Get("age")
+		problem := ""
+		switch {
+		case age != "adult" && age != "minor":
+			problem = "consent.age_missing"
+		case age == "minor" && s.Legal.Minors == identity.MinorsRefuse:
+			problem = "consent.minor_refused"
+		case age == "minor":
+			name := strings.TrimSpace(r.PostForm.Get("representative_name"))
+			doc := strings.TrimSpace(r.PostForm.Get("representative_document"))
+			relation := strings.TrimSpace(r.PostForm.Get("representative_relation"))
+			if name == "" || doc == "" || relation == "" || r.PostForm.Get("representative_confirm") != "on" ||
+				len(name) > 200 || len(doc) > 40 || len(relation) > 100 {
+				problem = "consent.representative_missing"
+			}
+			actor, representative = identity.ConsentActorRepresentative, name+" ("+relation+"), "+doc
+		}
+		if problem != "" {
+			page, err := s.consentData(r, flow, needs, st)
+			if err != nil {
+				s.serverError(w, r, "consent page", err)
+				return
+			}
+			page.Problem = problem
+			s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
+			return
+		}
 		for _, p := range needs.Purposes {
 			if p.Required && !slices.Contains(ticked, p.ID) {
 				// Silence is not consent: nothing is recorded, the page
@@ -188,10 +222,11 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := s.legalLang(r)
 	rec := identity.ConsentRecord{
-		Responsable: s.Legal.Responsable,
-		Policy:      &identity.TextRef{Version: s.Legal.Policy.Version, Lang: lang, SHA256: s.legalText(s.Legal.Policy, lang).SHA256},
-		Notice:      &identity.TextRef{Version: s.Legal.Notice.Version, Lang: lang, SHA256: s.legalText(s.Legal.Notice, lang).SHA256},
-		Page:        "/consent",
+		Responsable:    s.Legal.Responsable,
+		Policy:         &identity.TextRef{Version: s.Legal.Policy.Version, Lang: lang, SHA256: s.legalText(s.Legal.Policy, lang).SHA256},
+		Notice:         &identity.TextRef{Version: s.Legal.Notice.Version, Lang: lang, SHA256: s.legalText(s.Legal.Notice, lang).SHA256},
+		Page:           "/consent",
+		Representative: representative,
 	}
 	for _, p := range needs.Purposes {
 		rec.Purposes = append(rec.Purposes, identity.PurposeDecision{ID: p.ID, Version: p.Version, SHA256: p.SHA256(),
@@ -203,7 +238,7 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID, _ := s.clientOf(ctx, flow)
 	entry := &identity.LedgerEntry{
-		Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: clientID,
+		Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, Actor: actor, ClientID: clientID,
 		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: lang, Payload: rec.Payload(),
 	}
 	// The user's decision must not be lost to a cancelled request.
