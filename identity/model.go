@@ -65,8 +65,11 @@ type Client struct {
 	// scopes without the scope consent page; the legal consent is still
 	// asked of every user.
 	FirstParty bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
+	// tokens when a user's authorization for this client ends; "" for none.
+	BackchannelLogoutURI string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // GrantKind tells which fosite record a Grant holds.

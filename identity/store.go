@@ -45,6 +45,7 @@ type Store interface {
 	AuditStore
 	LedgerStore
 	LegalStore
+	RequestStore
 	ScopeConsentStore
 }
 
@@ -62,6 +63,10 @@ type UserStore interface {
 	// GrantRole is idempotent; RevokeRole of a role the user lacks is ErrNotFound.
 	GrantRole(ctx context.Context, userID, role string) error
 	RevokeRole(ctx context.Context, userID, role string) error
+	// DeleteUser erases the account and everything hanging from it
+	// (sessions, credentials, tokens, remembered consents); the ledger is
+	// not touched. ErrNotFound if there is no such user.
+	DeleteUser(ctx context.Context, id string) error
 }
 
 // ClientStore holds OAuth clients.
@@ -92,6 +97,9 @@ type GrantStore interface {
 	// every client when clientID is "", and returns how many changed: a
 	// revoked authorization ends them at once.
 	DeactivateSubjectGrants(ctx context.Context, subject, clientID string) (int64, error)
+	// SubjectGrantClients lists the clients holding active records of the
+	// subject: those to notify when the subject's authorization ends.
+	SubjectGrantClients(ctx context.Context, subject string) ([]string, error)
 	// MarkRotated sets RotatedAt on an active refresh token if it is not set
 	// yet and reports whether this call set it (false: it was already rotated).
 	MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error)

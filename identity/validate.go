@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -83,6 +84,13 @@ func (c *Client) Validate(allowedScopes []string) error {
 	for _, u := range c.PostLogoutRedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
 			add(err)
+		}
+	}
+	if u := c.BackchannelLogoutURI; u != "" {
+		p, err := url.Parse(u)
+		loopback := err == nil && (p.Hostname() == "localhost" || net.ParseIP(p.Hostname()).IsLoopback())
+		if err != nil || p.Fragment != "" || p.Host == "" || !(p.Scheme == "https" || (p.Scheme == "http" && loopback)) {
+			add(invalid("backchannel logout uri %q must be an absolute https URL without a fragment (http only on a loopback host)", u))
 		}
 	}
 	for _, s := range c.Scopes {

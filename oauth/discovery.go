@@ -41,7 +41,8 @@ func (p *Provider) discoveryDocument() []byte {
 		"request_uri_parameter_supported":                  false,
 		"require_request_uri_registration":                 false,
 		"frontchannel_logout_supported":                    false,
-		"backchannel_logout_supported":                     false,
+		"backchannel_logout_supported":                     true,
+		"backchannel_logout_session_supported":             false,
 		"access_token_signing_alg_values_supported":        []string{AlgES256},
 		"introspection_signing_alg_values_supported":       []string{"none"},
 	}

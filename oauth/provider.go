@@ -75,8 +75,9 @@ type Provider struct {
 	Now      func() time.Time
 	Legal    *identity.LegalSet
 
-	discovery []byte
-	logoutKey []byte
+	discovery   []byte
+	logoutKey   []byte
+	backchannel *backchannel
 }
 
 // Metrics counts what the OAuth endpoints did.
@@ -193,6 +194,7 @@ func NewProvider(opts Options, d Deps) *Provider {
 		Keys: d.Keys, Storage: st, Clients: clients, Store: d.Store,
 		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now, Legal: d.Legal,
 	}
+	p.backchannel = newBackchannel()
 	p.discovery = p.discoveryDocument()
 	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")
 	return p

@@ -47,8 +47,8 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 
 	// Message keys in Go code are string literals of dotted lower-case
 	// words under a known prefix.
-	codeKey := regexp.MustCompile(`"((?:account|authorize|checkmail|common|consent|devmail|legal|mydata|receipt|scopes|scope|error|forgot|lang|login|logout|mail|mfa|notice|passkey|password|recoverycodes|recoveryused|reset|resetsent|signup|totpsetup|verifyemail)\.[a-z_.]+)"`)
-	for _, dir := range []string{"../internal/web", "../internal/render", "../oauth"} {
+	codeKey := regexp.MustCompile(`"((?:account|admin|requests|authorize|checkmail|common|consent|devmail|legal|mydata|receipt|scopes|scope|error|forgot|lang|login|logout|mail|mfa|notice|passkey|password|recoverycodes|recoveryused|reset|resetsent|signup|totpsetup|verifyemail)\.[a-z_.]+)"`)
+	for _, dir := range []string{"../internal/web", "../internal/admin", "../internal/render", "../oauth"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {

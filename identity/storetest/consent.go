@@ -15,6 +15,7 @@ var consentTests = []struct {
 	{"legal texts publish once and refuse a changed text", testLegalTexts},
 	{"scope consents are remembered per user and client", testScopeConsents},
 	{"grants of a subject are deactivated per client or all", testDeactivateSubjectGrants},
+	{"deleting an account erases it and keeps the ledger", testDeleteUser},
 }
 
 func testLegalTexts(t *testing.T, s identity.Store) {
@@ -99,4 +100,47 @@ func testDeactivateSubjectGrants(t *testing.T, s identity.Store) {
 	if n != 1 || active("a2") || !active("b1") {
 		t.Fatalf("all clients: n=%d", n)
 	}
+}
+
+func testDeleteUser(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	alice, bob := newUser("alice"), newUser("bob")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, bob)
+	noErr(t, "CreateClient", s.CreateClient(ctx, fullClient("shop")))
+	noErr(t, "CreateSession", s.CreateSession(ctx, newSession("s-alice", alice.ID)))
+	noErr(t, "PutTOTP", s.PutTOTP(ctx, &identity.TOTPCredential{UserID: alice.ID, EncryptedSecret: []byte("x"), CreatedAt: base}))
+	noErr(t, "CreateWebAuthnCredential", s.CreateWebAuthnCredential(ctx, &identity.WebAuthnCredential{ID: "c1", UserID: alice.ID, Name: "k", Credential: []byte("{}"), CreatedAt: base}))
+	noErr(t, "PutScopeConsent", s.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: alice.ID, ClientID: "shop", Scopes: []string{"openid"}, GrantedAt: base}))
+	noErr(t, "CreateGrant", s.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantAccessToken, Signature: "g1", RequestID: "r1", ClientID: "shop",
+		Subject: alice.ID, Active: true, RequestedAt: base, ExpiresAt: base.Add(time.Hour), Data: []byte("{}")}))
+	noErr(t, "AppendLedger", s.AppendLedger(ctx, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: identity.ConsentAccepted, Subject: alice.ID, Payload: []byte("{}")}))
+
+	noErr(t, "DeleteAccount", identity.DeleteAccount(ctx, s, alice.ID, "admin:root", base))
+	_, err := s.UserByID(ctx, alice.ID)
+	wantErr(t, "UserByID(deleted)", err, identity.ErrNotFound)
+	_, err = s.SessionByID(ctx, "s-alice")
+	wantErr(t, "SessionByID(deleted)", err, identity.ErrNotFound)
+	_, err = s.TOTPByUser(ctx, alice.ID)
+	wantErr(t, "TOTPByUser(deleted)", err, identity.ErrNotFound)
+	_, err = s.WebAuthnCredentialByID(ctx, "c1")
+	wantErr(t, "WebAuthnCredentialByID(deleted)", err, identity.ErrNotFound)
+	_, err = s.ScopeConsent(ctx, alice.ID, "shop")
+	wantErr(t, "ScopeConsent(deleted)", err, identity.ErrNotFound)
+	_, err = s.GrantBySignature(ctx, identity.GrantAccessToken, "g1")
+	wantErr(t, "GrantBySignature(deleted)", err, identity.ErrNotFound)
+	// The ledger keeps the proof under the pseudonymous id, and records
+	// the deletion itself.
+	entries, err := s.LedgerEntries(ctx, identity.LedgerFilter{Subject: alice.ID})
+	noErr(t, "LedgerEntries", err)
+	if len(entries) != 2 || entries[1].Type != identity.AuditAccountDeleted || entries[1].Actor != "admin:root" {
+		t.Fatalf("ledger after deletion: %+v", entries)
+	}
+	if _, err := identity.VerifyLedger(ctx, s); err != nil {
+		t.Fatalf("chain after deletion: %v", err)
+	}
+	if _, err := s.UserByID(ctx, bob.ID); err != nil {
+		t.Fatalf("bob was touched: %v", err)
+	}
+	wantErr(t, "DeleteAccount(again)", identity.DeleteAccount(ctx, s, alice.ID, "admin:root", base), identity.ErrNotFound)
 }

@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 	}
 	tests = append(tests, credentialTests...)
 	tests = append(tests, ledgerTests...)
+	tests = append(tests, requestTests...)
 	tests = append(tests, consentTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -472,6 +473,7 @@ func fullClient(id string) *identity.Client {
 		IDTokenSignedResponseAlg: "ES256",
 		IntrospectAny:            true,
 		FirstParty:               true,
+		BackchannelLogoutURI:     "https://shop.example.com/backchannel",
 		CreatedAt:                base,
 		UpdatedAt:                base.Add(time.Hour),
 	}

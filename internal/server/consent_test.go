@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
@@ -592,5 +595,121 @@ func TestH12ProcessorsAreShown(t *testing.T) {
 				t.Errorf("%s: the consent page lacks %q", lang, want)
 			}
 		}
+	}
+}
+
+// TestDataExport: the titular downloads everything Portero holds about
+// them; no secret (password hash, TOTP secret, recovery codes) is in it.
+func TestDataExport(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c, hana, _ := e.consentedUser(t, "hana")
+	resp, body := e.page(c, "/account/data/export.json")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	var out struct {
+		Profile  struct{ ID, Username, Email string }
+		Sessions []struct{ IP string }
+		Records  []struct{ Kind, Type string } `json:"records"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, r := range out.Records {
+		kinds[r.Kind+"/"+r.Type] = true
+	}
+	if out.Profile.ID != hana.ID || out.Profile.Email != "hana@example.co" || len(out.Sessions) != 1 ||
+		!kinds["consent/consent.accepted"] || !kinds["audit/login.success"] {
+		t.Fatalf("export: %+v", out)
+	}
+	if strings.Contains(body, "argon2id") || strings.Contains(body, hana.PasswordHash) {
+		t.Fatal("the export leaks the password hash")
+	}
+}
+
+// TestBackchannelLogoutOnRevocation: revoking the purpose a client's
+// tokens depend on sends that client a signed OIDC Back-Channel Logout
+// token (typ logout+jwt, the subject, the event, no nonce).
+func TestBackchannelLogoutOnRevocation(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	received := make(chan string, 4)
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		received <- r.PostForm.Get("logout_token")
+	}))
+	t.Cleanup(rp.Close)
+	e.createClient(&identity.Client{
+		ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		BackchannelLogoutURI: rp.URL + "/backchannel",
+	})
+	c := e.browser()
+	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+	verifier, resp := e.authorizeWith(c, url.Values{"client_id": {"shop"}})
+	q := e.redirectQuery(resp)
+	status, _, tokens := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"redirect_uri": {mobileScheme}, "client_id": {"shop"}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
+	e.submit(c, "/account/data/revoke", url.Values{"purpose": {"account"}})
+	e.srv.WaitBackground()
+	var token string
+	select {
+	case token = <-received:
+	default:
+		t.Fatal("no logout token was delivered")
+	}
+	keys := oidc.NewRemoteKeySet(context.Background(), e.issuer+"/.well-known/jwks.json")
+	if _, err := keys.VerifySignature(context.Background(), token); err != nil {
+		t.Fatalf("logout token signature: %v", err)
+	}
+	header, claims := decodeJWT(t, token)
+	events, _ := claims["events"].(map[string]any)
+	if header["typ"] != "logout+jwt" || claims["iss"] != e.issuer || claims["sub"] != e.userID || claims["jti"] == nil ||
+		events["http://schemas.openid.net/event/backchannel-logout"] == nil || claims["nonce"] != nil {
+		t.Fatalf("logout token: %v %v", header, claims)
+	}
+	if aud, _ := claims["aud"].([]any); len(aud) != 1 || aud[0] != "shop" {
+		t.Fatalf("aud %v", claims["aud"])
+	}
+}
+
+// TestH5AnsweredDeletionErasesTheAccount: an administrator answering a
+// supresión erases the account (tokens die at once) and keeps only the
+// ledger, whose chain still verifies.
+func TestH5AnsweredDeletionErasesTheAccount(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c, ivan, tokens := e.consentedUser(t, "ivan")
+	req := e.fileRequest(t, c, ivan.ID, identity.RequestDelete, "Borren mi cuenta")
+	a := e.newAdmin(t, "root")
+	resp, body := e.act(a, req.ID, "answer", url.Values{"answer": {"Su cuenta fue borrada."}})
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Query().Get("notice") != "erased" {
+		t.Fatalf("answer deletion: %d %s\n%s", resp.StatusCode, resp.Request.URL, alertOf(body))
+	}
+	if _, err := e.store.UserByID(context.Background(), ivan.ID); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("the account survived: %v", err)
+	}
+	if active := e.introspect(tokens["access_token"].(string))["active"]; active != false {
+		t.Fatalf("token after erasure: %v", active)
+	}
+	entries, err := e.store.LedgerEntries(context.Background(), identity.LedgerFilter{Subject: ivan.ID, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, en := range entries {
+		types[en.Type] = true
+	}
+	if !types[identity.ConsentAccepted] || !types[identity.AuditAccountDeleted] {
+		t.Fatalf("the proof was not kept: %v", types)
+	}
+	if _, err := identity.VerifyLedger(context.Background(), e.store); err != nil {
+		t.Fatalf("ledger after erasure: %v", err)
+	}
+	if resp, _ := e.page(c, "/account"); resp.Request.URL.Path != "/login" {
+		t.Fatalf("the erased user's browser is still signed in: %s", resp.Request.URL)
 	}
 }

@@ -49,7 +49,9 @@ type Server struct {
 	now      func() time.Time
 	redis    *redis.Client
 	site     *web.Site
-	legal    *identity.LegalSet
+	// dataRequests serves consultas and reclamos (requests.go).
+	dataRequests *dataRequests
+	legal        *identity.LegalSet
 }
 
 // Legal is the habeas-data configuration in force.
@@ -240,6 +242,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	r.Use(s.observe)
 	provider.Mount(r)
 	site.Mount(r)
+	s.dataRequests = s.mountDataRequests(r, reg, sessions, pages, site)
 	r.HandleFunc("/health/alive", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -339,6 +342,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 		WebAuthn:     wa,
 		Mail:         mailer,
 		Legal:        s.legal,
+		Logout:       s.Provider,
 		DevMail:      devMail,
 		Now:          o.now,
 	}, nil
@@ -418,6 +422,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopBackground()
 	go s.Keys.Run(bg, time.Minute, func(err error) { s.log.Error("reload signing keys", "err", err) })
 	go s.pruneLoop(bg)
+	go s.dataRequestsLoop(bg)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -479,9 +484,12 @@ func (s *Server) pruneLoop(ctx context.Context) {
 	}
 }
 
-// WaitBackground blocks until work the pages started after their
-// responses (e-mail) has finished.
-func (s *Server) WaitBackground() { s.site.Wait() }
+// WaitBackground blocks until work started after the responses (e-mail,
+// back-channel logout tokens) has finished.
+func (s *Server) WaitBackground() {
+	s.site.Wait()
+	s.Provider.WaitBackchannel()
+}
 
 // Close releases the store and the Redis client.
 func (s *Server) Close() error {

@@ -105,6 +105,22 @@ func (s *Store) DeactivateSubjectGrants(ctx context.Context, subject, clientID s
 	return n, nil
 }
 
+func (s *Store) SubjectGrantClients(ctx context.Context, subject string) ([]string, error) {
+	var out []string
+	err := s.queryAll(ctx, func(row scanner) error {
+		var id string
+		if err := row.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	}, `SELECT DISTINCT client_id FROM grants WHERE subject = ? AND active ORDER BY client_id`, subject)
+	if err != nil {
+		return nil, failed("subject grant clients", err)
+	}
+	return out, nil
+}
+
 // MarkRotated sets rotated_at on an active, not yet rotated refresh token in
 // one conditional UPDATE, so that of concurrent callers exactly one wins.
 func (s *Store) MarkRotated(ctx context.Context, signature string, at time.Time) (bool, error) {

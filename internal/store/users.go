@@ -197,6 +197,25 @@ func (s *Store) ListUsers(ctx context.Context, limit int) ([]identity.User, erro
 	return ur.users, nil
 }
 
+// DeleteUser deletes the user's tokens (grants name the subject, without a
+// foreign key) and the user row, whose foreign keys cascade to sessions,
+// roles, credentials, one-time tokens and scope consents.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.exec(ctx, `DELETE FROM grants WHERE subject = ?`, id); err != nil {
+			return failed("delete user grants", err)
+		}
+		n, err := s.exec(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return failed("delete user", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("user %q: %w", id, identity.ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // GrantRole gives the user role; granting a role twice is not an error. An
 // unknown user is identity.ErrNotFound.
 func (s *Store) GrantRole(ctx context.Context, userID, role string) error {

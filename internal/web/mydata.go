@@ -150,10 +150,19 @@ func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(p.Scopes) > 0 {
 		// Revocation takes effect now: the user's tokens are inactive at
-		// introspection from this response on.
+		// introspection from this response on, and the clients that held
+		// them hear it over the back channel.
+		clients, err := s.Store.SubjectGrantClients(bg, u.ID)
+		if err != nil {
+			s.serverError(w, r, "revoke tokens", err)
+			return
+		}
 		if _, err := s.Store.DeactivateSubjectGrants(bg, u.ID, ""); err != nil {
 			s.serverError(w, r, "revoke tokens", err)
 			return
+		}
+		if s.Logout != nil {
+			s.Logout.NotifyLogout(bg, u.ID, clients)
 		}
 	}
 	http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
@@ -187,9 +196,13 @@ func (s *Site) revokeClient(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "delete scope consent", err)
 		return
 	}
-	if _, err := s.Store.DeactivateSubjectGrants(ctx, u.ID, clientID); err != nil {
+	n, err := s.Store.DeactivateSubjectGrants(ctx, u.ID, clientID)
+	if err != nil {
 		s.serverError(w, r, "revoke tokens", err)
 		return
+	}
+	if n > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, u.ID, []string{clientID})
 	}
 	http.Redirect(w, r, "/account/data?notice=client_revoked", http.StatusSeeOther)
 }
@@ -328,4 +341,156 @@ func (s *Site) showReceipt(w http.ResponseWriter, r *http.Request) {
 			Required: d.Required, Granted: d.Granted, Decided: true})
 	}
 	s.Pages.Render(w, r, http.StatusOK, "receipt", page)
+}
+
+// export is everything Portero holds about the titular (Ley 1581 art. 8a
+// and 8f: to know and to access, free of charge), as one JSON document.
+type export struct {
+	Format     string          `json:"format"`
+	ExportedAt time.Time       `json:"exported_at"`
+	Profile    exportProfile   `json:"profile"`
+	Factors    exportFactors   `json:"second_factors"`
+	Sessions   []exportSession `json:"sessions"`
+	Clients    []exportClient  `json:"applications_with_access"`
+	Requests   []exportRequest `json:"requests"`
+	Ledger     []exportEntry   `json:"records"`
+}
+
+type exportRequest struct {
+	ID          string     `json:"id"`
+	Kind        string     `json:"kind"`
+	Type        string     `json:"type"`
+	Status      string     `json:"status"`
+	Description string     `json:"description"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	DueAt       time.Time  `json:"due_at"`
+	ExtendedDue *time.Time `json:"extended_due_at,omitempty"`
+	Answer      string     `json:"answer,omitempty"`
+}
+
+type exportProfile struct {
+	ID              string     `json:"id"`
+	Username        string     `json:"username"`
+	Email           string     `json:"email"`
+	EmailVerifiedAt *time.Time `json:"email_verified_at,omitempty"`
+	Roles           []string   `json:"roles"`
+	Disabled        bool       `json:"disabled"`
+	CreatedAt       time.Time  `json:"created_at"`
+	// Passwords are kept only as an argon2id hash, which is not exported.
+	HasPassword bool `json:"has_password"`
+}
+
+type exportFactors struct {
+	TOTP          bool            `json:"authenticator_app"`
+	Passkeys      []exportPasskey `json:"passkeys"`
+	RecoveryCodes int             `json:"unused_recovery_codes"`
+}
+
+// exportPasskey is a passkey's metadata; the credential holds only a
+// public key (no biometric ever reaches Portero).
+type exportPasskey struct {
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+type exportSession struct {
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	AuthTime   time.Time `json:"signed_in_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	AMR        []string  `json:"methods"`
+}
+
+type exportClient struct {
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+}
+
+type exportEntry struct {
+	Seq        int64           `json:"seq"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Kind       string          `json:"kind"`
+	Type       string          `json:"type"`
+	Actor      string          `json:"actor,omitempty"`
+	ClientID   string          `json:"client_id,omitempty"`
+	IP         string          `json:"ip,omitempty"`
+	UserAgent  string          `json:"user_agent,omitempty"`
+	Payload    json.RawMessage `json:"details"`
+	Hash       string          `json:"hash"`
+}
+
+func (s *Site) exportData(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	out := export{Format: "portero-data-export-v1", ExportedAt: s.Now().UTC(),
+		Profile: exportProfile{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt, Roles: u.Roles,
+			Disabled: u.Disabled, CreatedAt: u.CreatedAt, HasPassword: u.PasswordHash != ""},
+		Sessions: []exportSession{}, Clients: []exportClient{}, Requests: []exportRequest{}, Ledger: []exportEntry{}}
+	f, err := s.Store.SecondFactors(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "export", err)
+		return
+	}
+	out.Factors = exportFactors{TOTP: f.TOTP, RecoveryCodes: f.RecoveryCodes, Passkeys: []exportPasskey{}}
+	passkeys, err := s.Store.WebAuthnCredentialsByUser(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "export", err)
+		return
+	}
+	for _, p := range passkeys {
+		out.Factors.Passkeys = append(out.Factors.Passkeys, exportPasskey{Name: p.Name, CreatedAt: p.CreatedAt, LastUsedAt: p.LastUsedAt})
+	}
+	sessions, err := s.Store.SessionsByUser(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "export", err)
+		return
+	}
+	for _, se := range sessions {
+		out.Sessions = append(out.Sessions, exportSession{IP: se.IP, UserAgent: se.UserAgent, AuthTime: se.AuthTime, LastSeenAt: se.LastSeenAt, AMR: se.AMR})
+	}
+	consents, err := s.Store.ScopeConsentsByUser(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "export", err)
+		return
+	}
+	for _, c := range consents {
+		out.Clients = append(out.Clients, exportClient{ClientID: c.ClientID, Scopes: c.Scopes, GrantedAt: c.GrantedAt})
+	}
+	requests, err := s.Store.DataRequestsByUser(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, "export", err)
+		return
+	}
+	for _, d := range requests {
+		out.Requests = append(out.Requests, exportRequest{ID: d.ID, Kind: d.Kind, Type: d.Type, Status: d.Status, Description: d.Description,
+			ReceivedAt: d.ReceivedAt, DueAt: d.DueAt, ExtendedDue: d.ExtendedDueAt, Answer: d.Answer})
+	}
+	var after int64
+	for {
+		page, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: u.ID, AfterSeq: after, Limit: identity.LedgerMaxLimit})
+		if err != nil {
+			s.serverError(w, r, "export", err)
+			return
+		}
+		for _, e := range page {
+			out.Ledger = append(out.Ledger, exportEntry{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Actor: e.Actor,
+				ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Payload: e.Payload, Hash: e.Hash})
+		}
+		if len(page) < identity.LedgerMaxLimit {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="portero-my-data.json"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
 }

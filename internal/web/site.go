@@ -38,6 +38,11 @@ type Throttle interface {
 	Success(ctx context.Context, account, ip string) error
 }
 
+// LogoutNotifier sends OpenID Connect Back-Channel Logout tokens.
+type LogoutNotifier interface {
+	NotifyLogout(ctx context.Context, subject string, clientIDs []string)
+}
+
 // Options are the policy knobs of the pages.
 type Options struct {
 	Issuer        string
@@ -78,6 +83,12 @@ type Site struct {
 	Mail     mail.Sender
 	// Legal is the habeas-data configuration in force.
 	Legal *identity.LegalSet
+	// Logout tells clients, over the OIDC back channel, that a user's
+	// authorization for them ended.
+	Logout LogoutNotifier
+	// Requests files and changes data-subject requests (with their ledger
+	// entries).
+	Requests *identity.Requests
 	// DevMail, in dev mode, is the mailer whose messages /dev/mail shows.
 	DevMail *mail.Dev
 	Now     func() time.Time
@@ -146,8 +157,13 @@ func (s *Site) Mount(r *mux.Router) {
 
 	get("/account", s.showAccount)
 	get("/account/data", s.showMyData)
+	get("/account/data/export.json", s.exportData)
 	post("/account/data/revoke", s.revokePurpose)
 	post("/account/data/clients/revoke", s.revokeClient)
+	get("/account/requests", s.showRequests)
+	post("/account/requests", s.fileRequest)
+	post("/account/requests/{id}/info", s.provideRequestInfo)
+	post("/account/requests/{id}/withdraw", s.withdrawRequest)
 	get("/account/data/receipts/{seq:[0-9]+}{format:(?:\\.json)?}", s.showReceipt)
 	post("/account/password", s.changePassword)
 	post("/account/verify-email", s.resendVerification)

@@ -6,6 +6,9 @@
 -- this table only keeps the remembered ones. Same in
 -- ../sqlite/00006_scope_consent.sql.
 ALTER TABLE clients ADD COLUMN first_party BOOLEAN NOT NULL DEFAULT FALSE;
+-- OpenID Connect Back-Channel Logout: where the client hears that a
+-- user's session or authorization ended.
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';
 
 CREATE TABLE scope_consents (
     user_id    TEXT        NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -1,0 +1,194 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/identity/calendar"
+)
+
+// "Mis solicitudes": the titular files consultas and reclamos (Ley 1581
+// arts. 14-15), follows their terms and legends, completes an incomplete
+// reclamo and may withdraw one. Every change goes through
+// identity.Requests, which records it in the ledger.
+
+// Message keys of the request vocabulary; literal, so that the catalog
+// test sees them.
+var (
+	requestTypeKeys = map[string]string{
+		identity.RequestKnow:    "requests.type.know",
+		identity.RequestProof:   "requests.type.proof",
+		identity.RequestUpdate:  "requests.type.update",
+		identity.RequestRectify: "requests.type.rectify",
+		identity.RequestDelete:  "requests.type.delete",
+		identity.RequestRevoke:  "requests.type.revoke",
+	}
+	requestKindKeys = map[string]string{
+		identity.RequestConsulta: "requests.kind.consulta",
+		identity.RequestReclamo:  "requests.kind.reclamo",
+	}
+	requestStatusKeys = map[string]string{
+		identity.RequestReceived:      "requests.status.received",
+		identity.RequestInfoRequested: "requests.status.info_requested",
+		identity.RequestExtended:      "requests.status.extended",
+		identity.RequestAnswered:      "requests.status.answered",
+		identity.RequestRefused:       "requests.status.refused",
+		identity.RequestWithdrawn:     "requests.status.withdrawn",
+	}
+	refusalKeys = map[string]string{
+		identity.RefusalLegalDuty:     "requests.refusal.legal_duty",
+		identity.RefusalContract:      "requests.refusal.contract",
+		identity.RefusalJudicialOrder: "requests.refusal.judicial_order",
+		identity.RefusalDataAccurate:  "requests.refusal.data_accurate",
+		identity.RefusalNotOwner:      "requests.refusal.not_owner",
+	}
+	requestNotices = map[string]string{
+		"filed":     "requests.notice.filed",
+		"info_sent": "requests.notice.info_sent",
+		"withdrawn": "requests.notice.withdrawn",
+	}
+)
+
+// colombianDate formats a due value as its date in Colombia.
+func colombianDate(t time.Time) string { return t.In(calendar.Location()).Format("2006-01-02") }
+
+type requestOption struct{ Value, Key string }
+
+type requestItem struct {
+	ID                          string
+	KindKey, TypeKey, StatusKey string
+	Description                 string
+	Received, Due               string
+	Extended                    bool
+	ExtensionReason             string
+	InfoRequested               bool
+	InfoNeeded, WithdrawBy      string
+	InfoProvided                string
+	Answer, RefusalKey          string
+	Legends                     []string
+	Open, Overdue               bool
+}
+
+type requestsPage struct {
+	Items   []requestItem
+	Types   []requestOption
+	Legends []string
+	// The form, kept when it is shown again with a problem.
+	Type, Description string
+	MaxText           int
+	Notice, Problem   string
+}
+
+func (s *Site) requestActor(r *http.Request) identity.RequestActor {
+	return identity.RequestActor{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.Pages.Lang(r)}
+}
+
+func (s *Site) showRequests(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.requireUser(w, r)
+	if !ok {
+		return
+	}
+	s.renderRequests(w, r, http.StatusOK, u, requestsPage{Notice: requestNotices[r.URL.Query().Get("notice")]})
+}
+
+func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int, u *identity.User, page requestsPage) {
+	rs, err := s.Requests.ForUser(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "data requests", err)
+		return
+	}
+	now := s.Now()
+	for i := range rs {
+		d := &rs[i]
+		item := requestItem{ID: d.ID, KindKey: requestKindKeys[d.Kind], TypeKey: requestTypeKeys[d.Type], StatusKey: requestStatusKeys[d.Status],
+			Description: d.Description, Received: bogota(d.ReceivedAt), Due: colombianDate(d.EffectiveDue()),
+			Extended: d.ExtendedDueAt != nil, ExtensionReason: d.ExtensionReason,
+			InfoRequested: d.Status == identity.RequestInfoRequested, InfoNeeded: d.InfoNeeded, InfoProvided: d.InfoProvided,
+			Answer: d.Answer, RefusalKey: refusalKeys[d.RefusalReason], Legends: identity.Legends(d, now),
+			Open: d.Open(), Overdue: d.Overdue(now)}
+		if d.WithdrawAt != nil {
+			item.WithdrawBy = colombianDate(*d.WithdrawAt)
+		}
+		page.Items = append(page.Items, item)
+	}
+	page.Legends = identity.UserLegends(rs, now)
+	for _, t := range identity.RequestTypes {
+		page.Types = append(page.Types, requestOption{Value: t, Key: requestTypeKeys[t]})
+	}
+	page.MaxText = identity.RequestTextMax
+	s.Pages.Render(w, r, status, "requests", page)
+}
+
+// requestProblem maps a rule's error to what the page says and its status.
+func requestProblem(err error) (int, string) {
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return http.StatusNotFound, "account.problem.not_found"
+	case errors.Is(err, identity.ErrRequestType):
+		return http.StatusBadRequest, "requests.problem.type"
+	case errors.Is(err, identity.ErrRequestText):
+		return http.StatusBadRequest, "requests.problem.too_long"
+	case errors.Is(err, identity.ErrAnswerRequired):
+		return http.StatusBadRequest, "requests.problem.info_required"
+	case errors.Is(err, identity.ErrWithdrawalDatePassed):
+		return http.StatusConflict, "requests.problem.too_late"
+	case errors.Is(err, identity.ErrRequestClosed), errors.Is(err, identity.ErrInfoNotRequested), errors.Is(err, identity.ErrConflict):
+		return http.StatusConflict, "requests.problem.closed"
+	}
+	return 0, ""
+}
+
+func (s *Site) fileRequest(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	typ, desc := r.PostForm.Get("type"), r.PostForm.Get("description")
+	// The titular's request must land even if the browser goes away.
+	_, err := s.Requests.File(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, typ, desc)
+	if status, problem := requestProblem(err); problem != "" {
+		s.renderRequests(w, r, status, u, requestsPage{Problem: problem, Type: typ, Description: desc})
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "file data request", err)
+		return
+	}
+	http.Redirect(w, r, "/account/requests?notice=filed", http.StatusSeeOther)
+}
+
+func (s *Site) provideRequestInfo(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	_, err := s.Requests.ProvideInfo(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, mux.Vars(r)["id"], r.PostForm.Get("info"))
+	s.afterRequestChange(w, r, u, err, "info_sent")
+}
+
+func (s *Site) withdrawRequest(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return
+	}
+	_, err := s.Requests.Withdraw(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, mux.Vars(r)["id"])
+	s.afterRequestChange(w, r, u, err, "withdrawn")
+}
+
+func (s *Site) afterRequestChange(w http.ResponseWriter, r *http.Request, u *identity.User, err error, notice string) {
+	if status, problem := requestProblem(err); problem != "" {
+		s.renderRequests(w, r, status, u, requestsPage{Problem: problem})
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "change data request", err)
+		return
+	}
+	http.Redirect(w, r, "/account/requests?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
