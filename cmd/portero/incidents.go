@@ -10,6 +10,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/server"
 )
 
 // Security incidents (HABEAS_DATA H10): Ley 1581 art. 17n obliges the
@@ -46,12 +47,12 @@ func (g *globals) incidents(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	_, st, _, err := g.openStore(ctx, false, false)
+	cfg, st, _, err := g.openStore(ctx, false, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cal := calendar.New(nil)
+	cal := server.Calendar(cfg)
 	now := time.Now()
 
 	if verb == "record" {

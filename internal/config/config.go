@@ -248,6 +248,11 @@ type Legal struct {
 	// (a legal representative authorizes, recorded as the actor) or
 	// "refuse".
 	Minors string `yaml:"minors"`
+	// ExtraHolidays are Colombian public holidays beyond those the law
+	// fixes today (Congress adds some), as "YYYY-MM-DD" or "YYYY-MM-DD
+	// Name"; the business-day deadlines of data-subject requests and
+	// incidents skip them.
+	ExtraHolidays []string `yaml:"extra_holidays"`
 }
 
 // Redis configures the optional Redis server.
@@ -353,7 +358,7 @@ func Defaults() *Config {
 				LockoutAfter: 100, LockoutFor: 15 * time.Minute, Window: time.Hour},
 		},
 		Redis: Redis{URL: "", KeyPrefix: "portero:"},
-		Legal: Legal{File: "", Minors: "representative"},
+		Legal: Legal{File: "", Minors: "representative", ExtraHolidays: []string{}},
 		Mail:  Mail{SMTPAddress: "", From: "Portero <no-reply@localhost>", Username: "", Password: ""},
 		Log: Log{
 			Level:  "info",

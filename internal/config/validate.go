@@ -45,6 +45,9 @@ func (c *Config) check(dev, final bool) []error {
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	v.atLeast("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1)
 	v.oneOf("legal.minors", c.Legal.Minors, "representative", "refuse")
+	if _, err := Holidays(c.Legal.ExtraHolidays); err != nil {
+		v.errorf("legal.extra_holidays", "%v", err)
+	}
 	if final && !dev && strings.TrimSpace(c.Legal.File) == "" {
 		v.errorf("legal.file", "is required outside --dev: Ley 1581 de 2012 requires the responsable's identity, the treatment policy, the privacy notice and the purposes before any personal data is processed (see config.example.yaml)")
 	}
@@ -376,6 +379,26 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR range", s)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// Holiday is an extra public holiday from the configuration.
+type Holiday struct {
+	Date time.Time // midnight UTC of the civil date
+	Name string
+}
+
+// Holidays reads legal.extra_holidays: "YYYY-MM-DD" or "YYYY-MM-DD Name".
+func Holidays(list []string) ([]Holiday, error) {
+	var out []Holiday
+	for _, s := range list {
+		date, name, _ := strings.Cut(strings.TrimSpace(s), " ")
+		d, err := time.Parse(time.DateOnly, date)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not YYYY-MM-DD [name]", s)
+		}
+		out = append(out, Holiday{Date: d, Name: strings.TrimSpace(name)})
 	}
 	return out, nil
 }

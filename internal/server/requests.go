@@ -11,6 +11,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
 	"github.com/portero-id/portero/internal/admin"
+	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/web"
@@ -34,12 +35,12 @@ type dataRequests struct {
 }
 
 // mountDataRequests builds the request service (statutory holidays of
-// package calendar), gives it to the titular's pages, mounts the admin
+// package calendar plus legal.extra_holidays), gives it to the titular's pages, mounts the admin
 // pages and registers the gauges.
 func (s *Server) mountDataRequests(r *mux.Router, reg prometheus.Registerer, sessions *session.Manager,
 	pages *render.Renderer, site *web.Site) *dataRequests {
 	d := &dataRequests{
-		svc: &identity.Requests{Store: s.Store, Calendar: calendar.New(nil), Now: s.now},
+		svc: &identity.Requests{Store: s.Store, Calendar: Calendar(s.cfg), Now: s.now},
 		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portero_data_requests_overdue",
 			Help: "Data-subject requests (consultas, reclamos) whose legal term has passed without an answer, by kind.",
@@ -102,4 +103,15 @@ func (s *Server) dataRequestsLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// Calendar is the business-day calendar: the statutory holidays and the
+// configured extra ones (validated with the configuration).
+func Calendar(cfg *config.Config) *calendar.Calendar {
+	extra, _ := config.Holidays(cfg.Legal.ExtraHolidays)
+	var hs []calendar.Holiday
+	for _, h := range extra {
+		hs = append(hs, calendar.Holiday{Date: h.Date, Name: h.Name})
+	}
+	return calendar.New(hs)
 }

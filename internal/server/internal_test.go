@@ -3,7 +3,9 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/portero-id/portero/internal/config"
 )
@@ -42,5 +44,22 @@ func TestClientAddrBehindTrustedProxies(t *testing.T) {
 	}
 	if _, err := config.ParsePrefixes([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("a bad range was accepted")
+	}
+}
+
+func TestCalendarHasTheConfiguredExtraHolidays(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
+	cfg.Legal.ExtraHolidays = []string{"2026-04-09 Festivo de prueba"}
+	if err := cfg.Validate(true); err != nil {
+		t.Fatal(err)
+	}
+	received := time.Date(2026, time.March, 16, 10, 0, 0, 0, time.FixedZone("COT", -5*3600))
+	if due := Calendar(cfg).ReclamoDue(received); due.Format(time.DateOnly) != "2026-04-10" {
+		t.Fatalf("reclamo due %s, want 2026-04-10 with the extra holiday", due)
+	}
+	cfg.Legal.ExtraHolidays = []string{"9 de abril"}
+	if err := cfg.Validate(true); err == nil || !strings.Contains(err.Error(), "legal.extra_holidays") {
+		t.Fatalf("a bad holiday: %v", err)
 	}
 }
