@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -96,6 +97,35 @@ func TestSignUpVerifyEmailAndSignIn(t *testing.T) {
 	c.wantAuthTimeRecent(t)
 	if c.Subject != user.ID {
 		t.Errorf("sub %q, want the new user %q", c.Subject, user.ID)
+	}
+
+	// The proof of that authorization: the account's data page lists it,
+	// the printable receipt shows the texts, and the JSON receipt carries
+	// the ledger hash the page shows.
+	b.open(e.issuer + "/account/data")
+	b.wantPage("/account/data")
+	b.shotBoth("mydata")
+	b.click(`#consent-history a[href^="/account/data/receipts/"]`)
+	receipt := b.url()
+	if !strings.HasPrefix(receipt.Path, "/account/data/receipts/") {
+		b.fatalf("expected a receipt page")
+	}
+	b.checkPage()
+	b.shot("receipt")
+	if !b.visible("#receipt-policy") || !b.visible("#receipt-purposes") {
+		b.fatalf("the receipt lacks the policy text or the purposes")
+	}
+	body := evalJS[string](b, fmt.Sprintf(`(() => { const x = new XMLHttpRequest(); x.open("GET", %q, false); x.send(); return x.responseText })()`,
+		receipt.Path+".json"))
+	var rc struct {
+		Hash    string `json:"hash"`
+		Subject string `json:"subject"`
+	}
+	if err := json.Unmarshal([]byte(body), &rc); err != nil || rc.Subject != user.ID || len(rc.Hash) != 64 {
+		t.Fatalf("JSON receipt: %v %s", err, body)
+	}
+	if !strings.Contains(b.pageText(), rc.Hash) {
+		t.Errorf("the printable receipt does not show the ledger hash %s", rc.Hash)
 	}
 }
 
