@@ -61,6 +61,24 @@ type ScopeConsentStore interface {
 	DeleteScopeConsent(ctx context.Context, userID, clientID string) error
 }
 
+// Document types that only minors hold (DIAN codes 11 and 12): registro
+// civil and tarjeta de identidad.
+var minorDocuments = []string{"RC", "TI"}
+
+// IsMinor decides from a birth date or a document type whether the titular
+// is under 18 (Ley 1581 art. 7; Código de la Infancia art. 3). known is
+// false when neither was given.
+func IsMinor(birth time.Time, documentType string, now time.Time) (minor, known bool) {
+	if slices.Contains(minorDocuments, documentType) {
+		return true, true
+	}
+	if birth.IsZero() {
+		return false, documentType != ""
+	}
+	adult := birth.AddDate(18, 0, 0)
+	return now.Before(adult), true
+}
+
 // ConsentActorRepresentative marks an authorization given by a minor's
 // legal representative (Decreto 1377 art. 12).
 const ConsentActorRepresentative = "representative"
@@ -91,6 +109,9 @@ type ConsentRecord struct {
 	Purposes    []PurposeDecision `json:"purposes"`
 	// Page is where the decision was taken ("/consent", "/account/data").
 	Page string `json:"page"`
+	// Minor: the titular is under 18 (from the birth date or document
+	// type given on the page, which are not kept).
+	Minor bool `json:"minor,omitempty"`
 	// Representative describes who authorized for a minor.
 	Representative string `json:"representative,omitempty"`
 }

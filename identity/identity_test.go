@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 var fastArgon = Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}
@@ -140,5 +141,27 @@ func TestPasswordHasherAsksForRehash(t *testing.T) {
 	}
 	if rehash, err := stronger.Verify(hash, "wrong"); !errors.Is(err, ErrPasswordMismatch) || rehash {
 		t.Fatalf("wrong password: rehash=%v err=%v", rehash, err)
+	}
+}
+
+func TestIsMinor(t *testing.T) {
+	now := time.Date(2026, time.November, 23, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		birth        time.Time
+		doc          string
+		minor, known bool
+	}{
+		{time.Time{}, "", false, false},
+		{time.Time{}, "CC", false, true},
+		{time.Time{}, "TI", true, true},
+		{time.Time{}, "RC", true, true},
+		{time.Date(2008, time.November, 23, 0, 0, 0, 0, time.UTC), "", false, true}, // 18 today
+		{time.Date(2008, time.November, 24, 0, 0, 0, 0, time.UTC), "", true, true},  // 18 tomorrow
+		{time.Date(1990, time.May, 1, 0, 0, 0, 0, time.UTC), "TI", true, true},      // the document wins
+	}
+	for _, tc := range tests {
+		if minor, known := IsMinor(tc.birth, tc.doc, now); minor != tc.minor || known != tc.known {
+			t.Errorf("IsMinor(%s, %q) = %v, %v; want %v, %v", tc.birth.Format(time.DateOnly), tc.doc, minor, known, tc.minor, tc.known)
+		}
 	}
 }

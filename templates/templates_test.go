@@ -41,6 +41,9 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 	for _, typ := range []string{"consent.accepted", "consent.denied", "consent.revoked", "consent.scopes_granted", "consent.scopes_denied", "consent.scopes_revoked"} {
 		used[typ] = "mydata.html (ledger entry type)"
 	}
+	for _, d := range []string{"CC", "TI", "RC", "CE", "PA", "PEP", "PPT"} {
+		used["consent.document."+d] = "consent.html (document types)"
+	}
 	for _, l := range b.Languages() {
 		used["lang."+l] = "layout.html (switcher)"
 	}

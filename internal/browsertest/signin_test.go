@@ -88,7 +88,7 @@ func TestSignUpVerifyEmailAndSignIn(t *testing.T) {
 		b.fatalf("the consent page has a pre-ticked box")
 	}
 	b.clickHere(`#purpose-account`)
-	b.clickHere(`#age-adult`)
+	evalJS[string](b, `document.getElementById("birth_date").value = "1990-05-01"`)
 	b.click(`#accept`)
 	b.wantApp()
 	c := e.redeem(a)

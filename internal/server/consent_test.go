@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -74,7 +75,7 @@ func TestH1ConsentIsPriorExpressAndInformed(t *testing.T) {
 	}
 	flow := resp.Request.URL.Query().Get("flow")
 
-	resp, body = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}})
+	resp, body = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "birth_date": {"1990-05-01"}})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) || checkedInput.MatchString(body) {
 		t.Fatalf("accept with nothing ticked: %d", resp.StatusCode)
 	}
@@ -83,7 +84,7 @@ func TestH1ConsentIsPriorExpressAndInformed(t *testing.T) {
 	}
 
 	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/consent", strings.NewReader(url.Values{
-		"flow": {flow}, "decision": {"accept"}, "age": {"adult"}, "purpose": {"account", "analytics"}}.Encode()))
+		"flow": {flow}, "decision": {"accept"}, "birth_date": {"1990-05-01"}, "purpose": {"account", "analytics"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("User-Agent", "ConsentTest/1.0")
 	resp, err := c.Do(req)
@@ -281,7 +282,7 @@ func TestH4NewPurposeNeedsNewConsent(t *testing.T) {
 		t.Error("the policy did not change, yet the page says it did")
 	}
 	flow := resp.Request.URL.Query().Get("flow")
-	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}})
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "birth_date": {"1990-05-01"}})
 	if q := e.redirectQuery(resp); q.Get("code") == "" {
 		t.Fatalf("an optional purpose may be declined: %v", q)
 	}
@@ -302,7 +303,7 @@ func (e *env) consentedUser(t *testing.T, username string) (*http.Client, *ident
 	c := e.browser()
 	verifier, resp, _ := e.toConsent(t, c, username, nil)
 	flow := resp.Request.URL.Query().Get("flow")
-	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "age": {"adult"}, "purpose": {"account", "marketing"}})
+	resp, _ = e.submit(c, "/consent", url.Values{"flow": {flow}, "decision": {"accept"}, "birth_date": {"1990-05-01"}, "purpose": {"account", "marketing"}})
 	q := e.redirectQuery(resp)
 	status, tokens := e.exchange(q.Get("code"), verifier)
 	if status != http.StatusOK {
@@ -545,17 +546,19 @@ func TestH8MinorCannotAuthorizeAlone(t *testing.T) {
 			}
 			flow := resp.Request.URL.Query().Get("flow")
 			base := url.Values{"flow": {flow}, "decision": {"accept"}, "purpose": {"account"}}
+			tenYearsAgo := time.Now().AddDate(-10, 0, 0).Format(time.DateOnly)
 			for _, form := range []url.Values{
 				merge(base), // age not stated
-				merge(base, url.Values{"age": {"minor"}}), // a minor alone
-				merge(base, url.Values{"age": {"minor"}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
+				merge(base, url.Values{"birth_date": {tenYearsAgo}}), // a minor alone
+				merge(base, url.Values{"document_type": {"TI"}}),     // a minor by document
+				merge(base, url.Values{"birth_date": {tenYearsAgo}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
 					"representative_document": {"CC 52.123.456"}}), // no confirmation
 			} {
 				if resp, _ := e.submit(c, "/consent", form); resp.StatusCode != http.StatusBadRequest {
 					t.Fatalf("%v: %d", form, resp.StatusCode)
 				}
 			}
-			withRep := merge(base, url.Values{"age": {"minor"}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
+			withRep := merge(base, url.Values{"birth_date": {tenYearsAgo}, "representative_name": {"Ana Pérez"}, "representative_relation": {"madre"},
 				"representative_document": {"CC 52.123.456"}, "representative_confirm": {"on"}})
 			resp, _ = e.submit(c, "/consent", withRep)
 			entries := e.consentEntries(t, kid.ID)
@@ -570,7 +573,8 @@ func TestH8MinorCannotAuthorizeAlone(t *testing.T) {
 			}
 			var rec identity.ConsentRecord
 			_ = json.Unmarshal(entries[0].Payload, &rec)
-			if !strings.Contains(rec.Representative, "Ana Pérez") || !strings.Contains(rec.Representative, "madre") {
+			if !rec.Minor || !strings.Contains(rec.Representative, "Ana Pérez") || !strings.Contains(rec.Representative, "madre") ||
+				strings.Contains(string(entries[0].Payload), tenYearsAgo) {
 				t.Fatalf("representative: %q", rec.Representative)
 			}
 			e.idTokenFor(t, resp, verifier)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -34,6 +35,10 @@ type consentProcessor struct {
 	Name, Country, Purpose string
 }
 
+// documentTypes are the Colombian identity documents the consent page
+// offers (DIAN codes: RC 11, TI 12, CC 13, CE 22, PA 41, PEP 47, PPT 48).
+var documentTypes = []string{"CC", "TI", "RC", "CE", "PA", "PEP", "PPT"}
+
 type consentPage struct {
 	Flow          string
 	Client        string // the application asking, "" on Portero's own pages
@@ -48,6 +53,7 @@ type consentPage struct {
 	Problem       string
 	// MinorsRefused: minors may not sign up at all (legal.minors).
 	MinorsRefused bool
+	DocumentTypes []string
 }
 
 // consentState folds the user's consent entries.
@@ -98,6 +104,7 @@ func (s *Site) consentData(r *http.Request, flow string, needs identity.ConsentN
 		PolicyVersion: s.Legal.Policy.Version, NoticeVersion: s.Legal.Notice.Version, Notice: notice,
 		PolicyChanged: needs.Policy && st.Policy != nil,
 		MinorsRefused: s.Legal.Minors == identity.MinorsRefuse,
+		DocumentTypes: documentTypes,
 	}
 	for _, p := range needs.Purposes {
 		page.Purposes = append(page.Purposes, consentPurpose{ID: p.ID, Title: text(p.Title), Description: text(p.Description),
@@ -178,14 +185,24 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	// recorded, or minors are refused by configuration.
 	actor, representative := "", ""
 	if decision == "accept" {
-		age := r.PostForm.Get("age")
+		var birth time.Time
+		if v := r.PostForm.Get("birth_date"); v != "" {
+			if t, err := time.Parse(time.DateOnly, v); err == nil && t.Before(s.Now()) && t.Year() > 1900 {
+				birth = t
+			}
+		}
+		doc := r.PostForm.Get("document_type")
+		if !slices.Contains(documentTypes, doc) {
+			doc = ""
+		}
+		minor, known := identity.IsMinor(birth, doc, s.Now())
 		problem := ""
 		switch {
-		case age != "adult" && age != "minor":
+		case !known:
 			problem = "consent.age_missing"
-		case age == "minor" && s.Legal.Minors == identity.MinorsRefuse:
+		case minor && s.Legal.Minors == identity.MinorsRefuse:
 			problem = "consent.minor_refused"
-		case age == "minor":
+		case minor:
 			name := strings.TrimSpace(r.PostForm.Get("representative_name"))
 			doc := strings.TrimSpace(r.PostForm.Get("representative_document"))
 			relation := strings.TrimSpace(r.PostForm.Get("representative_relation"))
@@ -227,6 +244,7 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 		Notice:         &identity.TextRef{Version: s.Legal.Notice.Version, Lang: lang, SHA256: s.legalText(s.Legal.Notice, lang).SHA256},
 		Page:           "/consent",
 		Representative: representative,
+		Minor:          representative != "",
 	}
 	for _, p := range needs.Purposes {
 		rec.Purposes = append(rec.Purposes, identity.PurposeDecision{ID: p.ID, Version: p.Version, SHA256: p.SHA256(),
