@@ -92,9 +92,9 @@ func load(fsys fs.FS, name, minors string) (*identity.LegalSet, error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("legal: "+format, args...)) }
 
 	r := f.Responsable
-	for field, v := range map[string]string{"name": r.Name, "nit": r.NIT, "address": r.Address, "email": r.Email, "phone": r.Phone} {
-		if strings.TrimSpace(v) == "" {
-			bad("responsable.%s is required (Ley 1581 art. 12, Decreto 1377 art. 15)", field)
+	for _, f := range []struct{ name, value string }{{"name", r.Name}, {"nit", r.NIT}, {"address", r.Address}, {"email", r.Email}, {"phone", r.Phone}} {
+		if strings.TrimSpace(f.value) == "" {
+			bad("responsable.%s is required (Ley 1581 art. 12, Decreto 1377 art. 15)", f.name)
 		}
 	}
 	if r.NIT != "" && !identity.ValidNIT(r.NIT) {
