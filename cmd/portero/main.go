@@ -18,6 +18,7 @@ const usage = `Usage: portero [--config FILE] [--json] COMMAND [ARGS]
 Commands:
   serve [--dev]            run the server
   migrate                  apply pending database migrations
+  bootstrap --admin-email E  create the first super_admin and print a one-time link
   clients create|list|get|delete
   users create
   roles grant|revoke --user U --role R
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.audit(ctx, rest)
 	case "incidents":
 		return g.incidents(ctx, rest)
+	case "bootstrap":
+		return g.bootstrap(ctx, rest)
 	case "help":
 		fs.Usage()
 		return nil

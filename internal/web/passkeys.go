@@ -2,9 +2,7 @@ package web
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -96,10 +94,9 @@ func (s *Site) endCeremony(r *http.Request) (*identity.OneTimeToken, *webauthn.S
 	return t, &sd, nil
 }
 
-func tokenDigest(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:])
-}
+// tokenDigest is how one-time token values are stored (the CLI's
+// bootstrap link uses the same identity.Digest).
+func tokenDigest(v string) string { return identity.Digest(v) }
 
 type jsonError struct {
 	Error string `json:"error"`
