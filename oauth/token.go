@@ -81,6 +81,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		sess.Subject = client.ID
 		sess.ClientID = client.ID
 		sess.Roles = slices.Clone(client.Roles)
+		// fosite has checked the requested scopes and audience against the
+		// client's; granting them is the application's part (there is no
+		// user to ask).
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
 	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
 	if err != nil {

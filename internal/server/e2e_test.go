@@ -217,6 +217,19 @@ func TestClientCredentials(t *testing.T) {
 		if _, err := cc.Token(context.Background()); err != nil {
 			t.Fatalf("x/oauth2 clientcredentials: %v", err)
 		}
+		// Requested scopes the client may have are granted; others refused.
+		status, _, body = e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}})
+		if status != http.StatusOK || body["scope"] != "orders:read" {
+			t.Fatalf("scoped client credentials: %d %v", status, body)
+		}
+		_, claims = decodeJWT(t, body["access_token"].(string))
+		if claims["scope"] != "orders:read" || e.introspect(body["access_token"].(string))["scope"] != "orders:read" {
+			t.Fatalf("scope claim %v", claims["scope"])
+		}
+		status, _, body = e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"client_credentials"}, "scope": {"reports:run"}})
+		if status != http.StatusBadRequest || body["error"] != "invalid_scope" {
+			t.Fatalf("a scope the client may not have: %d %v", status, body)
+		}
 	})
 }
 
