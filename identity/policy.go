@@ -1,6 +1,17 @@
 package identity
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
+
+// RoleSuperAdmin is the built-in role above every other; at least one
+// user always holds it.
+const RoleSuperAdmin = "super_admin"
+
+// ErrLastSuperAdmin refuses to remove the last super_admin: nobody could
+// administer Portero any more.
+var ErrLastSuperAdmin = errors.New("the last super_admin cannot be removed")
 
 // MFAPolicy decides who must use a second factor.
 type MFAPolicy struct {

@@ -60,7 +60,8 @@ type UserStore interface {
 	SetEmailVerified(ctx context.Context, userID string, at time.Time) error
 	// ListUsers returns users ordered by username.
 	ListUsers(ctx context.Context, limit int) ([]User, error)
-	// GrantRole is idempotent; RevokeRole of a role the user lacks is ErrNotFound.
+	// GrantRole is idempotent; RevokeRole of a role the user lacks is
+	// ErrNotFound, and of the last super_admin ErrLastSuperAdmin.
 	GrantRole(ctx context.Context, userID, role string) error
 	RevokeRole(ctx context.Context, userID, role string) error
 	// DeleteUser erases the account and everything hanging from it

@@ -185,8 +185,30 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
+	body := p.introspectionBody(use, ar)
+	if sess, _ := ar.GetSession().(*Session); sess != nil && sess.Username != "" {
+		// A user's token: roles are read now, not from the token's
+		// snapshot, so a role change is visible to resource servers at
+		// once (and a disabled user's tokens stop working).
+		u, err := p.Store.UserByID(ctx, sess.Subject)
+		switch {
+		case errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled):
+			p.Metrics.Introspections.WithLabelValues("inactive").Inc()
+			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+			return
+		case err != nil:
+			p.Log.ErrorContext(ctx, "introspection user look-up", "err", err)
+			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		roles := slices.Clone(u.Roles)
+		if roles == nil {
+			roles = []string{}
+		}
+		body["roles"] = roles
+	}
 	p.Metrics.Introspections.WithLabelValues("active").Inc()
-	writeJSON(w, http.StatusOK, p.introspectionBody(use, ar))
+	writeJSON(w, http.StatusOK, body)
 }
 
 func mayIntrospect(caller *Client, ar fosite.Requester) bool {

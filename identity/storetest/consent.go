@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ var consentTests = []struct {
 	{"scope consents are remembered per user and client", testScopeConsents},
 	{"grants of a subject are deactivated per client or all", testDeactivateSubjectGrants},
 	{"deleting an account erases it and keeps the ledger", testDeleteUser},
+	{"the last super_admin cannot be removed", testLastSuperAdmin},
 }
 
 func testLegalTexts(t *testing.T, s identity.Store) {
@@ -143,4 +145,37 @@ func testDeleteUser(t *testing.T, s identity.Store) {
 		t.Fatalf("bob was touched: %v", err)
 	}
 	wantErr(t, "DeleteAccount(again)", identity.DeleteAccount(ctx, s, alice.ID, "admin:root", base), identity.ErrNotFound)
+}
+
+func testLastSuperAdmin(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	root, other := newUser("root"), newUser("other")
+	mustCreateUser(t, s, root)
+	mustCreateUser(t, s, other)
+	noErr(t, "GrantRole(root)", s.GrantRole(ctx, root.ID, identity.RoleSuperAdmin))
+	wantErr(t, "RevokeRole(last)", s.RevokeRole(ctx, root.ID, identity.RoleSuperAdmin), identity.ErrLastSuperAdmin)
+	got, err := s.UserByID(ctx, root.ID)
+	noErr(t, "UserByID", err)
+	if !got.HasRole(identity.RoleSuperAdmin) {
+		t.Fatal("the refused revocation still removed the role")
+	}
+	noErr(t, "GrantRole(other)", s.GrantRole(ctx, other.ID, identity.RoleSuperAdmin))
+	noErr(t, "RevokeRole(one of two)", s.RevokeRole(ctx, root.ID, identity.RoleSuperAdmin))
+	wantErr(t, "RevokeRole(now the last)", s.RevokeRole(ctx, other.ID, identity.RoleSuperAdmin), identity.ErrLastSuperAdmin)
+
+	// Two super_admins revoking each other at once: exactly one wins.
+	noErr(t, "GrantRole(root again)", s.GrantRole(ctx, root.ID, identity.RoleSuperAdmin))
+	errs := make(chan error, 2)
+	for _, id := range []string{root.ID, other.ID} {
+		go func() { errs <- s.RevokeRole(ctx, id, identity.RoleSuperAdmin) }()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) {
+		t.Fatalf("concurrent revocations: %v, %v; want exactly one refused", e1, e2)
+	}
+	for _, err := range []error{e1, e2} {
+		if err != nil && !errors.Is(err, identity.ErrLastSuperAdmin) {
+			t.Fatalf("concurrent revocation: %v", err)
+		}
+	}
 }

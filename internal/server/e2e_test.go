@@ -306,3 +306,32 @@ func (e *env) signedIn(browser *http.Client, conf oauth2.Config) bool {
 	resp.Body.Close()
 	return !strings.HasPrefix(resp.Header.Get("Location"), "/login")
 }
+
+// TestRoleChangesAreVisibleAtIntrospection: a role granted or revoked
+// after a user's token was issued shows at introspection at once (the
+// JWT's own roles claim changes with the next token).
+func TestRoleChangesAreVisibleAtIntrospection(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	code, verifier := e.codeFor(t)
+	status, tokens := e.exchange(code, verifier)
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, tokens)
+	}
+	at := tokens["access_token"].(string)
+	rolesOf := func() []any { r, _ := e.introspect(at)["roles"].([]any); return r }
+	if got := rolesOf(); len(got) != 2 {
+		t.Fatalf("roles at issuance: %v", got)
+	}
+	if err := e.store.GrantRole(context.Background(), e.userID, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rolesOf(); !slices.Contains(got, any("admin")) {
+		t.Fatalf("a granted role is not visible: %v", got)
+	}
+	if err := e.store.RevokeRole(context.Background(), e.userID, "vendor"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rolesOf(); slices.Contains(got, any("vendor")) {
+		t.Fatalf("a revoked role is still visible: %v", got)
+	}
+}

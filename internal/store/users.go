@@ -246,12 +246,38 @@ func (s *Store) GrantRole(ctx context.Context, userID, role string) error {
 // RevokeRole takes role from the user; identity.ErrNotFound if the user does
 // not hold it.
 func (s *Store) RevokeRole(ctx context.Context, userID, role string) error {
-	n, err := s.exec(ctx, `DELETE FROM user_roles WHERE user_id = ? AND role = ?`, userID, role)
-	if err != nil {
-		return failed("revoke role", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("user %q role %q: %w", userID, role, identity.ErrNotFound)
-	}
-	return nil
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if role == identity.RoleSuperAdmin {
+			// Nobody may remove the last super_admin. The holders are
+			// locked first (SQLite: the writer lock already serialises),
+			// so two administrators revoking each other at the same
+			// moment cannot both succeed.
+			lock := ""
+			if s.dialect == DialectPostgres {
+				lock = " FOR UPDATE"
+			}
+			var holders []string
+			if err := s.queryAll(ctx, func(row scanner) error {
+				var id string
+				if err := row.Scan(&id); err != nil {
+					return err
+				}
+				holders = append(holders, id)
+				return nil
+			}, `SELECT user_id FROM user_roles WHERE role = ?`+lock, role); err != nil {
+				return failed("lock super admins", err)
+			}
+			if len(holders) == 1 && holders[0] == userID {
+				return identity.ErrLastSuperAdmin
+			}
+		}
+		n, err := s.exec(ctx, `DELETE FROM user_roles WHERE user_id = ? AND role = ?`, userID, role)
+		if err != nil {
+			return failed("revoke role", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("user %q role %q: %w", userID, role, identity.ErrNotFound)
+		}
+		return nil
+	})
 }
