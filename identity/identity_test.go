@@ -165,3 +165,44 @@ func TestIsMinor(t *testing.T) {
 		}
 	}
 }
+
+func TestRoleCatalog(t *testing.T) {
+	c := NewRoleCatalog([]Role{
+		{Name: "customer", Permissions: []string{"orders:read:own"}},
+		{Name: "vendor", Permissions: []string{"products:write", "orders:read:own"}},
+		{Name: "admin", Includes: []string{"vendor", "customer"}, Permissions: []string{"portero:admin:read"}},
+		{Name: "super_admin", Includes: []string{"admin"}},
+	})
+	roles, perms := c.Expand([]string{"super_admin"})
+	if strings.Join(roles, ",") != "admin,customer,super_admin,vendor" ||
+		strings.Join(perms, ",") != "orders:read:own,portero:admin:read,products:write" {
+		t.Fatalf("Expand(super_admin) = %v %v", roles, perms)
+	}
+	if roles, perms := c.Expand([]string{"auditor"}); len(roles) != 1 || len(perms) != 0 {
+		t.Fatalf("an unknown role: %v %v", roles, perms)
+	}
+	for _, tc := range []struct {
+		granter []string
+		role    string
+		ok      bool
+	}{
+		{[]string{"admin"}, "vendor", true},
+		{[]string{"admin"}, "admin", true},
+		{[]string{"admin"}, "super_admin", false},
+		{[]string{"vendor"}, "customer", false},
+		{[]string{"super_admin"}, "customer", true},
+	} {
+		if got := c.CanGrant(tc.granter, tc.role); got != tc.ok {
+			t.Errorf("CanGrant(%v, %s) = %v", tc.granter, tc.role, got)
+		}
+	}
+	if !c.Cycle(&Role{Name: "vendor", Includes: []string{"admin"}}) || c.Cycle(&Role{Name: "support", Includes: []string{"customer"}}) ||
+		!c.Cycle(&Role{Name: "loop", Includes: []string{"loop"}}) {
+		t.Fatal("cycle detection")
+	}
+	for p, ok := range map[string]bool{"orders:read": true, "portero:admin:write": true, "Orders:Read": false, "a b": false, "": false} {
+		if (ValidPermission(p) == nil) != ok {
+			t.Errorf("ValidPermission(%q)", p)
+		}
+	}
+}

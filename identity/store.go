@@ -47,6 +47,7 @@ type Store interface {
 	LegalStore
 	RequestStore
 	ScopeConsentStore
+	RoleStore
 }
 
 // UserStore holds end-user accounts.

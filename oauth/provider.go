@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -78,6 +79,10 @@ type Provider struct {
 	discovery   []byte
 	logoutKey   []byte
 	backchannel *backchannel
+
+	catalogMu    sync.Mutex
+	catalog      identity.RoleCatalog
+	catalogUntil time.Time
 }
 
 // Metrics counts what the OAuth endpoints did.

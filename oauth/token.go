@@ -207,6 +207,20 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 		body["roles"] = roles
 	}
+	// Permissions are expanded here, so JWTs can stay small: the roles
+	// and the catalog decide, as they are now.
+	catalog, err := p.roleCatalog(ctx)
+	if err != nil {
+		p.Log.ErrorContext(ctx, "introspection role catalog", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	roles, _ := body["roles"].([]string)
+	_, perms := catalog.Expand(roles)
+	if perms == nil {
+		perms = []string{}
+	}
+	body["permissions"] = perms
 	p.Metrics.Introspections.WithLabelValues("active").Inc()
 	writeJSON(w, http.StatusOK, body)
 }
@@ -349,4 +363,21 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		claims["roles"] = roles
 	}
 	writeJSON(w, http.StatusOK, claims)
+}
+
+// roleCatalog is the role catalog, cached for the client cache's TTL (the
+// catalog changes as rarely as clients do).
+func (p *Provider) roleCatalog(ctx context.Context) (identity.RoleCatalog, error) {
+	p.catalogMu.Lock()
+	defer p.catalogMu.Unlock()
+	now := p.Now()
+	if p.catalog != nil && now.Before(p.catalogUntil) {
+		return p.catalog, nil
+	}
+	roles, err := p.Store.Roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.catalog, p.catalogUntil = identity.NewRoleCatalog(roles), now.Add(p.Clients.TTL)
+	return p.catalog, nil
 }

@@ -105,3 +105,20 @@ func TestH10IncidentDeadline(t *testing.T) {
 		t.Fatal("a bad date was accepted")
 	}
 }
+
+func TestRolesCatalogCommands(t *testing.T) {
+	c := newCLI(t)
+	var roles []map[string]any
+	c.jsonOut(&roles, "roles", "define", "--name", "support", "--includes", "customer", "--permissions", "orders:read,tickets:write",
+		"--description", "Atención al cliente")
+	if len(roles) != 1 || roles[0]["name"] != "support" || len(roles[0]["permissions"].([]any)) != 2 {
+		t.Fatalf("define: %v", roles)
+	}
+	c.jsonOut(&roles, "roles", "list")
+	if len(roles) != 5 {
+		t.Fatalf("list: %v", roles)
+	}
+	if _, _, err := c.run("", "roles", "define", "--name", "customer", "--includes", "support"); err == nil {
+		t.Fatal("a cycle was accepted")
+	}
+}

@@ -479,9 +479,12 @@ func (g *globals) users(ctx context.Context, args []string) error {
 }
 
 func (g *globals) roles(ctx context.Context, args []string) error {
-	verb, args, err := subcommand("roles", args, "grant", "revoke")
+	verb, args, err := subcommand("roles", args, "grant", "revoke", "define", "list")
 	if err != nil {
 		return err
+	}
+	if verb == "define" || verb == "list" {
+		return g.roleCatalog(ctx, verb, args)
 	}
 	fs := newFlags("roles "+verb, g)
 	user := fs.String("user", "", "username, e-mail or user id (required)")
@@ -568,6 +571,67 @@ func (g *globals) keys(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, "KID\tALG\tCREATED\tSIGNS FROM")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.ID, v.Algorithm, v.CreatedAt.Format(time.RFC3339), v.ActiveAt.Format(time.RFC3339))
+		}
+		w.Flush()
+	})
+}
+
+type roleView struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Builtin     bool     `json:"builtin"`
+	Includes    []string `json:"includes"`
+	Permissions []string `json:"permissions"`
+}
+
+// roleCatalog defines a role (its description, the roles it includes and
+// its permissions) or lists the catalog.
+func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) error {
+	fs := newFlags("roles "+verb, g)
+	name := fs.String("name", "", "role name (define)")
+	description := fs.String("description", "", "what the role is for (define)")
+	includes := fs.String("includes", "", "comma-separated roles this role includes (define)")
+	permissions := fs.String("permissions", "", "comma-separated permissions, e.g. orders:read (define)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	_, st, _, err := g.openStore(ctx, false, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if verb == "define" {
+		if *name == "" {
+			return fmt.Errorf("roles define: --name is required")
+		}
+		r := &identity.Role{Name: *name, Description: *description, Includes: splitList(*includes), Permissions: splitList(*permissions)}
+		if err := st.PutRole(ctx, r); err != nil {
+			return fmt.Errorf("roles define: %w", err)
+		}
+	}
+	roles, err := st.Roles(ctx)
+	if err != nil {
+		return err
+	}
+	views := []roleView{}
+	for _, r := range roles {
+		if verb == "define" && r.Name != *name {
+			continue
+		}
+		v := roleView{Name: r.Name, Description: r.Description, Builtin: r.Builtin, Includes: r.Includes, Permissions: r.Permissions}
+		if v.Includes == nil {
+			v.Includes = []string{}
+		}
+		if v.Permissions == nil {
+			v.Permissions = []string{}
+		}
+		views = append(views, v)
+	}
+	return g.output(views, func() {
+		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ROLE\tINCLUDES\tPERMISSIONS\tDESCRIPTION")
+		for _, v := range views {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Name, strings.Join(v.Includes, ","), strings.Join(v.Permissions, ","), v.Description)
 		}
 		w.Flush()
 	})

@@ -22,6 +22,7 @@ Commands:
   clients create|list|get|delete
   users create
   roles grant|revoke --user U --role R
+  roles define --name N [--includes a,b] [--permissions p,q] | roles list
   keys rotate|list [--dev]
   audit verify             check the ledger's hash chain (exit 1 if broken)
   incidents record|list    security incidents and their SIC reporting deadline

@@ -18,6 +18,7 @@ var consentTests = []struct {
 	{"grants of a subject are deactivated per client or all", testDeactivateSubjectGrants},
 	{"deleting an account erases it and keeps the ledger", testDeleteUser},
 	{"the last super_admin cannot be removed", testLastSuperAdmin},
+	{"the role catalog expands, updates and protects built-ins", testRoleCatalog},
 }
 
 func testLegalTexts(t *testing.T, s identity.Store) {
@@ -178,4 +179,30 @@ func testLastSuperAdmin(t *testing.T, s identity.Store) {
 			t.Fatalf("concurrent revocation: %v", err)
 		}
 	}
+}
+
+func testRoleCatalog(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	roles, err := s.Roles(ctx)
+	noErr(t, "Roles", err)
+	catalog := identity.NewRoleCatalog(roles)
+	if all, perms := catalog.Expand([]string{identity.RoleSuperAdmin}); !slices.Equal(all, []string{"admin", "customer", "super_admin", "vendor"}) ||
+		!slices.Contains(perms, "portero:admin:write") || !catalog["admin"].Builtin {
+		t.Fatalf("built-in catalog: %v %v", all, perms)
+	}
+	support := &identity.Role{Name: "support", Description: "Atención al cliente", Includes: []string{"customer"}, Permissions: []string{"orders:read", "tickets:write"}}
+	noErr(t, "PutRole", s.PutRole(ctx, support))
+	support.Permissions = []string{"orders:read"}
+	noErr(t, "PutRole(update)", s.PutRole(ctx, support))
+	roles, _ = s.Roles(ctx)
+	got := identity.NewRoleCatalog(roles)["support"]
+	if got.Builtin || got.Description != "Atención al cliente" || !slices.Equal(got.Permissions, []string{"orders:read"}) || !slices.Equal(got.Includes, []string{"customer"}) {
+		t.Fatalf("support = %+v", got)
+	}
+	wantErr(t, "PutRole(unknown include)", s.PutRole(ctx, &identity.Role{Name: "x", Includes: []string{"nope"}}), identity.ErrNotFound)
+	wantErr(t, "PutRole(cycle)", s.PutRole(ctx, &identity.Role{Name: "customer", Includes: []string{"support"}}), identity.ErrInvalid)
+	wantErr(t, "PutRole(bad permission)", s.PutRole(ctx, &identity.Role{Name: "y", Permissions: []string{"Bad Perm"}}), identity.ErrInvalid)
+	wantErr(t, "DeleteRole(builtin)", s.DeleteRole(ctx, "admin"), identity.ErrConflict)
+	noErr(t, "DeleteRole", s.DeleteRole(ctx, "support"))
+	wantErr(t, "DeleteRole(again)", s.DeleteRole(ctx, "support"), identity.ErrNotFound)
 }

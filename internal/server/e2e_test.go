@@ -328,6 +328,10 @@ func TestRoleChangesAreVisibleAtIntrospection(t *testing.T) {
 	if got := rolesOf(); !slices.Contains(got, any("admin")) {
 		t.Fatalf("a granted role is not visible: %v", got)
 	}
+	// Permissions are expanded at introspection from the role catalog.
+	if perms, _ := e.introspect(at)["permissions"].([]any); !slices.Contains(perms, any("portero:admin:read")) {
+		t.Fatalf("permissions of an admin: %v", perms)
+	}
 	if err := e.store.RevokeRole(context.Background(), e.userID, "vendor"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,36 @@
+-- +goose Up
+-- The role catalog: what each role may do (permissions such as
+-- "orders:read") and which roles it includes (super_admin includes admin,
+-- admin includes vendor and customer). Users and clients still name their
+-- roles in user_roles and clients.roles; a role missing here simply has no
+-- permissions and includes nothing. Same in
+-- ../postgres/00007_roles.sql.
+CREATE TABLE roles (
+    name        TEXT        NOT NULL PRIMARY KEY,
+    description TEXT        NOT NULL DEFAULT '',
+    builtin     BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at  DATETIME NOT NULL
+);
+
+CREATE TABLE role_includes (
+    role     TEXT NOT NULL REFERENCES roles (name) ON DELETE CASCADE,
+    includes TEXT NOT NULL REFERENCES roles (name) ON DELETE CASCADE,
+    PRIMARY KEY (role, includes)
+);
+
+CREATE TABLE role_permissions (
+    role       TEXT NOT NULL REFERENCES roles (name) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    PRIMARY KEY (role, permission)
+);
+
+INSERT INTO roles (name, description, builtin, created_at) VALUES
+    ('customer', 'Buys in the marketplace', TRUE, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')),
+    ('vendor', 'Sells in the marketplace', TRUE, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')),
+    ('admin', 'Administers the marketplace and Portero', TRUE, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')),
+    ('super_admin', 'Administers administrators', TRUE, strftime('%Y-%m-%d %H:%M:%f+00:00', 'now'));
+INSERT INTO role_includes (role, includes) VALUES
+    ('super_admin', 'admin'), ('admin', 'vendor'), ('admin', 'customer');
+INSERT INTO role_permissions (role, permission) VALUES
+    ('admin', 'portero:admin:read'), ('admin', 'portero:admin:write'),
+    ('super_admin', 'portero:roles:admin');
