@@ -68,8 +68,12 @@ type Client struct {
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens when a user's authorization for this client ends; "" for none.
 	BackchannelLogoutURI string
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// PermissionsClaim puts the permissions of the token's roles in the
+	// client's JWT access tokens; off, services expand them through
+	// introspection and tokens stay small.
+	PermissionsClaim bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
 // GrantKind tells which fosite record a Grant holds.

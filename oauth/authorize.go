@@ -201,7 +201,14 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if pending != nil {
 		requestedAt = pending.CreatedAt
 	}
-	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, p.userSession(ar, user, browser, requestedAt))
+	sess := p.userSession(ar, user, browser, requestedAt)
+	if c, ok := ar.GetClient().(*Client); ok {
+		if err := p.addPermissions(ctx, &c.Client, sess); err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
+	resp, err := p.fosite.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return

@@ -16,11 +16,14 @@ import (
 // token claims) and the JWT access-token strategy (RFC 9068 claims).
 type Session struct {
 	openid.DefaultSession
-	ClientID string    `json:"client_id"`
-	Roles    []string  `json:"roles"`
-	AuthTime time.Time `json:"auth_time,omitzero"`
-	ACR      string    `json:"acr,omitempty"`
-	AMR      []string  `json:"amr,omitempty"`
+	ClientID string   `json:"client_id"`
+	Roles    []string `json:"roles"`
+	// Permissions, when the client asked for them, go in the JWT access
+	// token (expanded from Roles when the token was issued).
+	Permissions []string  `json:"permissions,omitempty"`
+	AuthTime    time.Time `json:"auth_time,omitzero"`
+	ACR         string    `json:"acr,omitempty"`
+	AMR         []string  `json:"amr,omitempty"`
 	// BrowserSession is the digest of the browser session the grant came
 	// from, so a logout can find its tokens.
 	BrowserSession string `json:"browser_session,omitempty"`
@@ -48,6 +51,9 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	} else {
 		extra["roles"] = []string{}
 	}
+	if s.Permissions != nil {
+		extra["permissions"] = slices.Clone(s.Permissions)
+	}
 	if !s.AuthTime.IsZero() {
 		extra["auth_time"] = s.AuthTime.Unix()
 		if s.ACR != "" {
@@ -74,6 +80,7 @@ func (s *Session) Clone() fosite.Session {
 	c := *s
 	c.ExpiresAt = maps.Clone(s.ExpiresAt)
 	c.Roles = slices.Clone(s.Roles)
+	c.Permissions = slices.Clone(s.Permissions)
 	c.AMR = slices.Clone(s.AMR)
 	if s.Claims != nil {
 		claims := *s.Claims

@@ -81,6 +81,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		sess.Subject = client.ID
 		sess.ClientID = client.ID
 		sess.Roles = slices.Clone(client.Roles)
+		if err := p.addPermissions(ctx, &client.Client, sess); err != nil {
+			p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(err))
+			return
+		}
 		// fosite has checked the requested scopes and audience against the
 		// client's; granting them is the application's part (there is no
 		// user to ask).
@@ -380,4 +384,22 @@ func (p *Provider) roleCatalog(ctx context.Context) (identity.RoleCatalog, error
 	}
 	p.catalog, p.catalogUntil = identity.NewRoleCatalog(roles), now.Add(p.Clients.TTL)
 	return p.catalog, nil
+}
+
+// addPermissions expands the session's roles into permissions when the
+// client wants them in its JWT access tokens.
+func (p *Provider) addPermissions(ctx context.Context, c *identity.Client, sess *Session) error {
+	if !c.PermissionsClaim {
+		return nil
+	}
+	catalog, err := p.roleCatalog(ctx)
+	if err != nil {
+		return err
+	}
+	_, perms := catalog.Expand(sess.Roles)
+	if perms == nil {
+		perms = []string{}
+	}
+	sess.Permissions = perms
+	return nil
 }

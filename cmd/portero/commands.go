@@ -180,6 +180,7 @@ type clientView struct {
 	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
 	IntrospectAny            bool      `json:"introspect_any"`
 	FirstParty               bool      `json:"first_party"`
+	PermissionsClaim         bool      `json:"permissions_claim"`
 	CreatedAt                time.Time `json:"created_at"`
 }
 
@@ -196,7 +197,7 @@ func viewClient(c *identity.Client, secret string) clientView {
 		RedirectURIs:            nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), ResponseTypes: nonNil(c.ResponseTypes), Scopes: nonNil(c.Scopes),
 		Audience: nonNil(c.Audience), Roles: nonNil(c.Roles), TokenFormat: c.TokenFormat,
-		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt,
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny, FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, CreatedAt: c.CreatedAt,
 	}
 }
 
@@ -219,6 +220,7 @@ func (g *globals) printClient(v clientView) {
 	fmt.Fprintf(w, "id token alg\t%s\n", v.IDTokenSignedResponseAlg)
 	fmt.Fprintf(w, "introspect any\t%v\n", v.IntrospectAny)
 	fmt.Fprintf(w, "first party\t%v\n", v.FirstParty)
+	fmt.Fprintf(w, "permissions claim\t%v\n", v.PermissionsClaim)
 	w.Flush()
 }
 
@@ -306,6 +308,7 @@ func (g *globals) clientsCreate(ctx context.Context, args []string) error {
 	jwksFile := fs.String("jwks-file", "", "file with the client's public JWK Set (private_key_jwt)")
 	idTokenAlg := fs.String("id-token-alg", oauth.AlgRS256, "ID token signing algorithm: RS256 or ES256")
 	introspect := fs.Bool("introspect", false, "allow introspecting tokens issued to any client (resource servers)")
+	permissionsClaim := fs.Bool("permissions-claim", false, "put the permissions of the token's roles in JWT access tokens (default: services expand them through introspection)")
 	firstParty := fs.Bool("first-party", false, "the marketplace's own application: no scope consent page (the legal consent is still asked)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -328,7 +331,7 @@ func (g *globals) clientsCreate(ctx context.Context, args []string) error {
 		GrantTypes: splitList(*grantTypes), Scopes: splitList(*scopes),
 		Audience: splitList(*audience), Roles: splitList(*roles),
 		TokenFormat: *tokenFormat, IDTokenSignedResponseAlg: *idTokenAlg,
-		IntrospectAny: *introspect, FirstParty: *firstParty, TokenEndpointAuthMethod: *authMethod,
+		IntrospectAny: *introspect, FirstParty: *firstParty, PermissionsClaim: *permissionsClaim, TokenEndpointAuthMethod: *authMethod,
 	}
 	if c.Name == "" {
 		c.Name = c.ID

@@ -474,6 +474,7 @@ func fullClient(id string) *identity.Client {
 		IntrospectAny:            true,
 		FirstParty:               true,
 		BackchannelLogoutURI:     "https://shop.example.com/backchannel",
+		PermissionsClaim:         true,
 		CreatedAt:                base,
 		UpdatedAt:                base.Add(time.Hour),
 	}

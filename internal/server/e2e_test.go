@@ -12,6 +12,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/testdb"
 )
 
@@ -225,6 +226,22 @@ func TestClientCredentials(t *testing.T) {
 		_, claims = decodeJWT(t, body["access_token"].(string))
 		if claims["scope"] != "orders:read" || e.introspect(body["access_token"].(string))["scope"] != "orders:read" {
 			t.Fatalf("scope claim %v", claims["scope"])
+		}
+		// A client that asks for it gets the permissions of its roles in
+		// its JWTs; the others keep small tokens.
+		if _, perms := claims["permissions"]; perms {
+			t.Fatalf("permissions in a token of a client that did not ask: %v", claims)
+		}
+		if err := e.store.PutRole(context.Background(), &identity.Role{Name: "vendor", Permissions: []string{"orders:read", "products:write"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.createClient(&identity.Client{ID: "stock-api", Name: "Stock", TokenEndpointAuthMethod: identity.AuthMethodBasic,
+			GrantTypes: []string{"client_credentials"}, Roles: []string{"vendor"}, TokenFormat: identity.TokenFormatJWT,
+			IDTokenSignedResponseAlg: "RS256", PermissionsClaim: true})
+		status, _, body = e.postForm("/oauth2/token", "stock-api", e.secrets["stock-api"], url.Values{"grant_type": {"client_credentials"}})
+		_, claims = decodeJWT(t, body["access_token"].(string))
+		if perms, _ := claims["permissions"].([]any); status != http.StatusOK || len(perms) != 2 || perms[0] != "orders:read" {
+			t.Fatalf("permissions claim: %d %v", status, claims)
 		}
 		status, _, body = e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"client_credentials"}, "scope": {"reports:run"}})
 		if status != http.StatusBadRequest || body["error"] != "invalid_scope" {

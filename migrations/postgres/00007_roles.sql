@@ -5,6 +5,10 @@
 -- roles in user_roles and clients.roles; a role missing here simply has no
 -- permissions and includes nothing. Same in
 -- ../sqlite/00007_roles.sql.
+-- A client may ask for the expanded permissions in its JWT access tokens
+-- (off by default: services can expand them through introspection).
+ALTER TABLE clients ADD COLUMN permissions_claim BOOLEAN NOT NULL DEFAULT FALSE;
+
 CREATE TABLE roles (
     name        TEXT        NOT NULL PRIMARY KEY,
     description TEXT        NOT NULL DEFAULT '',
