@@ -72,8 +72,12 @@ type Client struct {
 	// client's JWT access tokens; off, services expand them through
 	// introspection and tokens stay small.
 	PermissionsClaim bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// RegistrationTokenHash is the SHA-256 digest of the registration
+	// access token of a dynamically registered client (RFC 7592); nil for
+	// clients an administrator created.
+	RegistrationTokenHash []byte
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // GrantKind tells which fosite record a Grant holds.

@@ -46,6 +46,9 @@ func (p *Provider) discoveryDocument() []byte {
 		"access_token_signing_alg_values_supported":        []string{AlgES256},
 		"introspection_signing_alg_values_supported":       []string{"none"},
 	}
+	if p.opts.RegistrationToken != "" {
+		doc["registration_endpoint"] = iss + "/oauth2/register"
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		panic(err) // a static map of strings always marshals

@@ -46,6 +46,9 @@ type Options struct {
 	// PendingLifespan is how long an authorization request waits for the
 	// user to sign in.
 	PendingLifespan time.Duration
+	// RegistrationToken is the initial access token of dynamic client
+	// registration; empty turns it off.
+	RegistrationToken string
 	// MFA names the roles that must have signed in with a second factor;
 	// a session without one is stepped up before a code is issued.
 	MFA identity.MFAPolicy
@@ -216,6 +219,11 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.Handle("/oauth2/revoke", p.backChannel(p.revoke)).Methods(http.MethodPost)
 	r.Handle("/userinfo", p.backChannel(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/oauth2/logout", p.limitBody(p.logout)).Methods(http.MethodGet, http.MethodPost)
+	if p.opts.RegistrationToken != "" {
+		r.Handle("/oauth2/register", p.limitBody(p.register)).Methods(http.MethodPost)
+		r.HandleFunc("/oauth2/register/{id}", p.readRegistration).Methods(http.MethodGet)
+		r.HandleFunc("/oauth2/register/{id}", p.deleteRegistration).Methods(http.MethodDelete)
+	}
 }
 
 func (p *Provider) limitBody(h http.HandlerFunc) http.Handler {

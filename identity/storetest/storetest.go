@@ -475,6 +475,7 @@ func fullClient(id string) *identity.Client {
 		FirstParty:               true,
 		BackchannelLogoutURI:     "https://shop.example.com/backchannel",
 		PermissionsClaim:         true,
+		RegistrationTokenHash:    []byte{0xde, 0xad, 0x00, 0xbe, 0xef},
 		CreatedAt:                base,
 		UpdatedAt:                base.Add(time.Hour),
 	}

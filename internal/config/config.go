@@ -136,6 +136,10 @@ type Secrets struct {
 	// SystemOld lists previous system secrets, still accepted for
 	// decryption and HMAC verification while a rotation is in progress.
 	SystemOld []string `yaml:"system_old"`
+	// ClientRegistration is the initial access token of dynamic client
+	// registration (RFC 7591): whoever presents it may register clients.
+	// Empty turns registration off.
+	ClientRegistration string `yaml:"client_registration"`
 }
 
 // OAuth configures token lifespans and OAuth2 policy.
@@ -388,7 +392,8 @@ const redacted = "[redacted]"
 
 // String redacts the secrets.
 func (s Secrets) String() string {
-	return "{System:" + redactedIfSet(s.System) + " SystemOld:[" + strconv.Itoa(len(s.SystemOld)) + " redacted]}"
+	return "{System:" + redactedIfSet(s.System) + " SystemOld:[" + strconv.Itoa(len(s.SystemOld)) + " redacted]" +
+		" ClientRegistration:" + redactedIfSet(s.ClientRegistration) + "}"
 }
 
 // GoString redacts the secrets from %#v.
@@ -399,6 +404,7 @@ func (s Secrets) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("system", redactedIfSet(s.System)),
 		slog.Int("system_old", len(s.SystemOld)),
+		slog.String("client_registration", redactedIfSet(s.ClientRegistration)),
 	)
 }
 
@@ -418,7 +424,7 @@ func (s Secrets) redacted() map[string]any {
 	for i := range old {
 		old[i] = redacted
 	}
-	return map[string]any{"system": redactedIfSet(s.System), "system_old": old}
+	return map[string]any{"system": redactedIfSet(s.System), "system_old": old, "client_registration": redactedIfSet(s.ClientRegistration)}
 }
 
 func redactedIfSet(s string) string {

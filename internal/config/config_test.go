@@ -855,6 +855,7 @@ func TestSecretsAreRedacted(t *testing.T) {
 	c := Defaults()
 	c.Secrets.System = testSecret
 	c.Secrets.SystemOld = []string{testSecret + "-old"}
+	c.Secrets.ClientRegistration = testSecret + "-registration"
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "config", c, "secrets", c.Secrets)
 	js, err := json.Marshal(c)

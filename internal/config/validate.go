@@ -44,6 +44,9 @@ func (c *Config) check(dev, final bool) []error {
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	v.positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	v.atLeast("http.max_body_bytes", c.HTTP.MaxBodyBytes, 1)
+	if r := c.Secrets.ClientRegistration; r != "" && len(r) < 32 {
+		v.errorf("secrets.client_registration", "must have at least 32 characters when set")
+	}
 	v.oneOf("legal.minors", c.Legal.Minors, "representative", "refuse")
 	if _, err := Holidays(c.Legal.ExtraHolidays); err != nil {
 		v.errorf("legal.extra_holidays", "%v", err)

@@ -220,6 +220,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		MaxBodyBytes:          int64(cfg.HTTP.MaxBodyBytes),
 		PendingLifespan:       30 * time.Minute,
 		MFA:                   identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
+		RegistrationToken:     cfg.Secrets.ClientRegistration,
 	}, oauth.Deps{
 		Store: st, Keys: keys, Sessions: sessions, Pages: pages,
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,

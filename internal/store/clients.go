@@ -25,12 +25,12 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 	_, err := s.exec(ctx, `INSERT INTO clients
 		(id, name, secret_hash, is_public, token_endpoint_auth_method,
 		 redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-		 jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
 		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
 		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
-		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI, c.PermissionsClaim,
+		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI, c.PermissionsClaim, bytesArg(c.RegistrationTokenHash),
 		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
 	if isDuplicate(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, identity.ErrConflict)
@@ -43,21 +43,21 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 
 const clientColumns = `id, name, secret_hash, is_public, token_endpoint_auth_method,
 	redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-	jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, created_at, updated_at`
+	jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, created_at, updated_at`
 
 func scanClient(row scanner, c *identity.Client) error {
 	var (
-		secret, jwks                                                    dbBytes
+		secret, jwks, regToken                                          dbBytes
 		redirect, postLogout, grantTypes, respTypes, scopes, aud, roles dbList
 		created, updated                                                dbTime
 	)
 	err := row.Scan(&c.ID, &c.Name, &secret, &c.Public, &c.TokenEndpointAuthMethod,
 		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
-		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &created, &updated)
+		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &created, &updated)
 	if err != nil {
 		return err
 	}
-	c.SecretHash, c.JWKS = secret, jwks
+	c.SecretHash, c.JWKS, c.RegistrationTokenHash = secret, jwks, regToken
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes = redirect, postLogout, grantTypes
 	c.ResponseTypes, c.Scopes, c.Audience, c.Roles = respTypes, scopes, aud, roles
 	c.CreatedAt, c.UpdatedAt = created.Time, updated.Time

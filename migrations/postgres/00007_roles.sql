@@ -8,6 +8,9 @@
 -- A client may ask for the expanded permissions in its JWT access tokens
 -- (off by default: services can expand them through introspection).
 ALTER TABLE clients ADD COLUMN permissions_claim BOOLEAN NOT NULL DEFAULT FALSE;
+-- Clients registered dynamically (RFC 7591) manage themselves with a
+-- registration access token (RFC 7592), kept as a SHA-256 digest.
+ALTER TABLE clients ADD COLUMN registration_token_hash BYTEA;
 
 CREATE TABLE roles (
     name        TEXT        NOT NULL PRIMARY KEY,

@@ -1,0 +1,202 @@
+package oauth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// Dynamic client registration (RFC 7591) behind an initial access token,
+// and the client's own read and delete (RFC 7592) with the registration
+// access token it got. Off unless secrets.client_registration is set.
+// Registered clients are third-party by construction: never first-party,
+// never with roles, never able to introspect other clients' tokens.
+
+// clientMetadata is the RFC 7591 request and response body.
+type clientMetadata struct {
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	RegistrationAccessToken string   `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string   `json:"registration_client_uri,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scope                   string   `json:"scope"`
+	BackchannelLogoutURI    string   `json:"backchannel_logout_uri,omitempty"`
+}
+
+func registrationError(w http.ResponseWriter, code, description string) {
+	writeJSONError(w, http.StatusBadRequest, code, description)
+}
+
+// bearer compares the request's bearer token with want in constant time.
+func bearer(r *http.Request, want []byte, hashed bool) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" || len(want) == 0 {
+		return false
+	}
+	got := []byte(token)
+	if hashed {
+		sum := sha256.Sum256(got)
+		got = sum[:]
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeJSONError(w, http.StatusUnauthorized, "invalid_token", "")
+}
+
+func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
+	if !bearer(r, []byte(p.opts.RegistrationToken), false) {
+		unauthorized(w)
+		return
+	}
+	var m clientMetadata
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&m); err != nil {
+		registrationError(w, "invalid_client_metadata", "The body must be a JSON object of client metadata.")
+		return
+	}
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{"authorization_code"}
+	}
+	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, "authorization_code") {
+		m.ResponseTypes = []string{"code"}
+	}
+	if m.TokenEndpointAuthMethod == "" {
+		m.TokenEndpointAuthMethod = identity.AuthMethodBasic
+	}
+	for _, g := range m.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" && g != "client_credentials" {
+			registrationError(w, "invalid_client_metadata", "grant_types may hold authorization_code, refresh_token and client_credentials.")
+			return
+		}
+	}
+	switch m.TokenEndpointAuthMethod {
+	case identity.AuthMethodNone, identity.AuthMethodBasic, identity.AuthMethodPost:
+	default:
+		registrationError(w, "invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post.")
+		return
+	}
+	idBytes := make([]byte, 16)
+	if _, err := rand.Read(idBytes); err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	c := &identity.Client{
+		ID: "dyn-" + base64.RawURLEncoding.EncodeToString(idBytes), Name: m.ClientName,
+		Public: m.TokenEndpointAuthMethod == identity.AuthMethodNone, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs,
+		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, Scopes: strings.Fields(m.Scope),
+		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: AlgRS256, BackchannelLogoutURI: m.BackchannelLogoutURI,
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	var secret string
+	if !c.Public {
+		s, digest, err := GenerateClientSecret()
+		if err != nil {
+			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		secret, c.SecretHash = s, digest
+	}
+	if err := c.Validate(p.opts.ScopesSupported); err != nil {
+		code := "invalid_client_metadata"
+		if strings.Contains(err.Error(), "redirect") {
+			code = "invalid_redirect_uri"
+		}
+		registrationError(w, code, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	regToken, regDigest, err := GenerateClientSecret()
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	c.RegistrationTokenHash = regDigest
+	if err := p.Store.CreateClient(r.Context(), c); err != nil {
+		p.Log.ErrorContext(r.Context(), "register client", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	out := p.metadataOf(c)
+	out.ClientSecret, out.RegistrationAccessToken = secret, regToken
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (p *Provider) metadataOf(c *identity.Client) clientMetadata {
+	never := int64(0)
+	m := clientMetadata{
+		ClientID: c.ID, ClientIDIssuedAt: c.CreatedAt.Unix(), ClientName: c.Name,
+		RegistrationClientURI: p.opts.Issuer + "/oauth2/register/" + c.ID,
+		RedirectURIs:          c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI,
+	}
+	if !c.Public {
+		m.ClientSecretExpiresAt = &never
+	}
+	if m.RedirectURIs == nil {
+		m.RedirectURIs = []string{}
+	}
+	if m.ResponseTypes == nil {
+		m.ResponseTypes = []string{}
+	}
+	return m
+}
+
+// registeredClient loads the client named in the path if the request
+// carries its registration access token; otherwise it answers 401 (an
+// unknown client answers the same, RFC 7592 §2).
+func (p *Provider) registeredClient(w http.ResponseWriter, r *http.Request) (*identity.Client, bool) {
+	c, err := p.Store.ClientByID(r.Context(), mux.Vars(r)["id"])
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		p.Log.ErrorContext(r.Context(), "registered client", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return nil, false
+	}
+	if c == nil || !bearer(r, c.RegistrationTokenHash, true) {
+		unauthorized(w)
+		return nil, false
+	}
+	return c, true
+}
+
+func (p *Provider) readRegistration(w http.ResponseWriter, r *http.Request) {
+	if c, ok := p.registeredClient(w, r); ok {
+		writeJSON(w, http.StatusOK, p.metadataOf(c))
+	}
+}
+
+func (p *Provider) deleteRegistration(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.registeredClient(w, r)
+	if !ok {
+		return
+	}
+	if err := p.Store.DeleteClient(r.Context(), c.ID); err != nil {
+		p.Log.ErrorContext(r.Context(), "delete registered client", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	p.Clients.Invalidate(c.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
