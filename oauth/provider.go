@@ -9,7 +9,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -83,9 +83,7 @@ type Provider struct {
 	logoutKey   []byte
 	backchannel *backchannel
 
-	catalogMu    sync.Mutex
-	catalog      identity.RoleCatalog
-	catalogUntil time.Time
+	catalog atomic.Pointer[cachedCatalog]
 }
 
 // Metrics counts what the OAuth endpoints did.

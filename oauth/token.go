@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -369,21 +370,28 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
+// cachedCatalog is the role catalog and until when it may be used.
+type cachedCatalog struct {
+	catalog identity.RoleCatalog
+	until   time.Time
+}
+
 // roleCatalog is the role catalog, cached for the client cache's TTL (the
-// catalog changes as rarely as clients do).
+// catalog changes as rarely as clients do). Introspection calls it on every
+// request, so a hit is one atomic load, no lock; when it expires, concurrent
+// callers may each reload it once, which is harmless.
 func (p *Provider) roleCatalog(ctx context.Context) (identity.RoleCatalog, error) {
-	p.catalogMu.Lock()
-	defer p.catalogMu.Unlock()
 	now := p.Now()
-	if p.catalog != nil && now.Before(p.catalogUntil) {
-		return p.catalog, nil
+	if c := p.catalog.Load(); c != nil && now.Before(c.until) {
+		return c.catalog, nil
 	}
 	roles, err := p.Store.Roles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p.catalog, p.catalogUntil = identity.NewRoleCatalog(roles), now.Add(p.Clients.TTL)
-	return p.catalog, nil
+	c := &cachedCatalog{catalog: identity.NewRoleCatalog(roles), until: now.Add(p.Clients.TTL)}
+	p.catalog.Store(c)
+	return c.catalog, nil
 }
 
 // addPermissions expands the session's roles into permissions when the
