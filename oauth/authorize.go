@@ -82,17 +82,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
 			return
 		}
-		if pending == nil {
-			if pending, err = p.park(r); err != nil {
-				p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-				return
-			}
-		}
-		target := LoginPath + "?flow=" + url.QueryEscape(pending.ID)
+		extra := url.Values{}
 		if hint := ar.GetRequestForm().Get("login_hint"); hint != "" && len(hint) <= 256 {
-			target += "&login_hint=" + url.QueryEscape(hint)
+			extra.Set("login_hint", hint)
 		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		p.sendTo(w, r, ar, pending, LoginPath, extra)
 		return
 	}
 	if required := p.requiredACR(ar, user); identity.ACRRank(browser.ACR) < identity.ACRRank(required) {
@@ -120,13 +114,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("A stronger authentication is required."))
 			return
 		}
-		if pending == nil {
-			if pending, err = p.park(r); err != nil {
-				p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-				return
-			}
-		}
-		http.Redirect(w, r, StepUpPath+"?flow="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+		p.sendTo(w, r, ar, pending, StepUpPath, nil)
 		return
 	}
 
@@ -147,13 +135,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
 				return
 			}
-			if pending == nil {
-				if pending, err = p.park(r); err != nil {
-					p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-					return
-				}
-			}
-			http.Redirect(w, r, ConsentPath+"?flow="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+			p.sendTo(w, r, ar, pending, ConsentPath, nil)
 			return
 		}
 		// Scopes whose purpose the user declined or revoked are not granted.
@@ -179,13 +161,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
 				return
 			}
-			if pending == nil {
-				if pending, err = p.park(r); err != nil {
-					p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-					return
-				}
-			}
-			http.Redirect(w, r, ScopeConsentPath+"?flow="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+			p.sendTo(w, r, ar, pending, ScopeConsentPath, nil)
 			return
 		}
 		scopes = granted
@@ -243,6 +219,25 @@ func (p *Provider) resumePending(w http.ResponseWriter, r *http.Request) (*ident
 	r.Method = http.MethodGet
 	r.Form, r.PostForm = nil, nil
 	return pending, true
+}
+
+// sendTo sends the browser to the page for what the request still needs,
+// parking the request first if it is not parked yet; the page sends the
+// browser back to /oauth2/auth?flow=ID.
+func (p *Provider) sendTo(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester,
+	pending *identity.PendingAuthorization, path string, extra url.Values) {
+	if pending == nil {
+		var err error
+		if pending, err = p.park(r); err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
+	q := url.Values{"flow": {pending.ID}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	http.Redirect(w, r, path+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // park stores the authorization request while the user signs in.
