@@ -19,6 +19,12 @@ type MFAPolicy struct {
 	Roles []string
 }
 
+// MayRemoveFactor reports whether u may remove one of the factors they
+// have: the policy's users keep at least one.
+func (p MFAPolicy) MayRemoveFactor(u *User, factors int) bool {
+	return !p.Requires(u) || factors > 1
+}
+
 // Requires reports whether u must sign in with a second factor.
 func (p MFAPolicy) Requires(u *User) bool {
 	for _, r := range u.Roles {

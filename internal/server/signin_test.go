@@ -706,3 +706,24 @@ func TestFactorChangesNeedAFreshSignIn(t *testing.T) {
 		t.Fatalf("TOTP setup after signing in again: %d", resp.StatusCode)
 	}
 }
+
+// TestPolicyUsersKeepTheirLastFactor: a vendor (MFA required) cannot remove
+// their only second factor.
+func TestPolicyUsersKeepTheirLastFactor(t *testing.T) {
+	e := newEnv(t, sqlite(), func(c *config.Config) { c.Accounts.MFARequiredRoles = []string{"vendor"} })
+	c := e.browser()
+	resp, body := e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+	if resp.Request.URL.Path != "/login/enroll" {
+		t.Fatalf("enrolment expected, got %s", resp.Request.URL)
+	}
+	code, _ := identity.TOTPCode(match(t, totpSecretPattern, body), time.Now())
+	if resp, _ = e.submit(c, "/login/enroll", url.Values{"code": {code}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("enrol: %d", resp.StatusCode)
+	}
+	if resp, _ = e.submit(c, "/account/totp/remove", nil); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("removing the only factor: %d", resp.StatusCode)
+	}
+	if f, _ := e.store.SecondFactors(context.Background(), e.userID); !f.TOTP {
+		t.Fatal("the only factor was removed")
+	}
+}

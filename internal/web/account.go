@@ -61,8 +61,7 @@ func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.
 	if f.TOTP {
 		factorCount++
 	}
-	// The policy's users keep at least one factor.
-	page.CanRemoveMFA = !page.MFARequired || factorCount > 1
+	page.CanRemoveMFA = s.Opts.MFA.MayRemoveFactor(u, factorCount)
 	page.HasFactor = factorCount > 0
 	for _, p := range f.Passkeys {
 		page.Passkeys = append(page.Passkeys, accountPasskey{ID: p.ID, Name: p.Name, Created: p.CreatedAt, LastUsed: p.LastUsedAt})
@@ -314,18 +313,32 @@ func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
 }
 
+// mayRemoveFactor answers (409, or an error page) when the MFA policy
+// forbids removing one of u's factors, and reports whether to go on. One
+// query: the factor counts, not the whole account page.
+func (s *Site) mayRemoveFactor(w http.ResponseWriter, r *http.Request, sess *identity.Session, u *identity.User) bool {
+	f, err := s.Store.SecondFactors(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "second factors", err)
+		return false
+	}
+	n := f.Passkeys
+	if f.TOTP {
+		n++
+	}
+	if !s.Opts.MFA.MayRemoveFactor(u, n) {
+		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "account.problem.last_factor")
+		return false
+	}
+	return true
+}
+
 func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
 	}
-	page, err := s.accountData(r, sess, u)
-	if err != nil {
-		s.serverError(w, r, "account page", err)
-		return
-	}
-	if !page.CanRemoveMFA {
-		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "account.problem.last_factor")
+	if !s.mayRemoveFactor(w, r, sess, u) {
 		return
 	}
 	if err := s.Store.DeleteTOTP(r.Context(), u.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
@@ -341,17 +354,11 @@ func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, err := s.accountData(r, sess, u)
-	if err != nil {
-		s.serverError(w, r, "account page", err)
-		return
-	}
-	if !page.CanRemoveMFA {
-		s.renderAccount(w, r, http.StatusConflict, sess, u, "", "account.problem.last_factor")
+	if !s.mayRemoveFactor(w, r, sess, u) {
 		return
 	}
 	id := r.PostForm.Get("id")
-	err = s.Store.DeleteWebAuthnCredential(r.Context(), u.ID, id)
+	err := s.Store.DeleteWebAuthnCredential(r.Context(), u.ID, id)
 	if errors.Is(err, identity.ErrNotFound) {
 		// Someone else's passkey, or gone: same answer.
 		s.renderAccount(w, r, http.StatusNotFound, sess, u, "", "account.problem.not_found")

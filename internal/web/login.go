@@ -315,13 +315,10 @@ func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "count recovery codes", err)
 		return
 	}
-	amr = normalizeAMR(amr)
-	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+	if err := s.startSession(w, r, u, amr, nil); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
-	s.Sessions.ClearPending(w)
-	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
 	s.Pages.Render(w, r, http.StatusOK, "recoveryused", struct {
 		Left     int
 		Continue string

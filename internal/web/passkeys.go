@@ -363,13 +363,10 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 	if cred.Flags.UserVerified {
 		amr = append(amr, identity.AMRUser)
 	}
-	amr = normalizeAMR(amr)
-	if _, err := s.Sessions.Start(w, r, user.ID, amr, acrFor(amr)); err != nil {
+	if err := s.startSession(w, r, user, amr, map[string]string{"credential": credentialID(cred.ID)}); err != nil {
 		s.jsonServerError(w, r, "start session", err)
 		return
 	}
-	s.Sessions.ClearPending(w)
-	s.audit(r, identity.AuditLoginSuccess, user.ID, map[string]string{"amr": joinAMR(amr), "credential": credentialID(cred.ID)})
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": continueURL(flow)})
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -285,16 +286,29 @@ func (s *Site) factorsOf(ctx context.Context, userID string) (factors, error) {
 	return f, nil
 }
 
-// completeSignIn starts the browser session once every required step is
-// done, records it and sends the browser on.
-func (s *Site) completeSignIn(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, flow string) {
+// startSession ends a sign-in whose every required step is done: a new
+// session (new id: no fixation), the pending cookie cleared, the success
+// audited with details added to the methods used.
+func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, details map[string]string) error {
 	amr = normalizeAMR(amr)
 	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+		return err
+	}
+	s.Sessions.ClearPending(w)
+	if details == nil {
+		details = map[string]string{}
+	}
+	details["amr"] = strings.Join(amr, " ")
+	s.audit(r, identity.AuditLoginSuccess, u.ID, details)
+	return nil
+}
+
+// completeSignIn starts the session and sends the browser on.
+func (s *Site) completeSignIn(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, flow string) {
+	if err := s.startSession(w, r, u, amr, nil); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
-	s.Sessions.ClearPending(w)
-	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
 	s.finish(w, r, flow)
 }
 
@@ -331,17 +345,6 @@ func acrFor(amr []string) string {
 	default:
 		return identity.ACRPassword
 	}
-}
-
-func joinAMR(amr []string) string {
-	out := ""
-	for i, m := range amr {
-		if i > 0 {
-			out += " "
-		}
-		out += m
-	}
-	return out
 }
 
 func clientIP(r *http.Request) string {

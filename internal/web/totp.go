@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"slices"
 
 	"github.com/portero-id/portero/identity"
 )
@@ -155,13 +156,10 @@ func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "recovery codes", err)
 		return
 	}
-	amr := normalizeAMR(append(append([]string{}, p.AMR...), identity.AMROTP))
-	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+	if err := s.startSession(w, r, u, append(slices.Clone(p.AMR), identity.AMROTP), nil); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
-	s.Sessions.ClearPending(w)
-	s.audit(r, identity.AuditLoginSuccess, u.ID, map[string]string{"amr": joinAMR(amr)})
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: continueURL(p.Flow)})
 }
 
