@@ -203,26 +203,11 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusBadRequest, sess, u, "", passwordProblem(err))
 		return
 	}
-	hash, err := s.Hasher.Hash(next)
-	if err != nil {
-		s.serverError(w, r, "hash password", err)
+	// This session just proved the current password and stays.
+	if err := s.replacePassword(ctx, u, next, sess.ID); err != nil {
+		s.serverError(w, r, "change password", err)
 		return
 	}
-	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
-		s.serverError(w, r, "update password", err)
-		return
-	}
-	// Other sessions may be someone who knew the old password; this one
-	// just proved the current password and stays.
-	others, err := s.Store.SessionsByUser(ctx, u.ID)
-	if err == nil {
-		for _, o := range others {
-			if o.ID != sess.ID {
-				_ = s.Store.DeleteUserSession(ctx, u.ID, o.ID)
-			}
-		}
-	}
-	_ = s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword)
 	_ = s.Throttle.Success(ctx, acct, ip)
 	s.audit(r, identity.AuditPasswordChanged, u.ID, nil)
 	http.Redirect(w, r, "/account?notice=password_changed", http.StatusSeeOther)

@@ -307,6 +307,38 @@ func (s *Site) sendReset(r *http.Request, u *identity.User) error {
 	})
 }
 
+// replacePassword stores a new password and signs out whoever knew the old
+// one: every session but keep ("" for all), and every live reset link.
+func (s *Site) replacePassword(ctx context.Context, u *identity.User, password, keep string) error {
+	hash, err := s.Hasher.Hash(password)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
+		return err
+	}
+	if keep == "" {
+		if _, err := s.Store.DeleteUserSessions(ctx, u.ID); err != nil {
+			s.Log.ErrorContext(ctx, "end sessions after a password change", "user_id", u.ID, "err", err)
+		}
+	} else if sessions, err := s.Store.SessionsByUser(ctx, u.ID); err != nil {
+		s.Log.ErrorContext(ctx, "end sessions after a password change", "user_id", u.ID, "err", err)
+	} else {
+		for _, o := range sessions {
+			if o.ID == keep {
+				continue
+			}
+			if err := s.Store.DeleteUserSession(ctx, u.ID, o.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
+				s.Log.ErrorContext(ctx, "end session after a password change", "user_id", u.ID, "err", err)
+			}
+		}
+	}
+	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
+		s.Log.WarnContext(ctx, "drop reset tokens", "err", err)
+	}
+	return nil
+}
+
 func (s *Site) showReset(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "reset", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128), MinLength: s.minLength()})
 }
@@ -341,21 +373,9 @@ func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
 		s.Pages.Render(w, r, http.StatusBadRequest, "reset", tokenPage{Token: value, Problem: passwordProblem(err), MinLength: s.minLength()})
 		return
 	}
-	hash, err := s.Hasher.Hash(password)
-	if err != nil {
-		s.serverError(w, r, "hash password", err)
+	if err := s.replacePassword(ctx, u, password, ""); err != nil {
+		s.serverError(w, r, "reset password", err)
 		return
-	}
-	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
-		s.serverError(w, r, "update password", err)
-		return
-	}
-	// Whoever knew the old password is signed out everywhere.
-	if _, err := s.Store.DeleteUserSessions(ctx, u.ID); err != nil {
-		s.Log.ErrorContext(ctx, "end sessions after reset", "user_id", u.ID, "err", err)
-	}
-	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
-		s.Log.WarnContext(ctx, "drop reset tokens", "err", err)
 	}
 	for _, login := range []string{u.Username, u.Email} {
 		if login != "" {
