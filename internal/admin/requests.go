@@ -12,42 +12,16 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/render"
 )
 
 // queueLimit is how many requests the queue page shows.
 const queueLimit = 200
 
 // Message keys; literal, so that the catalog test sees them. The request
-// vocabulary (types, statuses, refusal codes) shares the titular's page's
-// keys.
+// vocabulary (kinds, types, statuses, refusal codes) comes from
+// render.Key, shared with the titular's page.
 var (
-	typeKeys = map[string]string{
-		identity.RequestKnow:    "requests.type.know",
-		identity.RequestProof:   "requests.type.proof",
-		identity.RequestUpdate:  "requests.type.update",
-		identity.RequestRectify: "requests.type.rectify",
-		identity.RequestDelete:  "requests.type.delete",
-		identity.RequestRevoke:  "requests.type.revoke",
-	}
-	kindKeys = map[string]string{
-		identity.RequestConsulta: "requests.kind.consulta",
-		identity.RequestReclamo:  "requests.kind.reclamo",
-	}
-	statusKeys = map[string]string{
-		identity.RequestReceived:      "requests.status.received",
-		identity.RequestInfoRequested: "requests.status.info_requested",
-		identity.RequestExtended:      "requests.status.extended",
-		identity.RequestAnswered:      "requests.status.answered",
-		identity.RequestRefused:       "requests.status.refused",
-		identity.RequestWithdrawn:     "requests.status.withdrawn",
-	}
-	refusalKeys = map[string]string{
-		identity.RefusalLegalDuty:     "requests.refusal.legal_duty",
-		identity.RefusalContract:      "requests.refusal.contract",
-		identity.RefusalJudicialOrder: "requests.refusal.judicial_order",
-		identity.RefusalDataAccurate:  "requests.refusal.data_accurate",
-		identity.RefusalNotOwner:      "requests.refusal.not_owner",
-	}
 	eventKeys = map[string]string{
 		identity.RequestFiledEvent:          "admin.event.filed",
 		identity.RequestExtendedEvent:       "admin.event.extended",
@@ -175,7 +149,7 @@ func (a *Admin) showQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range rs {
 		d := &rs[i]
-		item := queueItem{ID: d.ID, KindKey: kindKeys[d.Kind], TypeKey: typeKeys[d.Type], StatusKey: statusKeys[d.Status],
+		item := queueItem{ID: d.ID, KindKey: render.Key("requests.kind", d.Kind), TypeKey: render.Key("requests.type", d.Type), StatusKey: render.Key("requests.status", d.Status),
 			UserID: d.UserID, Received: moment(d.ReceivedAt), Due: day(d.EffectiveDue()), Extended: d.ExtendedDueAt != nil,
 			Overdue: d.Overdue(now), DueSoon: d.DueSoon(a.Requests.Calendar, now), Legends: identity.Legends(d, now)}
 		if d.Status == identity.RequestInfoRequested {
@@ -256,14 +230,14 @@ func (a *Admin) renderRequest(w http.ResponseWriter, r *http.Request, status int
 	ctx := r.Context()
 	now := a.Now()
 	cal := a.Requests.Calendar
-	page.ID, page.KindKey, page.TypeKey, page.StatusKey = d.ID, kindKeys[d.Kind], typeKeys[d.Type], statusKeys[d.Status]
+	page.ID, page.KindKey, page.TypeKey, page.StatusKey = d.ID, render.Key("requests.kind", d.Kind), render.Key("requests.type", d.Type), render.Key("requests.status", d.Status)
 	page.Deletion = d.Type == identity.RequestDelete
 	page.Reclamo, page.Open, page.Description = d.Kind == identity.RequestReclamo, d.Open(), d.Description
 	page.Received, page.Due, page.ExtendedDue = moment(d.ReceivedAt), day(d.DueAt), optDay(d.ExtendedDueAt)
 	page.ExtensionReason, page.InfoNeeded, page.InfoRequested = d.ExtensionReason, d.InfoNeeded, optMoment(d.InfoRequestedAt)
 	page.WithdrawAt, page.InfoProvided, page.InfoProvidedAt = optDay(d.WithdrawAt), d.InfoProvided, optMoment(d.InfoProvidedAt)
 	page.LegendDue, page.JudicialDispute = optDay(d.LegendDueAt), d.JudicialDispute
-	page.Answer, page.RefusalKey, page.Closed = d.Answer, refusalKeys[d.RefusalReason], optMoment(d.ClosedAt)
+	page.Answer, page.RefusalKey, page.Closed = d.Answer, render.Key("requests.refusal", d.RefusalReason), optMoment(d.ClosedAt)
 	page.Overdue, page.DueSoon = d.Overdue(now), d.DueSoon(cal, now)
 	page.Waiting = d.Status == identity.RequestInfoRequested
 	page.UserID = d.UserID
@@ -313,7 +287,7 @@ func (a *Admin) renderRequest(w http.ResponseWriter, r *http.Request, status int
 		page.CanRequestInfo = probe.RequestInfo(cal, now, "-") == nil
 	}
 	for _, c := range identity.RefusalCodesFor(d.Type) {
-		page.RefusalCodes = append(page.RefusalCodes, option{Value: c, Key: refusalKeys[c], Selected: c == page.Code})
+		page.RefusalCodes = append(page.RefusalCodes, option{Value: c, Key: render.Key("requests.refusal", c), Selected: c == page.Code})
 	}
 	a.Pages.Render(w, r, status, "adminrequest", page)
 }

@@ -84,6 +84,16 @@ func (r *Renderer) Lang(req *http.Request) string { return r.texts.Negotiate(req
 // T is the text for key in lang.
 func (r *Renderer) T(lang, key string, args ...any) string { return r.texts.T(lang, key, args...) }
 
+// Key names the message for a value of a closed vocabulary: prefix + "." +
+// value ("requests.status" and "answered" give "requests.status.answered");
+// "" for an empty value, so that a template's {{with}} skips it.
+func Key(prefix, value string) string {
+	if value == "" {
+		return ""
+	}
+	return prefix + "." + value
+}
+
 // Has reports whether the catalogs have key.
 func (r *Renderer) Has(key string) bool { return r.texts.Has(key) }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/render"
 )
 
 // "Mis solicitudes": the titular files consultas and reclamos (Ley 1581
@@ -18,36 +19,10 @@ import (
 // reclamo and may withdraw one. Every change goes through
 // identity.Requests, which records it in the ledger.
 
-// Message keys of the request vocabulary; literal, so that the catalog
-// test sees them.
+// Message keys of the notices; the request vocabulary (kinds, types,
+// statuses, refusal codes) comes from render.Key, shared with the admin
+// pages.
 var (
-	requestTypeKeys = map[string]string{
-		identity.RequestKnow:    "requests.type.know",
-		identity.RequestProof:   "requests.type.proof",
-		identity.RequestUpdate:  "requests.type.update",
-		identity.RequestRectify: "requests.type.rectify",
-		identity.RequestDelete:  "requests.type.delete",
-		identity.RequestRevoke:  "requests.type.revoke",
-	}
-	requestKindKeys = map[string]string{
-		identity.RequestConsulta: "requests.kind.consulta",
-		identity.RequestReclamo:  "requests.kind.reclamo",
-	}
-	requestStatusKeys = map[string]string{
-		identity.RequestReceived:      "requests.status.received",
-		identity.RequestInfoRequested: "requests.status.info_requested",
-		identity.RequestExtended:      "requests.status.extended",
-		identity.RequestAnswered:      "requests.status.answered",
-		identity.RequestRefused:       "requests.status.refused",
-		identity.RequestWithdrawn:     "requests.status.withdrawn",
-	}
-	refusalKeys = map[string]string{
-		identity.RefusalLegalDuty:     "requests.refusal.legal_duty",
-		identity.RefusalContract:      "requests.refusal.contract",
-		identity.RefusalJudicialOrder: "requests.refusal.judicial_order",
-		identity.RefusalDataAccurate:  "requests.refusal.data_accurate",
-		identity.RefusalNotOwner:      "requests.refusal.not_owner",
-	}
 	requestNotices = map[string]string{
 		"filed":     "requests.notice.filed",
 		"info_sent": "requests.notice.info_sent",
@@ -106,11 +81,11 @@ func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int
 	now := s.Now()
 	for i := range rs {
 		d := &rs[i]
-		item := requestItem{ID: d.ID, KindKey: requestKindKeys[d.Kind], TypeKey: requestTypeKeys[d.Type], StatusKey: requestStatusKeys[d.Status],
+		item := requestItem{ID: d.ID, KindKey: render.Key("requests.kind", d.Kind), TypeKey: render.Key("requests.type", d.Type), StatusKey: render.Key("requests.status", d.Status),
 			Description: d.Description, Received: bogota(d.ReceivedAt), Due: colombianDate(d.EffectiveDue()),
 			Extended: d.ExtendedDueAt != nil, ExtensionReason: d.ExtensionReason,
 			InfoRequested: d.Status == identity.RequestInfoRequested, InfoNeeded: d.InfoNeeded, InfoProvided: d.InfoProvided,
-			Answer: d.Answer, RefusalKey: refusalKeys[d.RefusalReason], Legends: identity.Legends(d, now),
+			Answer: d.Answer, RefusalKey: render.Key("requests.refusal", d.RefusalReason), Legends: identity.Legends(d, now),
 			Open: d.Open(), Overdue: d.Overdue(now)}
 		if d.WithdrawAt != nil {
 			item.WithdrawBy = colombianDate(*d.WithdrawAt)
@@ -119,7 +94,7 @@ func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int
 	}
 	page.Legends = identity.UserLegends(rs, now)
 	for _, t := range identity.RequestTypes {
-		page.Types = append(page.Types, requestOption{Value: t, Key: requestTypeKeys[t]})
+		page.Types = append(page.Types, requestOption{Value: t, Key: render.Key("requests.type", t)})
 	}
 	page.MaxText = identity.RequestTextMax
 	s.Pages.Render(w, r, status, "requests", page)
