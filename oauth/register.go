@@ -95,6 +95,13 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		registrationError(w, "invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post.")
 		return
 	}
+	if u := m.BackchannelLogoutURI; u != "" && !strings.HasPrefix(u, "https://") {
+		// Portero itself calls this URI: a registrant must not aim it at
+		// Portero's own loopback (Validate allows http there for admins'
+		// development clients).
+		registrationError(w, "invalid_client_metadata", "backchannel_logout_uri must be an https URL.")
+		return
+	}
 	idBytes := make([]byte, 16)
 	if _, err := rand.Read(idBytes); err != nil {
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "")

@@ -83,6 +83,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 		{map[string]any{"grant_types": []string{"password"}}, "invalid_client_metadata"},
 		{map[string]any{"grant_types": []string{"client_credentials"}, "scope": "portero:everything"}, "invalid_client_metadata"},
 		{map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
+		{map[string]any{"grant_types": []string{"client_credentials"}, "backchannel_logout_uri": "http://127.0.0.1:6379/"}, "invalid_client_metadata"},
 	} {
 		if status, got := e.registerCall(t, http.MethodPost, "/oauth2/register", registrationToken, tc.meta); status != http.StatusBadRequest || got["error"] != tc.code {
 			t.Errorf("%v: %d %v", tc.meta, status, got)
