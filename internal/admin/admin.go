@@ -26,7 +26,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -139,10 +138,4 @@ func (a *Admin) actor(r *http.Request, u *identity.User) identity.RequestActor {
 	return identity.RequestActor{Actor: identity.AdminActor(u.ID), IP: clientIP(r), UserAgent: ua, Locale: a.Pages.Lang(r)}
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func clientIP(r *http.Request) string { return session.ClientIP(r) }

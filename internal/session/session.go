@@ -123,7 +123,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, userID string, a
 		AuthTime:   now,
 		AMR:        slices.Clone(amr),
 		ACR:        acr,
-		IP:         clientIP(r),
+		IP:         ClientIP(r),
 		UserAgent:  truncate(r.UserAgent(), 256),
 		CreatedAt:  now,
 		LastSeenAt: now,
@@ -172,7 +172,9 @@ func (m *Manager) endRow(ctx context.Context, r *http.Request) error {
 	return err
 }
 
-func clientIP(r *http.Request) string {
+// ClientIP is the address recorded for a request (the server's middleware
+// has already replaced the peer by the client behind trusted proxies).
+func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -347,13 +347,7 @@ func acrFor(amr []string) string {
 	}
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func clientIP(r *http.Request) string { return session.ClientIP(r) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
