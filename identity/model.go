@@ -76,7 +76,10 @@ type Client struct {
 	// access token of a dynamically registered client (RFC 7592); nil for
 	// clients an administrator created.
 	RegistrationTokenHash []byte
-	CreatedAt             time.Time
+	// Disabled clients cannot authenticate or start a flow, and their
+	// tokens stop validating, until an administrator enables them again.
+	Disabled  bool
+	CreatedAt time.Time
 	UpdatedAt             time.Time
 }
 

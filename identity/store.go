@@ -61,6 +61,13 @@ type UserStore interface {
 	SetEmailVerified(ctx context.Context, userID string, at time.Time) error
 	// ListUsers returns users ordered by username.
 	ListUsers(ctx context.Context, limit int) ([]User, error)
+	// SearchUsers returns the users matching q, ordered by username
+	// (case-insensitive), then id; a page starts after q.After.
+	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)
+	// SetUserDisabled disables or enables the account (and moves
+	// UpdatedAt). Disabling the last enabled super_admin is
+	// ErrLastSuperAdmin.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
 	// GrantRole is idempotent; RevokeRole of a role the user lacks is
 	// ErrNotFound, and of the last super_admin ErrLastSuperAdmin.
 	GrantRole(ctx context.Context, userID, role string) error
@@ -77,7 +84,24 @@ type ClientStore interface {
 	ClientByID(ctx context.Context, id string) (*Client, error)
 	// ListClients returns clients ordered by id.
 	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient stores every field of c but ID and CreatedAt if the
+	// stored client still has UpdatedAt equal to prev (at microsecond
+	// precision): ErrConflict when another writer changed it meanwhile,
+	// ErrNotFound when there is none.
+	UpdateClient(ctx context.Context, c *Client, prev time.Time) error
 	DeleteClient(ctx context.Context, id string) error
+}
+
+// UserQuery selects users; zero fields match everything.
+type UserQuery struct {
+	// Text matches a part of the username or e-mail, ignoring case.
+	Text     string
+	Role     string
+	Disabled *bool
+	// After continues a listing: users whose (lower-cased username, id)
+	// comes after this one's.
+	After *User
+	Limit int // LedgerDefaultLimit when not positive, at most LedgerMaxLimit
 }
 
 // GrantStore holds the records behind authorization codes, tokens, PKCE

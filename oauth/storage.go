@@ -135,8 +135,9 @@ func (s *Storage) decode(ctx context.Context, g *identity.Grant, into fosite.Ses
 		return nil, errors.New("oauth storage: grant without a session")
 	}
 	client, err := s.Clients.Get(ctx, g.ClientID)
-	if errors.Is(err, identity.ErrNotFound) {
-		// The client was deleted: its grants die with it.
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && client.Disabled) {
+		// The client was deleted or disabled: its grants no longer
+		// validate (a disabled client's come back when it is enabled).
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
@@ -181,7 +182,9 @@ func (s *Storage) delete(ctx context.Context, kind identity.GrantKind, signature
 
 func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.Clients.Get(ctx, id)
-	if errors.Is(err, identity.ErrNotFound) {
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && c.Disabled) {
+		// A disabled client is no client: it cannot authenticate or
+		// start a flow.
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {

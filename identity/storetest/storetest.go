@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 	tests = append(tests, ledgerTests...)
 	tests = append(tests, requestTests...)
 	tests = append(tests, consentTests...)
+	tests = append(tests, adminTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -476,6 +477,7 @@ func fullClient(id string) *identity.Client {
 		BackchannelLogoutURI:     "https://shop.example.com/backchannel",
 		PermissionsClaim:         true,
 		RegistrationTokenHash:    []byte{0xde, 0xad, 0x00, 0xbe, 0xef},
+		Disabled:                 true,
 		CreatedAt:                base,
 		UpdatedAt:                base.Add(time.Hour),
 	}

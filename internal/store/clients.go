@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -25,12 +26,12 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 	_, err := s.exec(ctx, `INSERT INTO clients
 		(id, name, secret_hash, is_public, token_endpoint_auth_method,
 		 redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-		 jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, disabled, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
 		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
 		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
-		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI, c.PermissionsClaim, bytesArg(c.RegistrationTokenHash),
+		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI, c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled,
 		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
 	if isDuplicate(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, identity.ErrConflict)
@@ -43,7 +44,7 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 
 const clientColumns = `id, name, secret_hash, is_public, token_endpoint_auth_method,
 	redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-	jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, created_at, updated_at`
+	jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, disabled, created_at, updated_at`
 
 func scanClient(row scanner, c *identity.Client) error {
 	var (
@@ -53,7 +54,7 @@ func scanClient(row scanner, c *identity.Client) error {
 	)
 	err := row.Scan(&c.ID, &c.Name, &secret, &c.Public, &c.TokenEndpointAuthMethod,
 		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
-		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &created, &updated)
+		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &created, &updated)
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,41 @@ func (s *Store) ListClients(ctx context.Context) ([]identity.Client, error) {
 		return nil, failed("list clients", err)
 	}
 	return out, nil
+}
+
+// UpdateClient replaces the client's fields if nobody changed it since
+// prev.
+func (s *Store) UpdateClient(ctx context.Context, c *identity.Client, prev time.Time) error {
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = now()
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, `UPDATE clients SET name = ?, secret_hash = ?, is_public = ?, token_endpoint_auth_method = ?,
+			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, roles = ?,
+			jwks = ?, token_format = ?, id_token_signed_response_alg = ?, introspect_any = ?, first_party = ?, backchannel_logout_uri = ?,
+			permissions_claim = ?, registration_token_hash = ?, disabled = ?, updated_at = ?
+			WHERE id = ? AND updated_at = ?`,
+			c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
+			listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
+			listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
+			bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
+			c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, s.timeArg(c.UpdatedAt),
+			c.ID, s.timeArg(prev))
+		if err != nil {
+			return failed("update client", err)
+		}
+		if n == 1 {
+			return nil
+		}
+		found, err := s.queryOne(ctx, func(scanner) error { return nil }, `SELECT 1 FROM clients WHERE id = ?`, c.ID)
+		if err != nil {
+			return failed("update client", err)
+		}
+		if !found {
+			return fmt.Errorf("client %q: %w", c.ID, identity.ErrNotFound)
+		}
+		return fmt.Errorf("client %q was changed meanwhile: %w", c.ID, identity.ErrConflict)
+	})
 }
 
 // DeleteClient removes the client. Its grants stay until they expire and are

@@ -216,6 +216,101 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	})
 }
 
+// lockEnabledSuperAdmins returns the ids of the enabled super_admins, with
+// their rows locked until the transaction ends (SQLite: the writer lock
+// already serialises), so that two administrators removing each other at
+// the same moment cannot both succeed. A disabled super_admin does not
+// count: nobody could sign in as them.
+func (s *Store) lockEnabledSuperAdmins(ctx context.Context) ([]string, error) {
+	lock := ""
+	if s.dialect == DialectPostgres {
+		lock = " FOR UPDATE"
+	}
+	var holders []string
+	err := s.queryAll(ctx, func(row scanner) error {
+		var id string
+		if err := row.Scan(&id); err != nil {
+			return err
+		}
+		holders = append(holders, id)
+		return nil
+	}, `SELECT u.id FROM user_roles r JOIN users u ON u.id = r.user_id
+		WHERE r.role = ? AND NOT u.disabled`+lock, identity.RoleSuperAdmin)
+	if err != nil {
+		return nil, failed("lock super admins", err)
+	}
+	return holders, nil
+}
+
+// SetUserDisabled disables or enables the account.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if disabled {
+			holders, err := s.lockEnabledSuperAdmins(ctx)
+			if err != nil {
+				return err
+			}
+			if len(holders) == 1 && holders[0] == id {
+				return identity.ErrLastSuperAdmin
+			}
+		}
+		n, err := s.exec(ctx, `UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, s.timeArg(at), id)
+		if err != nil {
+			return failed("set user disabled", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("user %q: %w", id, identity.ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// SearchUsers pages through the users matching q by (lower-cased
+// username, id), with their roles.
+func (s *Store) SearchUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Text != "" {
+		// The lower-cased columns make this case-insensitive on both
+		// databases; LIKE's wildcards in the text are escaped.
+		pattern := "%" + likeEscaper.Replace(strings.ToLower(q.Text)) + "%"
+		where = append(where, `(username_norm LIKE ? ESCAPE '\' OR email_norm LIKE ? ESCAPE '\')`)
+		args = append(args, pattern, pattern)
+	}
+	if q.Role != "" {
+		where = append(where, `id IN (SELECT user_id FROM user_roles WHERE role = ?)`)
+		args = append(args, q.Role)
+	}
+	if q.Disabled != nil {
+		where = append(where, `disabled = ?`)
+		args = append(args, *q.Disabled)
+	}
+	if q.After != nil {
+		where = append(where, `(username_norm > ? OR (username_norm = ? AND id > ?))`)
+		n := normLogin(q.After.Username)
+		args = append(args, n, n, q.After.ID)
+	}
+	inner := `SELECT * FROM users`
+	if len(where) > 0 {
+		inner += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	inner += ` ORDER BY username_norm, id LIMIT ?`
+	args = append(args, identity.LedgerFilter{Limit: q.Limit}.EffectiveLimit())
+	var ur userRows
+	err := s.queryAll(ctx, ur.scan, `SELECT `+userColumns+`
+		FROM (`+inner+`) u LEFT JOIN user_roles r ON r.user_id = u.id
+		ORDER BY u.username_norm, u.id`, args...)
+	if err != nil {
+		return nil, failed("search users", err)
+	}
+	ur.sortRoles()
+	return ur.users, nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // GrantRole gives the user role; granting a role twice is not an error. An
 // unknown user is identity.ErrNotFound.
 func (s *Store) GrantRole(ctx context.Context, userID, role string) error {
@@ -248,24 +343,10 @@ func (s *Store) GrantRole(ctx context.Context, userID, role string) error {
 func (s *Store) RevokeRole(ctx context.Context, userID, role string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if role == identity.RoleSuperAdmin {
-			// Nobody may remove the last super_admin. The holders are
-			// locked first (SQLite: the writer lock already serialises),
-			// so two administrators revoking each other at the same
-			// moment cannot both succeed.
-			lock := ""
-			if s.dialect == DialectPostgres {
-				lock = " FOR UPDATE"
-			}
-			var holders []string
-			if err := s.queryAll(ctx, func(row scanner) error {
-				var id string
-				if err := row.Scan(&id); err != nil {
-					return err
-				}
-				holders = append(holders, id)
-				return nil
-			}, `SELECT user_id FROM user_roles WHERE role = ?`+lock, role); err != nil {
-				return failed("lock super admins", err)
+			// Nobody may remove the last enabled super_admin.
+			holders, err := s.lockEnabledSuperAdmins(ctx)
+			if err != nil {
+				return err
 			}
 			if len(holders) == 1 && holders[0] == userID {
 				return identity.ErrLastSuperAdmin
