@@ -191,10 +191,16 @@ func TestRoleCatalog(t *testing.T) {
 		{[]string{"admin"}, "super_admin", false},
 		{[]string{"vendor"}, "customer", false},
 		{[]string{"super_admin"}, "customer", true},
+		{[]string{"super_admin"}, "auditor", true}, // a custom role nobody includes
+		{[]string{"admin"}, "auditor", false},
 	} {
 		if got := c.CanGrant(tc.granter, tc.role); got != tc.ok {
 			t.Errorf("CanGrant(%v, %s) = %v", tc.granter, tc.role, got)
 		}
+	}
+	if !c.CanManage([]string{"admin"}, []string{"vendor", "customer"}) || c.CanManage([]string{"admin"}, []string{"vendor", "super_admin"}) ||
+		!c.CanManage([]string{"vendor"}, nil) {
+		t.Error("CanManage: an admin manages vendors and customers, not super_admins")
 	}
 	if !c.Cycle(&Role{Name: "vendor", Includes: []string{"admin"}}) || c.Cycle(&Role{Name: "support", Includes: []string{"customer"}}) ||
 		!c.Cycle(&Role{Name: "loop", Includes: []string{"loop"}}) {

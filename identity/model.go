@@ -80,7 +80,7 @@ type Client struct {
 	// tokens stop validating, until an administrator enables them again.
 	Disabled  bool
 	CreatedAt time.Time
-	UpdatedAt             time.Time
+	UpdatedAt time.Time
 }
 
 // GrantKind tells which fosite record a Grant holds.

@@ -82,10 +82,25 @@ func (c RoleCatalog) Expand(names []string) (roles, permissions []string) {
 
 // CanGrant reports whether a holder of granter may give role to someone:
 // nobody grants a role above their own, so role must be one of the roles
-// granter's roles include.
+// granter's roles include. super_admin is the top of the hierarchy: its
+// holders may grant every role, custom roles that no built-in role
+// includes among them.
 func (c RoleCatalog) CanGrant(granter []string, role string) bool {
 	all, _ := c.Expand(granter)
-	return slices.Contains(all, role)
+	return slices.Contains(all, RoleSuperAdmin) || slices.Contains(all, role)
+}
+
+// CanManage reports whether a holder of granter may act on a user or
+// client holding roles (disable, reset, edit, take a role away): only if
+// they could have granted each of them, so that an admin cannot lock out
+// or take over a super_admin.
+func (c RoleCatalog) CanManage(granter, roles []string) bool {
+	for _, r := range roles {
+		if !c.CanGrant(granter, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Cycle reports whether giving r its includes would make a role include

@@ -23,7 +23,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -34,6 +33,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 )
@@ -49,13 +49,9 @@ const FreshAuth = 15 * time.Minute
 type Admin struct {
 	Users    identity.UserStore
 	Requests *identity.Requests
-	// Store and Logout carry out an answered deletion request: the account
-	// is erased (identity.DeleteAccount) and its clients are told over the
-	// back channel.
-	Store  identity.Store
-	Logout interface {
-		NotifyLogout(ctx context.Context, subject string, clientIDs []string)
-	}
+	// Manage carries out administrators' actions with their guard rails
+	// and ledger entries (the admin API's and the CLI's too).
+	Manage   *manage.Service
 	Sessions *session.Manager
 	Pages    *render.Renderer
 	// CSRF rejects cross-origin form posts (as on the other pages).

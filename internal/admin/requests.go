@@ -355,7 +355,7 @@ func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 		var d *identity.DataRequest
 		if d, err = a.Requests.Answer(ctx, by, id, form.Get("answer")); err == nil && d.Type == identity.RequestDelete {
 			// Answering a supresión carries it out (Ley 1581 art. 8e).
-			if err = a.eraseAccount(ctx, d.UserID, by.Actor); err == nil {
+			if err = a.Manage.EraseAccount(ctx, d.UserID, by.Actor); err == nil {
 				http.Redirect(w, r, "/admin/requests?notice=erased", http.StatusSeeOther)
 				return
 			}
@@ -390,23 +390,4 @@ func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/admin/requests/"+url.PathEscape(id)+"?notice="+action, http.StatusSeeOther)
-}
-
-// eraseAccount deletes the titular's account, keeping the ledger, and
-// tells the clients that held their tokens.
-func (a *Admin) eraseAccount(ctx context.Context, userID, by string) error {
-	if a.Store == nil {
-		return errors.New("admin: no store to erase the account with")
-	}
-	clients, err := a.Store.SubjectGrantClients(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if err := identity.DeleteAccount(ctx, a.Store, userID, by, a.Now()); err != nil {
-		return err
-	}
-	if a.Logout != nil {
-		a.Logout.NotifyLogout(ctx, userID, clients)
-	}
-	return nil
 }

@@ -101,6 +101,12 @@ type HTTP struct {
 	// the right-most one not in this list. Empty: the peer address is the
 	// client (throttling, audit and sessions use it).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminAddress, when set, is a second listener that alone serves the
+	// admin API (/admin/v1), e.g. an address on an internal network; the
+	// public listener then answers 404 there. Empty: the admin API is on
+	// http.address (still behind admin tokens). The admin pages stay on
+	// the issuer's address, where the session cookie is.
+	AdminAddress string `yaml:"admin_address"`
 }
 
 // Database selects and tunes the SQL database.
@@ -172,7 +178,8 @@ type OAuth struct {
 	// pruned.
 	PruneInterval time.Duration `yaml:"prune_interval"`
 	// AllowedScopes lists the scopes clients may be granted; it must
-	// include openid.
+	// include openid. portero:admin:read and portero:admin:write open
+	// the admin API (to holders of the admin role).
 	AllowedScopes []string `yaml:"allowed_scopes"`
 }
 
@@ -336,7 +343,7 @@ func Defaults() *Config {
 			JWKSCachePeriod:          10 * time.Minute,
 			ClientCacheTTL:           30 * time.Second,
 			PruneInterval:            10 * time.Minute,
-			AllowedScopes:            []string{"openid", "offline_access", "profile", "email", "roles"},
+			AllowedScopes:            []string{"openid", "offline_access", "profile", "email", "roles", "portero:admin:read", "portero:admin:write"},
 		},
 		Session: Session{
 			Lifespan:    24 * time.Hour,

@@ -78,7 +78,7 @@ func TestDefaults(t *testing.T) {
 		want.Database.MaxOpenConns != 32 || want.Database.ConnMaxLifetime != 30*time.Minute ||
 		!want.Database.MigrateOnStart || want.OAuth.RefreshTokenLifespan != 720*time.Hour ||
 		want.OAuth.RefreshGracePeriod != 5*time.Second || !want.OAuth.EnforcePKCEForAllClients ||
-		!slices.Equal(want.OAuth.AllowedScopes, []string{"openid", "offline_access", "profile", "email", "roles"}) ||
+		!slices.Equal(want.OAuth.AllowedScopes, []string{"openid", "offline_access", "profile", "email", "roles", "portero:admin:read", "portero:admin:write"}) ||
 		want.Session.Lifespan != 24*time.Hour || want.Session.CookieName != "portero_session" ||
 		want.Log.Level != "info" || want.Log.Format != "" || !want.Metrics.Enabled {
 		t.Errorf("Defaults() = %+v, differs from the documented defaults", want)

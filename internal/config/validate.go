@@ -38,6 +38,12 @@ func (c *Config) check(dev, final bool) []error {
 
 	// http
 	v.address("http.address", c.HTTP.Address)
+	if c.HTTP.AdminAddress != "" {
+		v.address("http.admin_address", c.HTTP.AdminAddress)
+		if c.HTTP.AdminAddress == c.HTTP.Address {
+			v.errorf("http.admin_address", "must differ from http.address (leave it empty to serve the admin API there)")
+		}
+	}
 	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.write_timeout", c.HTTP.WriteTimeout)

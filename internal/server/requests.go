@@ -10,7 +10,6 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
-	"github.com/portero-id/portero/internal/admin"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
@@ -35,8 +34,8 @@ type dataRequests struct {
 }
 
 // mountDataRequests builds the request service (statutory holidays of
-// package calendar plus legal.extra_holidays), gives it to the titular's pages, mounts the admin
-// pages and registers the gauges.
+// package calendar plus legal.extra_holidays), gives it to the titular's pages and to the
+// administrators' (mountAdmin), and registers the gauges.
 func (s *Server) mountDataRequests(r *mux.Router, reg prometheus.Registerer, sessions *session.Manager,
 	pages *render.Renderer, site *web.Site) *dataRequests {
 	d := &dataRequests{
@@ -56,7 +55,7 @@ func (s *Server) mountDataRequests(r *mux.Router, reg prometheus.Registerer, ses
 	}
 	reg.MustRegister(d.overdue, d.dueSoon, d.open)
 	site.Requests = d.svc
-	(&admin.Admin{Users: s.Store, Store: s.Store, Logout: s.Provider, Requests: d.svc, Sessions: sessions, Pages: pages, CSRF: site.CSRF, Log: s.log, Now: s.now}).Mount(r)
+	s.mountAdmin(r, sessions, pages, site, d.svc)
 	return d
 }
 

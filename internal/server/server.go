@@ -25,6 +25,7 @@ import (
 	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/legal"
 	"github.com/portero-id/portero/internal/mail"
+	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
 	"github.com/portero-id/portero/internal/session"
@@ -43,12 +44,20 @@ type Server struct {
 	Store    *store.Store
 	Provider *oauth.Provider
 	Keys     *oauth.Keyring
-	Handler  http.Handler
-	router   *mux.Router
-	metrics  *httpMetrics
-	now      func() time.Time
-	redis    *redis.Client
-	site     *web.Site
+	// Manage carries out administrators' actions (admin API, pages).
+	Manage  *manage.Service
+	Handler http.Handler
+	// AdminHandler serves the admin API on http.admin_address; nil when
+	// the admin API is on Handler.
+	AdminHandler http.Handler
+	adminRouter  *mux.Router
+	// guard is sign-in's throttle (administrators lift lockouts with it).
+	guard   *throttle.Guard
+	router  *mux.Router
+	metrics *httpMetrics
+	now     func() time.Time
+	redis   *redis.Client
+	site    *web.Site
 	// dataRequests serves consultas and reclamos (requests.go).
 	dataRequests *dataRequests
 	legal        *identity.LegalSet
@@ -264,6 +273,9 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
 	s.Handler = withRequestID(withClientAddr(proxies, r))
+	if s.adminRouter != nil {
+		s.AdminHandler = withRequestID(withClientAddr(proxies, s.adminRouter))
+	}
 	return s, nil
 }
 
@@ -282,6 +294,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 		counters = throttle.NewRedis(s.redis, cfg.Redis.KeyPrefix+"throttle:")
 	}
 	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
+	s.guard = guard
 
 	mailer, devMail := o.mailer, (*mail.Dev)(nil)
 	switch {
@@ -406,18 +419,24 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // finish (up to http.shutdown_timeout) before the store closes. ready, if
 // not nil, receives the bound address once the listener is open.
 func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Address)
-	if err != nil {
-		return err
+	type listener struct {
+		ln      net.Listener
+		handler http.Handler
+		name    string
 	}
-	srv := &http.Server{
-		Handler:           s.Handler,
-		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.HTTP.ReadTimeout,
-		WriteTimeout:      s.cfg.HTTP.WriteTimeout,
-		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	listeners := []listener{{handler: s.Handler, name: "portero listening"}}
+	if s.AdminHandler != nil {
+		listeners = append(listeners, listener{handler: s.AdminHandler, name: "admin API listening"})
+	}
+	for i, addr := range []string{s.cfg.HTTP.Address, s.cfg.HTTP.AdminAddress}[:len(listeners)] {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners[:i] {
+				l.ln.Close()
+			}
+			return err
+		}
+		listeners[i].ln = ln
 	}
 	bg, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
@@ -425,25 +444,44 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	go s.pruneLoop(bg)
 	go s.dataRequestsLoop(bg)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("portero listening", "address", ln.Addr().String(), "issuer", s.cfg.Issuer)
-	if ready != nil {
-		ready(ln.Addr())
+	errc := make(chan error, len(listeners))
+	servers := make([]*http.Server, len(listeners))
+	for i, l := range listeners {
+		servers[i] = &http.Server{
+			Handler:           l.handler,
+			ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+			ReadTimeout:       s.cfg.HTTP.ReadTimeout,
+			WriteTimeout:      s.cfg.HTTP.WriteTimeout,
+			IdleTimeout:       s.cfg.HTTP.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+		go func() { errc <- servers[i].Serve(l.ln) }()
+		s.log.Info(l.name, "address", l.ln.Addr().String(), "issuer", s.cfg.Issuer)
 	}
+	if ready != nil {
+		ready(listeners[0].ln.Addr())
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.HTTP.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
+	for _, srv := range servers {
+		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	// Mail queued by the last requests still goes out.
 	s.WaitBackground()
-	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
+	for range len(servers) - 1 {
+		<-errc
+	}
+	if err != nil && errors.Is(err, http.ErrServerClosed) {
+		err = nil
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package throttle
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,26 @@ func (g *Guard) Success(ctx context.Context, account, ip string) error {
 		return errNoStore
 	}
 	return g.Store.Reset(ctx, accountKey(account))
+}
+
+// LoginKey is the account counter of a sign-in with a username or e-mail
+// (as typed: a user has one counter per login name).
+func LoginKey(login string) string { return "login:" + strings.ToLower(strings.TrimSpace(login)) }
+
+// MFAKey is the account counter of a user's second-factor attempts.
+func MFAKey(userID string) string { return "mfa:" + userID }
+
+// Unlock forgets the failures of the given accounts (an administrator
+// lifting a lockout). The IP counters stay, as with Success.
+func (g *Guard) Unlock(ctx context.Context, accounts ...string) error {
+	if g.Store == nil {
+		return errNoStore
+	}
+	var errs []error
+	for _, a := range accounts {
+		errs = append(errs, g.Store.Reset(ctx, accountKey(a)))
+	}
+	return errors.Join(errs...)
 }
 
 type storeOp func(ctx context.Context, key string, p Policy, now time.Time) (Decision, error)

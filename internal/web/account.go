@@ -10,6 +10,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/i18n"
+	"github.com/portero-id/portero/internal/throttle"
 )
 
 type accountSession struct {
@@ -181,7 +182,7 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-	acct, ip := mfaKey(u.ID), throttleIP(r)
+	acct, ip := throttle.MFAKey(u.ID), throttleIP(r)
 	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
 		s.serverError(w, r, "throttle check", err)
 		return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	mailer "github.com/portero-id/portero/internal/mail"
+	"github.com/portero-id/portero/internal/throttle"
 )
 
 // Sign-up, e-mail verification and password reset. None of them tells
@@ -379,7 +380,7 @@ func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, login := range []string{u.Username, u.Email} {
 		if login != "" {
-			_ = s.Throttle.Success(ctx, accountKey(login), throttleIP(r))
+			_ = s.Throttle.Success(ctx, throttle.LoginKey(login), throttleIP(r))
 		}
 	}
 	s.audit(r, identity.AuditPasswordReset, u.ID, nil)

@@ -57,9 +57,6 @@ func (s *Site) throttled(w http.ResponseWriter, r *http.Request, d throttle.Deci
 	s.Pages.Render(w, r, http.StatusTooManyRequests, page, data(minutes(wait)))
 }
 
-func accountKey(login string) string { return "login:" + strings.ToLower(strings.TrimSpace(login)) }
-func mfaKey(userID string) string    { return "mfa:" + userID }
-
 func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
@@ -75,7 +72,7 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
 		return
 	}
-	acct, ip := accountKey(username), throttleIP(r)
+	acct, ip := throttle.LoginKey(username), throttleIP(r)
 	d, err := s.Throttle.Check(ctx, acct, ip)
 	if err != nil {
 		// Fail closed: without the counters a guess would go unmetered.
@@ -256,7 +253,7 @@ func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
-	acct, ip := mfaKey(u.ID), throttleIP(r)
+	acct, ip := throttle.MFAKey(u.ID), throttleIP(r)
 	d, err := s.Throttle.Check(ctx, acct, ip)
 	if err != nil {
 		s.serverError(w, r, "throttle check", err)

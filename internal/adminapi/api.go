@@ -1,0 +1,346 @@
+// Package adminapi is the admin JSON API under /admin/v1, described by
+// docs/openapi.yaml (served at /admin/v1/openapi.yaml). Its handlers only
+// translate HTTP: every rule and every ledger entry belongs to
+// manage.Service, which the admin pages and the CLI call too.
+//
+// # Authorization
+//
+// A request carries a Portero access token (RFC 6750 bearer). No token, or
+// one that is not active, is 401 with WWW-Authenticate. An active token
+// needs the scope portero:admin:read for reads and portero:admin:write for
+// changes, and its user (or, for client credentials, its client) must hold
+// admin or super_admin now, directly or through a role that includes it:
+// otherwise 403, and the refusal is written to the ledger with the
+// token's identity. Guard rails inside the service (roles above the
+// actor's, the role catalog, the last super_admin) answer 403 or 409.
+//
+// # Conventions
+//
+// Errors are RFC 9457 problem details. Lists return {"items", "next_cursor"}
+// and take cursor and limit (1-200, default 50); a cursor is opaque. Single
+// resources carry an ETag (a digest of the representation); PUT of a
+// client needs If-Match (428 without, 412 when stale), and the other
+// changes honour If-Match when it is sent.
+package adminapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/manage"
+	"github.com/portero-id/portero/internal/session"
+	"github.com/portero-id/portero/oauth"
+)
+
+// Scopes of the admin API.
+const (
+	ScopeRead  = "portero:admin:read"
+	ScopeWrite = "portero:admin:write"
+)
+
+// adminRoles may use the API (directly held or included).
+var adminRoles = []string{"admin", identity.RoleSuperAdmin}
+
+// Tokens validates access tokens (the OAuth provider).
+type Tokens interface {
+	Principal(ctx context.Context, token string) (*oauth.Principal, error)
+}
+
+// API holds the admin API's dependencies.
+type API struct {
+	Manage   *manage.Service
+	Requests *identity.Requests
+	Tokens   Tokens
+	// Spec is docs/openapi.yaml.
+	Spec    []byte
+	MaxBody int64
+	Log     *slog.Logger
+}
+
+// Prefix is where the API lives.
+const Prefix = "/admin/v1"
+
+// Mount registers the API's routes.
+func (a *API) Mount(r *mux.Router) {
+	sub := r.PathPrefix(Prefix).Subrouter()
+	sub.HandleFunc("/openapi.yaml", a.openAPI).Methods(http.MethodGet, http.MethodHead)
+	read := func(path string, h handler) {
+		sub.Handle(path, a.authorized(ScopeRead, h)).Methods(http.MethodGet, http.MethodHead)
+	}
+	write := func(method, path string, h handler) {
+		sub.Handle(path, a.authorized(ScopeWrite, h)).Methods(method)
+	}
+	read("/clients", a.listClients)
+	write(http.MethodPost, "/clients", a.createClient)
+	read("/clients/{id}", a.getClient)
+	write(http.MethodPut, "/clients/{id}", a.updateClient)
+	write(http.MethodDelete, "/clients/{id}", a.deleteClient)
+	write(http.MethodPost, "/clients/{id}/secret", a.rotateSecret)
+	write(http.MethodPost, "/clients/{id}/{state:disable|enable}", a.setClientState)
+
+	read("/users", a.listUsers)
+	read("/users/{id}", a.getUser)
+	write(http.MethodPost, "/users/{id}/{state:disable|enable}", a.setUserState)
+	write(http.MethodPost, "/users/{id}/unlock", a.unlockUser)
+	write(http.MethodPost, "/users/{id}/reset-mfa", a.resetMFA)
+	write(http.MethodPut, "/users/{id}/roles/{role}", a.grantRole)
+	write(http.MethodDelete, "/users/{id}/roles/{role}", a.revokeRole)
+	read("/users/{id}/sessions", a.listSessions)
+	write(http.MethodDelete, "/users/{id}/sessions", a.revokeSessions)
+	write(http.MethodDelete, "/users/{id}/sessions/{sid}", a.revokeSession)
+	read("/users/{id}/consents", a.userConsents)
+
+	read("/roles", a.listRoles)
+	read("/roles/{name}", a.getRole)
+	write(http.MethodPut, "/roles/{name}", a.putRole)
+	write(http.MethodDelete, "/roles/{name}", a.deleteRole)
+
+	read("/keys", a.listKeys)
+	write(http.MethodPost, "/keys/rotate", a.rotateKeys)
+
+	read("/requests", a.listRequests)
+	read("/requests/{id}", a.getRequest)
+	write(http.MethodPost, "/requests/{id}/{action:extend|info|answer|refuse|dispute}", a.actOnRequest)
+
+	read("/events", a.listEvents)
+
+	sub.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.problem(w, r, http.StatusNotFound, "not-found", "No such resource.", "")
+	})
+	sub.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.problem(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed.", "")
+	})
+}
+
+func (a *API) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(a.Spec)
+}
+
+// call is one authorized request.
+type call struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	actor manage.Actor
+}
+
+type handler func(c *call)
+
+func (c *call) ctx() context.Context    { return c.r.Context() }
+func (c *call) var_(name string) string { return mux.Vars(c.r)[name] }
+
+// bearer returns the RFC 6750 bearer token of r, or "".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authorized authenticates the token and checks scope and role.
+func (a *API) authorized(scope string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		token := bearer(r)
+		if token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin"`)
+			a.problem(w, r, http.StatusUnauthorized, "unauthorized", "An access token is required.", "")
+			return
+		}
+		p, err := a.Tokens.Principal(r.Context(), token)
+		if errors.Is(err, oauth.ErrInactiveToken) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin", error="invalid_token"`)
+			a.problem(w, r, http.StatusUnauthorized, "unauthorized", "The access token is not active.", "")
+			return
+		}
+		if err != nil {
+			a.serverError(w, r, "admin api principal", err)
+			return
+		}
+		ua := r.UserAgent()
+		if len(ua) > 256 {
+			ua = ua[:256]
+		}
+		actor := manage.Actor{Roles: p.Roles, IP: session.ClientIP(r), UserAgent: ua}
+		switch {
+		case p.UserID == "":
+			actor.ID = manage.ClientActor(p.ClientID)
+		case a.isAdmin(r.Context(), p.Roles):
+			actor.ID = identity.AdminActor(p.UserID)
+		default:
+			actor.ID = "user:" + p.UserID
+		}
+		op := r.Method + " " + r.URL.Path
+		if !slices.Contains(p.Scopes, scope) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin", error="insufficient_scope", scope="`+scope+`"`)
+			a.deny(w, r, actor, op, "the token lacks the scope "+scope)
+			return
+		}
+		if !a.isAdmin(r.Context(), p.Roles) {
+			a.deny(w, r, actor, op, "the token's user or client holds neither admin nor super_admin")
+			return
+		}
+		h(&call{w: w, r: r, actor: actor})
+	})
+}
+
+// isAdmin reports whether roles include admin or super_admin through the
+// catalog.
+func (a *API) isAdmin(ctx context.Context, roles []string) bool {
+	catalog, err := a.Manage.Catalog(ctx)
+	if err != nil {
+		return false
+	}
+	all, _ := catalog.Expand(roles)
+	return slices.ContainsFunc(adminRoles, func(r string) bool { return slices.Contains(all, r) })
+}
+
+func (a *API) deny(w http.ResponseWriter, r *http.Request, actor manage.Actor, op, reason string) {
+	if err := a.Manage.Deny(r.Context(), actor, op, "", "", reason); !errors.Is(err, manage.ErrForbidden) {
+		a.serverError(w, r, "record refusal", err)
+		return
+	}
+	a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden.", reason)
+}
+
+// problem writes an RFC 9457 problem. kind names the problem type.
+func (a *API) problem(w http.ResponseWriter, r *http.Request, status int, kind, title, detail string) {
+	body := map[string]any{
+		"type":   "urn:portero:problem:" + kind,
+		"title":  title,
+		"status": status,
+	}
+	if detail != "" {
+		body["detail"] = detail
+	}
+	body["instance"] = r.URL.Path
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (a *API) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.Log.ErrorContext(r.Context(), what, "err", err)
+	a.problem(w, r, http.StatusInternalServerError, "server-error", "Internal error.", "")
+}
+
+// fail answers for an error from the service.
+func (c *call) fail(a *API, err error) {
+	w, r := c.w, c.r
+	var lb *identity.LedgerBreak
+	switch {
+	case errors.Is(err, manage.ErrForbidden):
+		a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden.", strings.TrimPrefix(err.Error(), "forbidden: "))
+	case errors.Is(err, identity.ErrNotFound):
+		a.problem(w, r, http.StatusNotFound, "not-found", "No such resource.", "")
+	case errors.Is(err, manage.ErrPrecondition), errors.Is(err, errStale):
+		a.problem(w, r, http.StatusPreconditionFailed, "precondition-failed", "The resource changed since it was read.", "Fetch it again and retry with its new ETag.")
+	case errors.Is(err, identity.ErrLastSuperAdmin):
+		a.problem(w, r, http.StatusConflict, "last-super-admin", "The last super_admin cannot be removed.", "")
+	case errors.Is(err, identity.ErrConflict):
+		a.problem(w, r, http.StatusConflict, "conflict", "Conflict.", err.Error())
+	case errors.Is(err, identity.ErrInvalid):
+		a.problem(w, r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", err.Error())
+	case errors.As(err, &lb):
+		a.serverError(w, r, "ledger", err)
+	default:
+		if status, kind := requestProblem(err); status != 0 {
+			a.problem(w, r, status, kind, "The request cannot be done.", err.Error())
+			return
+		}
+		a.serverError(w, r, "admin api", err)
+	}
+}
+
+var errStale = errors.New("stale")
+
+// write sends v as JSON with its ETag.
+func (c *call) write(status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(c.w, "encode", http.StatusInternalServerError)
+		return
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.Header().Set("ETag", etagOf(b))
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(append(b, '\n'))
+}
+
+// etagOf is the strong ETag of a representation.
+func etagOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+}
+
+// matches checks If-Match against the current representation v: nil when
+// there is no If-Match or it names v (or is "*").
+func (c *call) matches(v any) error {
+	want := c.r.Header.Get("If-Match")
+	if want == "" || want == "*" {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	current := etagOf(b)
+	for _, tag := range strings.Split(want, ",") {
+		if strings.TrimSpace(tag) == current {
+			return nil
+		}
+	}
+	return errStale
+}
+
+// decode reads a JSON body into v; it answers and returns false on error.
+func (c *call) decode(a *API, v any) bool {
+	if ct := c.r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		a.problem(c.w, c.r, http.StatusUnsupportedMediaType, "unsupported-media-type", "The body must be application/json.", "")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, a.MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		a.problem(c.w, c.r, http.StatusBadRequest, "malformed", "The body is not valid JSON for this operation.", jsonProblem(err))
+		return false
+	}
+	return true
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &typeErr):
+		return "field " + typeErr.Field + " has the wrong type"
+	case errors.As(err, &maxErr):
+		return "the body is too large"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed JSON"
+}
+
+// timeParam parses an RFC 3339 query parameter.
+func timeParam(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339, v)
+}

@@ -1,0 +1,165 @@
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// --- roles ---
+
+func (a *API) listRoles(c *call) {
+	roles, err := a.Manage.Roles(c.ctx())
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[roleView]{Items: []roleView{}}
+	for i := range roles {
+		out.Items = append(out.Items, viewRole(&roles[i]))
+	}
+	c.write(http.StatusOK, out)
+}
+
+// role finds one role of the catalog.
+func (a *API) role(ctx context.Context, name string) (*identity.Role, error) {
+	roles, err := a.Manage.Roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(roles, func(r identity.Role) bool { return r.Name == name })
+	if i < 0 {
+		return nil, identity.ErrNotFound
+	}
+	return &roles[i], nil
+}
+
+func (a *API) getRole(c *call) {
+	r, err := a.role(c.ctx(), c.var_("name"))
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewRole(r))
+}
+
+// roleInput is the body of PUT /roles/{name}.
+type roleInput struct {
+	Description string   `json:"description"`
+	Includes    []string `json:"includes"`
+	Permissions []string `json:"permissions"`
+}
+
+// ifMatchRole checks If-Match against the role as it is (a role that does
+// not exist yet matches no ETag but "*"... and nothing at all when absent).
+func (a *API) ifMatchRole(c *call) bool {
+	if c.r.Header.Get("If-Match") == "" {
+		return true
+	}
+	r, err := a.role(c.ctx(), c.var_("name"))
+	if errors.Is(err, identity.ErrNotFound) {
+		err = errStale // RFC 9110 §13.1.1: If-Match fails when there is no current representation
+	} else if err == nil {
+		err = c.matches(viewRole(r))
+	}
+	if err != nil {
+		c.fail(a, err)
+		return false
+	}
+	return true
+}
+
+func (a *API) putRole(c *call) {
+	var in roleInput
+	if !c.decode(a, &in) || !a.ifMatchRole(c) {
+		return
+	}
+	name := c.var_("name")
+	if err := a.Manage.PutRole(c.ctx(), c.actor, &identity.Role{Name: name, Description: in.Description,
+		Includes: in.Includes, Permissions: in.Permissions}); err != nil {
+		c.fail(a, err)
+		return
+	}
+	r, err := a.role(c.ctx(), name)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewRole(r))
+}
+
+func (a *API) deleteRole(c *call) {
+	if !a.ifMatchRole(c) {
+		return
+	}
+	if err := a.Manage.DeleteRole(c.ctx(), c.actor, c.var_("name")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// --- signing keys ---
+
+func (a *API) listKeys(c *call) {
+	keys := a.Manage.SigningKeys()
+	out := page[keyView]{Items: []keyView{}}
+	for i := range keys {
+		out.Items = append(out.Items, viewKey(&keys[i]))
+	}
+	c.write(http.StatusOK, out)
+}
+
+func (a *API) rotateKeys(c *call) {
+	keys, err := a.Manage.RotateKeys(c.ctx(), c.actor)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[keyView]{Items: []keyView{}}
+	for i := range keys {
+		out.Items = append(out.Items, viewKey(&keys[i]))
+	}
+	c.write(http.StatusCreated, out)
+}
+
+// --- the ledger ---
+
+func (a *API) listEvents(c *call) {
+	cur, limit, ok := a.paging(c)
+	if !ok {
+		return
+	}
+	q := c.r.URL.Query()
+	f := identity.LedgerFilter{Subject: q.Get("subject"), Actor: q.Get("actor"), Kind: q.Get("kind"),
+		ClientID: q.Get("client_id"), Limit: limit + 1, Newest: true, BeforeSeq: cur.Seq}
+	if t := q.Get("type"); t != "" {
+		f.Types = strings.Split(t, ",")
+	}
+	var err error
+	if f.Since, err = timeParam(q.Get("since")); err == nil {
+		f.Until, err = timeParam(q.Get("until"))
+	}
+	if err != nil {
+		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "since and until are RFC 3339 times")
+		return
+	}
+	events, err := a.Manage.Events(c.ctx(), f)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[eventView]{Items: []eventView{}}
+	for i := range events {
+		if i == limit {
+			out.NextCursor = cursor{Seq: events[limit-1].Seq}.encode()
+			break
+		}
+		out.Items = append(out.Items, viewEvent(&events[i]))
+	}
+	c.write(http.StatusOK, out)
+}

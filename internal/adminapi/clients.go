@@ -1,0 +1,155 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/manage"
+)
+
+// clientInput is the body of POST /clients and PUT /clients/{id}.
+type clientInput struct {
+	ID                       string          `json:"client_id"`
+	Name                     string          `json:"client_name"`
+	Public                   bool            `json:"public"`
+	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
+	RedirectURIs             []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris"`
+	GrantTypes               []string        `json:"grant_types"`
+	Scopes                   []string        `json:"scopes"`
+	Audience                 []string        `json:"audience"`
+	Roles                    []string        `json:"roles"`
+	JWKS                     json.RawMessage `json:"jwks"`
+	TokenFormat              string          `json:"token_format"`
+	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	IntrospectAny            bool            `json:"introspect_any"`
+	FirstParty               bool            `json:"first_party"`
+	PermissionsClaim         bool            `json:"permissions_claim"`
+	BackchannelLogoutURI     string          `json:"backchannel_logout_uri"`
+}
+
+func (in *clientInput) spec() manage.ClientSpec {
+	var jwks []byte
+	if len(in.JWKS) > 0 && string(in.JWKS) != "null" {
+		jwks = in.JWKS
+	}
+	return manage.ClientSpec{
+		ID: in.ID, Name: in.Name, Public: in.Public, TokenEndpointAuthMethod: in.TokenEndpointAuthMethod,
+		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, GrantTypes: in.GrantTypes,
+		Scopes: in.Scopes, Audience: in.Audience, Roles: in.Roles, JWKS: jwks, TokenFormat: in.TokenFormat,
+		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, IntrospectAny: in.IntrospectAny,
+		FirstParty: in.FirstParty, PermissionsClaim: in.PermissionsClaim, BackchannelLogoutURI: in.BackchannelLogoutURI,
+	}
+}
+
+// clientWithSecret answers a creation or a rotation: the secret is shown
+// this once.
+type clientWithSecret struct {
+	Client clientView `json:"client"`
+	Secret string     `json:"client_secret,omitempty"`
+}
+
+// ifMatchClient checks If-Match against the client as stored.
+func (c *call) ifMatchClient(cl *identity.Client) error { return c.matches(viewClient(cl)) }
+
+func (a *API) listClients(c *call) {
+	cur, limit, ok := a.paging(c)
+	if !ok {
+		return
+	}
+	all, err := a.Manage.Clients(c.ctx())
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	q := strings.ToLower(c.r.URL.Query().Get("q"))
+	out := page[clientView]{Items: []clientView{}}
+	for i := range all {
+		cl := &all[i]
+		if cl.ID <= cur.ID && cur.ID != "" {
+			continue
+		}
+		if q != "" && !strings.Contains(strings.ToLower(cl.ID), q) && !strings.Contains(strings.ToLower(cl.Name), q) {
+			continue
+		}
+		if len(out.Items) == limit {
+			out.NextCursor = cursor{ID: out.Items[limit-1].ID}.encode()
+			break
+		}
+		out.Items = append(out.Items, viewClient(cl))
+	}
+	c.write(http.StatusOK, out)
+}
+
+func (a *API) getClient(c *call) {
+	cl, err := a.Manage.Client(c.ctx(), c.var_("id"))
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewClient(cl))
+}
+
+func (a *API) createClient(c *call) {
+	var in clientInput
+	if !c.decode(a, &in) {
+		return
+	}
+	cl, secret, err := a.Manage.CreateClient(c.ctx(), c.actor, in.spec())
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.w.Header().Set("Location", Prefix+"/clients/"+cl.ID)
+	c.write(http.StatusCreated, clientWithSecret{Client: viewClient(cl), Secret: secret})
+}
+
+func (a *API) updateClient(c *call) {
+	if c.r.Header.Get("If-Match") == "" {
+		a.problem(c.w, c.r, http.StatusPreconditionRequired, "precondition-required",
+			"If-Match is required.", "Send the ETag of the client as read, so that a concurrent change is not overwritten.")
+		return
+	}
+	var in clientInput
+	if !c.decode(a, &in) {
+		return
+	}
+	if in.ID != "" && in.ID != c.var_("id") {
+		a.problem(c.w, c.r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", "client_id cannot change")
+		return
+	}
+	cl, err := a.Manage.UpdateClient(c.ctx(), c.actor, c.var_("id"), in.spec(), c.ifMatchClient)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewClient(cl))
+}
+
+func (a *API) deleteClient(c *call) {
+	if err := a.Manage.DeleteClient(c.ctx(), c.actor, c.var_("id"), c.ifMatchClient); err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) rotateSecret(c *call) {
+	cl, secret, err := a.Manage.RotateClientSecret(c.ctx(), c.actor, c.var_("id"), c.ifMatchClient)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, clientWithSecret{Client: viewClient(cl), Secret: secret})
+}
+
+func (a *API) setClientState(c *call) {
+	cl, err := a.Manage.SetClientDisabled(c.ctx(), c.actor, c.var_("id"), c.var_("state") == "disable", c.ifMatchClient)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewClient(cl))
+}

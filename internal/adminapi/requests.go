@@ -1,0 +1,176 @@
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// requestStatuses are the statuses a listing may filter on; "open" is the
+// three that wait for someone.
+var requestStatuses = []string{identity.RequestReceived, identity.RequestInfoRequested, identity.RequestExtended,
+	identity.RequestAnswered, identity.RequestRefused, identity.RequestWithdrawn}
+
+func (a *API) listRequests(c *call) {
+	cur, limit, ok := a.paging(c)
+	if !ok {
+		return
+	}
+	q := c.r.URL.Query()
+	f := identity.DataRequestFilter{UserID: q.Get("user_id"), Kind: q.Get("kind"), Limit: limit + 1, Offset: cur.Offset}
+	for _, s := range strings.Split(q.Get("status"), ",") {
+		switch {
+		case s == "":
+		case s == "open":
+			f.Statuses = append(f.Statuses, identity.RequestReceived, identity.RequestInfoRequested, identity.RequestExtended)
+		case slices.Contains(requestStatuses, s):
+			f.Statuses = append(f.Statuses, s)
+		default:
+			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "unknown status "+s)
+			return
+		}
+	}
+	rs, err := a.Requests.Queue(c.ctx(), f)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[requestView]{Items: []requestView{}}
+	for i := range rs {
+		if i == limit {
+			out.NextCursor = cursor{Offset: cur.Offset + limit}.encode()
+			break
+		}
+		out.Items = append(out.Items, viewRequest(&rs[i]))
+	}
+	c.write(http.StatusOK, out)
+}
+
+// requestDetail is a request with its history.
+type requestDetail struct {
+	requestView
+	History []eventView `json:"history"`
+}
+
+func (a *API) detail(ctx context.Context, d *identity.DataRequest) (*requestDetail, error) {
+	history, err := a.Requests.History(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	out := &requestDetail{requestView: viewRequest(d), History: []eventView{}}
+	for i := range history {
+		out.History = append(out.History, viewEvent(&history[i]))
+	}
+	return out, nil
+}
+
+// getRequest shows one request; the read is recorded, as on the pages
+// (HABEAS_DATA H10, H11).
+func (a *API) getRequest(c *call) {
+	d, err := a.Requests.Get(c.ctx(), c.var_("id"))
+	if err == nil {
+		err = a.Requests.RecordView(c.ctx(), c.actor.RequestActor(), d)
+	}
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out, err := a.detail(c.ctx(), d)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, out)
+}
+
+// actionInput is the body of POST /requests/{id}/{action}; each action
+// reads its own fields.
+type actionInput struct {
+	Reason     string `json:"reason"`      // extend
+	InfoNeeded string `json:"info_needed"` // info
+	Answer     string `json:"answer"`      // answer, refuse
+	Code       string `json:"code"`        // refuse
+	On         *bool  `json:"on"`          // dispute
+}
+
+func (a *API) actOnRequest(c *call) {
+	var in actionInput
+	if !c.decode(a, &in) {
+		return
+	}
+	id, by := c.var_("id"), c.actor.RequestActor()
+	if c.r.Header.Get("If-Match") != "" {
+		d, err := a.Requests.Get(c.ctx(), id)
+		if err == nil {
+			err = c.matches(viewRequest(d))
+		}
+		if err != nil {
+			c.fail(a, err)
+			return
+		}
+	}
+	// The change and its ledger entry must land even if the caller goes.
+	ctx := context.WithoutCancel(c.ctx())
+	var (
+		d   *identity.DataRequest
+		err error
+	)
+	switch c.var_("action") {
+	case "extend":
+		d, err = a.Requests.Extend(ctx, by, id, in.Reason)
+	case "info":
+		d, err = a.Requests.RequestInfo(ctx, by, id, in.InfoNeeded)
+	case "answer":
+		if d, err = a.Requests.Answer(ctx, by, id, in.Answer); err == nil && d.Type == identity.RequestDelete {
+			// Answering a supresión carries it out (Ley 1581 art. 8e).
+			err = a.Manage.EraseAccount(ctx, d.UserID, by.Actor)
+		}
+	case "refuse":
+		d, err = a.Requests.Refuse(ctx, by, id, in.Code, in.Answer)
+	case "dispute":
+		if in.On == nil {
+			a.problem(c.w, c.r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", "on (true or false) is required")
+			return
+		}
+		d, err = a.Requests.SetJudicialDispute(ctx, by, id, *in.On)
+		if errors.Is(err, identity.ErrNoChange) {
+			d, err = a.Requests.Get(ctx, id)
+		}
+	}
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, viewRequest(d))
+}
+
+// requestProblem maps the data-request rules' errors to statuses.
+func requestProblem(err error) (int, string) {
+	for _, m := range []struct {
+		err    error
+		status int
+		kind   string
+	}{
+		{identity.ErrReasonRequired, http.StatusUnprocessableEntity, "reason-required"},
+		{identity.ErrAnswerRequired, http.StatusUnprocessableEntity, "answer-required"},
+		{identity.ErrRequestText, http.StatusUnprocessableEntity, "text-too-long"},
+		{identity.ErrRefusalCodeRequired, http.StatusUnprocessableEntity, "refusal-code-required"},
+		{identity.ErrRefusalCode, http.StatusUnprocessableEntity, "refusal-code-unknown"},
+		{identity.ErrRefusalNotAllowed, http.StatusUnprocessableEntity, "refusal-code-not-allowed"},
+		{identity.ErrTermEnded, http.StatusConflict, "term-ended"},
+		{identity.ErrAlreadyExtended, http.StatusConflict, "already-extended"},
+		{identity.ErrInfoRequestLate, http.StatusConflict, "info-request-late"},
+		{identity.ErrNotReclamo, http.StatusConflict, "not-reclamo"},
+		{identity.ErrInfoRequestedAlready, http.StatusConflict, "waiting-for-info"},
+		{identity.ErrRequestClosed, http.StatusConflict, "request-closed"},
+	} {
+		if errors.Is(err, m.err) {
+			return m.status, m.kind
+		}
+	}
+	return 0, ""
+}

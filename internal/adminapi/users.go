@@ -1,0 +1,192 @@
+package adminapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/portero-id/portero/identity"
+)
+
+func (a *API) listUsers(c *call) {
+	cur, limit, ok := a.paging(c)
+	if !ok {
+		return
+	}
+	params := c.r.URL.Query()
+	q := identity.UserQuery{Text: params.Get("q"), Role: params.Get("role"), Limit: limit + 1}
+	if v := params.Get("disabled"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "disabled must be true or false")
+			return
+		}
+		q.Disabled = &b
+	}
+	if cur.ID != "" {
+		q.After = &identity.User{ID: cur.ID, Username: cur.Username}
+	}
+	users, err := a.Manage.SearchUsers(c.ctx(), q)
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[userView]{Items: []userView{}}
+	for i := range users {
+		if i == limit {
+			last := users[limit-1]
+			out.NextCursor = cursor{ID: last.ID, Username: last.Username}.encode()
+			break
+		}
+		out.Items = append(out.Items, viewUser(&users[i]))
+	}
+	c.write(http.StatusOK, out)
+}
+
+// userDetail is a single user's representation, with its second factors.
+func (a *API) userDetail(c *call, id string) (*userView, error) {
+	u, err := a.Manage.User(c.ctx(), id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.Manage.Store.SecondFactors(c.ctx(), id)
+	if err != nil {
+		return nil, err
+	}
+	v := viewUser(u)
+	v.MFA = &mfaView{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
+	return &v, nil
+}
+
+// ifMatchUser checks If-Match against the user's representation.
+func (a *API) ifMatchUser(c *call) bool {
+	if c.r.Header.Get("If-Match") == "" {
+		return true
+	}
+	v, err := a.userDetail(c, c.var_("id"))
+	if err == nil {
+		err = c.matches(v)
+	}
+	if err != nil {
+		c.fail(a, err)
+		return false
+	}
+	return true
+}
+
+// answerUser sends the user's representation after a change.
+func (a *API) answerUser(c *call) {
+	v, err := a.userDetail(c, c.var_("id"))
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.write(http.StatusOK, v)
+}
+
+func (a *API) getUser(c *call) { a.answerUser(c) }
+
+func (a *API) setUserState(c *call) {
+	if !a.ifMatchUser(c) {
+		return
+	}
+	if _, err := a.Manage.SetUserDisabled(c.ctx(), c.actor, c.var_("id"), c.var_("state") == "disable"); err != nil {
+		c.fail(a, err)
+		return
+	}
+	a.answerUser(c)
+}
+
+func (a *API) unlockUser(c *call) {
+	if !a.ifMatchUser(c) {
+		return
+	}
+	if err := a.Manage.Unlock(c.ctx(), c.actor, c.var_("id")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	a.answerUser(c)
+}
+
+func (a *API) resetMFA(c *call) {
+	if !a.ifMatchUser(c) {
+		return
+	}
+	if err := a.Manage.ResetMFA(c.ctx(), c.actor, c.var_("id")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	a.answerUser(c)
+}
+
+func (a *API) grantRole(c *call) {
+	if !a.ifMatchUser(c) {
+		return
+	}
+	if _, err := a.Manage.GrantRole(c.ctx(), c.actor, c.var_("id"), c.var_("role")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	a.answerUser(c)
+}
+
+func (a *API) revokeRole(c *call) {
+	if !a.ifMatchUser(c) {
+		return
+	}
+	if _, err := a.Manage.RevokeRole(c.ctx(), c.actor, c.var_("id"), c.var_("role")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	a.answerUser(c)
+}
+
+func (a *API) listSessions(c *call) {
+	sessions, err := a.Manage.Sessions(c.ctx(), c.var_("id"))
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := page[sessionView]{Items: []sessionView{}}
+	for i := range sessions {
+		out.Items = append(out.Items, viewSession(&sessions[i]))
+	}
+	c.write(http.StatusOK, out)
+}
+
+func (a *API) revokeSessions(c *call) {
+	if err := a.Manage.RevokeSession(c.ctx(), c.actor, c.var_("id"), ""); err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) revokeSession(c *call) {
+	if err := a.Manage.RevokeSession(c.ctx(), c.actor, c.var_("id"), c.var_("sid")); err != nil {
+		c.fail(a, err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// consentsView is a user's consent records.
+type consentsView struct {
+	Records []eventView        `json:"records"`
+	Scopes  []scopeConsentView `json:"scope_consents"`
+}
+
+func (a *API) userConsents(c *call) {
+	cs, err := a.Manage.UserConsents(c.ctx(), c.actor, c.var_("id"))
+	if err != nil {
+		c.fail(a, err)
+		return
+	}
+	out := consentsView{Records: []eventView{}, Scopes: []scopeConsentView{}}
+	for i := range cs.Records {
+		out.Records = append(out.Records, viewEvent(&cs.Records[i]))
+	}
+	for _, s := range cs.Scopes {
+		out.Scopes = append(out.Scopes, scopeConsentView{ClientID: s.ClientID, Scopes: nonNil(s.Scopes), GrantedAt: s.GrantedAt})
+	}
+	c.write(http.StatusOK, out)
+}

@@ -1,0 +1,274 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/oauth"
+)
+
+// ClientSpec is what an administrator sets on a client. Zero values take
+// the defaults the CLI documents: a confidential client with a generated
+// secret, client_secret_basic, the code flow, JWT access tokens, RS256 ID
+// tokens.
+type ClientSpec struct {
+	ID                       string
+	Name                     string
+	Public                   bool
+	TokenEndpointAuthMethod  string
+	RedirectURIs             []string
+	PostLogoutRedirectURIs   []string
+	GrantTypes               []string
+	Scopes                   []string
+	Audience                 []string
+	Roles                    []string
+	JWKS                     []byte
+	TokenFormat              string
+	IDTokenSignedResponseAlg string
+	IntrospectAny            bool
+	FirstParty               bool
+	PermissionsClaim         bool
+	BackchannelLogoutURI     string
+	// Secret is a secret the operator chose (at least 32 characters);
+	// "" generates one.
+	Secret string
+}
+
+// apply sets the spec's fields on c, with defaults.
+func (sp *ClientSpec) apply(c *identity.Client) {
+	c.Name = sp.Name
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	c.RedirectURIs, c.PostLogoutRedirectURIs = sp.RedirectURIs, sp.PostLogoutRedirectURIs
+	c.GrantTypes = sp.GrantTypes
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code", "refresh_token"}
+	}
+	c.ResponseTypes = nil
+	if slices.Contains(c.GrantTypes, "authorization_code") {
+		c.ResponseTypes = []string{"code"}
+	}
+	c.Scopes = sp.Scopes
+	if len(c.Scopes) == 0 {
+		c.Scopes = []string{"openid", "offline_access"}
+	}
+	c.Audience, c.Roles, c.JWKS = sp.Audience, sp.Roles, sp.JWKS
+	c.TokenFormat = cmpOr(sp.TokenFormat, identity.TokenFormatJWT)
+	c.IDTokenSignedResponseAlg = cmpOr(sp.IDTokenSignedResponseAlg, oauth.AlgRS256)
+	c.IntrospectAny, c.FirstParty, c.PermissionsClaim = sp.IntrospectAny, sp.FirstParty, sp.PermissionsClaim
+	c.BackchannelLogoutURI = sp.BackchannelLogoutURI
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// validate checks a client as the token endpoint will use it.
+func (s *Service) validate(c *identity.Client) error {
+	if err := c.Validate(s.AllowedScopes); err != nil {
+		return err
+	}
+	if len(c.JWKS) > 0 {
+		if _, err := oauth.ParseClientJWKS(c.JWKS); err != nil {
+			return invalidf("%v", err)
+		}
+	}
+	return nil
+}
+
+// Client returns one client.
+func (s *Service) Client(ctx context.Context, id string) (*identity.Client, error) {
+	return s.Store.ClientByID(ctx, id)
+}
+
+// Clients lists every client, ordered by id.
+func (s *Service) Clients(ctx context.Context) ([]identity.Client, error) {
+	return s.Store.ListClients(ctx)
+}
+
+// CreateClient registers a client and returns it with its secret, shown
+// once ("" for public and private_key_jwt clients, and for a secret the
+// operator chose).
+func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*identity.Client, string, error) {
+	if sp.ID == "" {
+		return nil, "", invalidf("client id is required")
+	}
+	if sp.Public && sp.Secret != "" {
+		return nil, "", invalidf("a public client has no secret")
+	}
+	c := &identity.Client{ID: sp.ID, Public: sp.Public, TokenEndpointAuthMethod: sp.TokenEndpointAuthMethod}
+	sp.apply(c)
+	if len(c.JWKS) > 0 && c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = identity.AuthMethodPrivateKey
+	}
+	var shown string
+	switch {
+	case c.Public:
+		c.TokenEndpointAuthMethod = cmpOr(c.TokenEndpointAuthMethod, identity.AuthMethodNone)
+	case c.TokenEndpointAuthMethod == identity.AuthMethodPrivateKey:
+	case sp.Secret != "":
+		if len(sp.Secret) < 32 {
+			return nil, "", invalidf("a client secret must be at least 32 characters")
+		}
+		c.SecretHash = oauth.HashClientSecret(sp.Secret)
+	default:
+		var err error
+		if shown, c.SecretHash, err = oauth.GenerateClientSecret(); err != nil {
+			return nil, "", err
+		}
+	}
+	c.TokenEndpointAuthMethod = cmpOr(c.TokenEndpointAuthMethod, identity.AuthMethodBasic)
+	if err := s.validate(c); err != nil {
+		return nil, "", err
+	}
+	if err := s.mayGrant(ctx, a, "client.create", target{clientID: c.ID}, c.Roles); err != nil {
+		return nil, "", err
+	}
+	c.CreatedAt = s.now()
+	c.UpdatedAt = c.CreatedAt
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventClientCreated, target{clientID: c.ID}, map[string]any{"roles": nonNil(c.Roles), "scopes": c.Scopes})
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, shown, nil
+}
+
+// managedClient loads a client the actor may act on and checks the
+// caller's precondition (If-Match) on it.
+func (s *Service) managedClient(ctx context.Context, a Actor, op, id string, check func(*identity.Client) error) (*identity.Client, error) {
+	c, err := s.Store.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayManage(ctx, a, op, target{clientID: id}, c.Roles); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// change stores next over prev (as read) and records it.
+func (s *Service) change(ctx context.Context, a Actor, next *identity.Client, prev *identity.Client, typ string, details map[string]any) error {
+	next.UpdatedAt = s.now()
+	if !next.UpdatedAt.After(prev.UpdatedAt) {
+		// Two changes within a microsecond must still differ in version.
+		next.UpdatedAt = prev.UpdatedAt.Add(1000)
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.UpdateClient(ctx, next, prev.UpdatedAt); err != nil {
+			if errors.Is(err, identity.ErrConflict) {
+				return ErrPrecondition
+			}
+			return err
+		}
+		return s.record(ctx, a, typ, target{clientID: next.ID}, details)
+	})
+	if err == nil {
+		s.invalidate(next.ID)
+	}
+	return err
+}
+
+// UpdateClient replaces a client's settings. Whether it is public and how
+// it authenticates cannot change (that is a new client); its secret stays.
+func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp ClientSpec, check func(*identity.Client) error) (*identity.Client, error) {
+	prev, err := s.managedClient(ctx, a, "client.update", id, check)
+	if err != nil {
+		return nil, err
+	}
+	if sp.Public != prev.Public || (sp.TokenEndpointAuthMethod != "" && sp.TokenEndpointAuthMethod != prev.TokenEndpointAuthMethod) {
+		return nil, invalidf("public and token_endpoint_auth_method cannot change: register a new client")
+	}
+	next := *prev
+	sp.apply(&next)
+	if next.TokenEndpointAuthMethod == identity.AuthMethodPrivateKey && len(next.JWKS) == 0 {
+		return nil, invalidf("a private_key_jwt client needs its jwks")
+	}
+	if err := s.validate(&next); err != nil {
+		return nil, err
+	}
+	if err := s.mayGrant(ctx, a, "client.update", target{clientID: id}, next.Roles); err != nil {
+		return nil, err
+	}
+	if err := s.change(ctx, a, &next, prev, EventClientUpdated, map[string]any{"roles": nonNil(next.Roles), "scopes": next.Scopes}); err != nil {
+		return nil, err
+	}
+	return &next, nil
+}
+
+// SetClientDisabled disables or enables a client.
+func (s *Service) SetClientDisabled(ctx context.Context, a Actor, id string, disabled bool, check func(*identity.Client) error) (*identity.Client, error) {
+	op, typ := "client.enable", EventClientEnabled
+	if disabled {
+		op, typ = "client.disable", EventClientDisabled
+	}
+	prev, err := s.managedClient(ctx, a, op, id, check)
+	if err != nil {
+		return nil, err
+	}
+	next := *prev
+	next.Disabled = disabled
+	if err := s.change(ctx, a, &next, prev, typ, nil); err != nil {
+		return nil, err
+	}
+	return &next, nil
+}
+
+// RotateClientSecret gives a confidential client a new secret, returned
+// once; the old one stops working at once.
+func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string, check func(*identity.Client) error) (*identity.Client, string, error) {
+	prev, err := s.managedClient(ctx, a, "client.rotate_secret", id, check)
+	if err != nil {
+		return nil, "", err
+	}
+	if prev.Public || len(prev.SecretHash) == 0 {
+		return nil, "", invalidf("client %q does not authenticate with a secret", id)
+	}
+	next := *prev
+	secret, digest, err := oauth.GenerateClientSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	next.SecretHash = digest
+	if err := s.change(ctx, a, &next, prev, EventClientSecret, nil); err != nil {
+		return nil, "", err
+	}
+	return &next, secret, nil
+}
+
+// DeleteClient removes a client; its tokens stop validating.
+func (s *Service) DeleteClient(ctx context.Context, a Actor, id string, check func(*identity.Client) error) error {
+	if _, err := s.managedClient(ctx, a, "client.delete", id, check); err != nil {
+		return err
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventClientDeleted, target{clientID: id}, nil)
+	})
+	if err == nil {
+		s.invalidate(id)
+	}
+	return err
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{identity.ErrInvalid}, args...)...)
+}
