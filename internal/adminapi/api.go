@@ -11,7 +11,9 @@
 // changes, and its user (or, for client credentials, its client) must hold
 // admin or super_admin now, directly or through a role that includes it:
 // otherwise 403, and the refusal is written to the ledger with the
-// token's identity. Guard rails inside the service (roles above the
+// token's identity. A user's token must also come from a sign-in with a
+// second factor (acr urn:portero:acr:mfa or better), as the admin pages
+// demand. Guard rails inside the service (roles above the
 // actor's, the role catalog, the last super_admin) answer 403 or 409.
 //
 // # Conventions
@@ -191,6 +193,13 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 		}
 		if !a.isAdmin(r.Context(), p.Roles) {
 			a.deny(w, r, actor, op, "the token's user or client holds neither admin nor super_admin")
+			return
+		}
+		if p.UserID != "" && identity.ACRRank(p.ACR) < identity.ACRRank(identity.ACRMFA) {
+			// The admin pages demand a second factor; a token from a
+			// password-only sign-in (issued before the user became an
+			// admin, or under a laxer policy) must not be the way round.
+			a.deny(w, r, actor, op, "the token's sign-in did not use a second factor")
 			return
 		}
 		h(&call{w: w, r: r, actor: actor})

@@ -620,6 +620,19 @@ func TestAdminAPI(t *testing.T) {
 			if n := e.deniedCount(t, "user:"+e.userID) - before; n != calls {
 				t.Fatalf("%d refusals recorded for %d calls", n, calls)
 			}
+
+			// Made an admin, alice's token from a password-only sign-in
+			// still does not open the API: it needs a second factor.
+			if err := e.store.GrantRole(ctx, e.userID, "admin"); err != nil {
+				t.Fatal(err)
+			}
+			r := vendor.want(t, vendor.do(t, http.MethodGet, "/users", nil), http.StatusForbidden)
+			if !strings.Contains(string(r.body), "second factor") {
+				t.Fatalf("password-only admin token: %s", r.body)
+			}
+			if err := e.store.RevokeRole(ctx, e.userID, "admin"); err != nil {
+				t.Fatal(err)
+			}
 		})
 
 		for _, op := range spec.operations() {
