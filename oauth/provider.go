@@ -220,6 +220,7 @@ func (p *Provider) Mount(r *mux.Router) {
 	if p.opts.RegistrationToken != "" {
 		r.Handle("/oauth2/register", p.limitBody(p.register)).Methods(http.MethodPost)
 		r.HandleFunc("/oauth2/register/{id}", p.readRegistration).Methods(http.MethodGet)
+		r.Handle("/oauth2/register/{id}", p.limitBody(p.updateRegistration)).Methods(http.MethodPut)
 		r.HandleFunc("/oauth2/register/{id}", p.deleteRegistration).Methods(http.MethodDelete)
 	}
 }

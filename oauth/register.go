@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -17,8 +18,8 @@ import (
 )
 
 // Dynamic client registration (RFC 7591) behind an initial access token,
-// and the client's own read and delete (RFC 7592) with the registration
-// access token it got. Off unless secrets.client_registration is set.
+// and the client's own read, update and delete (RFC 7592) with the
+// registration access token it got. Off unless secrets.client_registration is set.
 // Registered clients are third-party by construction: never first-party,
 // never with roles, never able to introspect other clients' tokens.
 
@@ -63,16 +64,20 @@ func unauthorized(w http.ResponseWriter) {
 	writeJSONError(w, http.StatusUnauthorized, "invalid_token", "")
 }
 
-func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
-	if !bearer(r, []byte(p.opts.RegistrationToken), false) {
-		unauthorized(w)
-		return
-	}
+// metadataError is an RFC 7591 §3.2.2 error.
+type metadataError struct{ code, description string }
+
+func (e *metadataError) Error() string { return e.code + ": " + e.description }
+
+func badMetadata(description string) *metadataError {
+	return &metadataError{"invalid_client_metadata", description}
+}
+
+// decodeMetadata reads a registration body and applies the defaults.
+func decodeMetadata(r *http.Request) (*clientMetadata, *metadataError) {
 	var m clientMetadata
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&m); err != nil {
-		registrationError(w, "invalid_client_metadata", "The body must be a JSON object of client metadata.")
-		return
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		return nil, badMetadata("The body must be a JSON object of client metadata.")
 	}
 	if len(m.GrantTypes) == 0 {
 		m.GrantTypes = []string{"authorization_code"}
@@ -85,21 +90,60 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, g := range m.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" && g != "client_credentials" {
-			registrationError(w, "invalid_client_metadata", "grant_types may hold authorization_code, refresh_token and client_credentials.")
-			return
+			return nil, badMetadata("grant_types may hold authorization_code, refresh_token and client_credentials.")
 		}
 	}
 	switch m.TokenEndpointAuthMethod {
 	case identity.AuthMethodNone, identity.AuthMethodBasic, identity.AuthMethodPost:
 	default:
-		registrationError(w, "invalid_client_metadata", "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post.")
-		return
+		return nil, badMetadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post.")
+	}
+	for _, sc := range strings.Fields(m.Scope) {
+		if strings.HasPrefix(sc, "portero:") {
+			// Portero's own API scopes (the admin API) are given by an
+			// administrator, never self-registered: a registered client
+			// could otherwise ask an administrator to consent to them.
+			return nil, badMetadata("Scopes of Portero's own APIs cannot be registered.")
+		}
 	}
 	if u := m.BackchannelLogoutURI; u != "" && !strings.HasPrefix(u, "https://") {
 		// Portero itself calls this URI: a registrant must not aim it at
 		// Portero's own loopback (Validate allows http there for admins'
 		// development clients).
-		registrationError(w, "invalid_client_metadata", "backchannel_logout_uri must be an https URL.")
+		return nil, badMetadata("backchannel_logout_uri must be an https URL.")
+	}
+	return &m, nil
+}
+
+// applyMetadata sets the registrable fields of c from m and validates the
+// result.
+func (p *Provider) applyMetadata(c *identity.Client, m *clientMetadata) *metadataError {
+	c.Name = m.ClientName
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	c.Public, c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod == identity.AuthMethodNone, m.TokenEndpointAuthMethod
+	c.RedirectURIs, c.PostLogoutRedirectURIs = m.RedirectURIs, m.PostLogoutRedirectURIs
+	c.GrantTypes, c.ResponseTypes, c.Scopes = m.GrantTypes, m.ResponseTypes, strings.Fields(m.Scope)
+	c.BackchannelLogoutURI = m.BackchannelLogoutURI
+	if err := c.Validate(p.opts.ScopesSupported); err != nil {
+		code := "invalid_client_metadata"
+		if strings.Contains(err.Error(), "redirect") {
+			code = "invalid_redirect_uri"
+		}
+		return &metadataError{code, strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	return nil
+}
+
+func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
+	if !bearer(r, []byte(p.opts.RegistrationToken), false) {
+		unauthorized(w)
+		return
+	}
+	m, merr := decodeMetadata(r)
+	if merr != nil {
+		registrationError(w, merr.code, merr.description)
 		return
 	}
 	idBytes := make([]byte, 16)
@@ -108,17 +152,11 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &identity.Client{
-		ID: "dyn-" + base64.RawURLEncoding.EncodeToString(idBytes), Name: m.ClientName,
-		Public: m.TokenEndpointAuthMethod == identity.AuthMethodNone, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
-		RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs,
-		GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, Scopes: strings.Fields(m.Scope),
-		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: AlgRS256, BackchannelLogoutURI: m.BackchannelLogoutURI,
-	}
-	if c.Name == "" {
-		c.Name = c.ID
+		ID:          "dyn-" + base64.RawURLEncoding.EncodeToString(idBytes),
+		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: AlgRS256,
 	}
 	var secret string
-	if !c.Public {
+	if m.TokenEndpointAuthMethod != identity.AuthMethodNone {
 		s, digest, err := GenerateClientSecret()
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
@@ -126,12 +164,8 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		}
 		secret, c.SecretHash = s, digest
 	}
-	if err := c.Validate(p.opts.ScopesSupported); err != nil {
-		code := "invalid_client_metadata"
-		if strings.Contains(err.Error(), "redirect") {
-			code = "invalid_redirect_uri"
-		}
-		registrationError(w, code, strings.ReplaceAll(err.Error(), "\n", "; "))
+	if merr := p.applyMetadata(c, m); merr != nil {
+		registrationError(w, merr.code, merr.description)
 		return
 	}
 	regToken, regDigest, err := GenerateClientSecret()
@@ -148,6 +182,57 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	out := p.metadataOf(c)
 	out.ClientSecret, out.RegistrationAccessToken = secret, regToken
 	writeJSON(w, http.StatusCreated, out)
+}
+
+// updateRegistration replaces the client's metadata (RFC 7592 §2.2).
+// Omitted fields take their defaults, as at registration. The client's
+// secret and registration access token stay; a client_secret in the body
+// must be the current one. Whether the client is public cannot change: its
+// way of authenticating would go with it.
+func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.registeredClient(w, r)
+	if !ok {
+		return
+	}
+	m, merr := decodeMetadata(r)
+	if merr != nil {
+		registrationError(w, merr.code, merr.description)
+		return
+	}
+	switch {
+	case m.ClientID != c.ID:
+		registrationError(w, "invalid_client_metadata", "client_id must be the client's own.")
+		return
+	case m.RegistrationAccessToken != "" || m.RegistrationClientURI != "" || m.ClientSecretExpiresAt != nil || m.ClientIDIssuedAt != 0:
+		// RFC 7592 §2.2: the client MUST NOT send these.
+		registrationError(w, "invalid_client_metadata", "registration_access_token, registration_client_uri, client_secret_expires_at and client_id_issued_at are the server's.")
+		return
+	case m.ClientSecret != "" && subtle.ConstantTimeCompare(HashClientSecret(m.ClientSecret), c.SecretHash) != 1:
+		registrationError(w, "invalid_client_metadata", "client_secret does not match the client's.")
+		return
+	case (m.TokenEndpointAuthMethod == identity.AuthMethodNone) != c.Public:
+		registrationError(w, "invalid_client_metadata", "A client cannot change between public and confidential: register a new one.")
+		return
+	}
+	prev := c.UpdatedAt
+	next := *c
+	if merr := p.applyMetadata(&next, m); merr != nil {
+		registrationError(w, merr.code, merr.description)
+		return
+	}
+	next.UpdatedAt = p.Now().UTC().Truncate(time.Microsecond)
+	err := p.Store.UpdateClient(r.Context(), &next, prev)
+	if errors.Is(err, identity.ErrConflict) {
+		writeJSONError(w, http.StatusConflict, "invalid_client_metadata", "The client changed meanwhile; read it and retry.")
+		return
+	}
+	if err != nil {
+		p.Log.ErrorContext(r.Context(), "update registered client", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	p.Clients.Invalidate(c.ID)
+	writeJSON(w, http.StatusOK, p.metadataOf(&next))
 }
 
 func (p *Provider) metadataOf(c *identity.Client) clientMetadata {

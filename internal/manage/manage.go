@@ -47,6 +47,10 @@ var ErrForbidden = errors.New("forbidden")
 // If-Match that no longer matches).
 var ErrPrecondition = errors.New("the record changed since it was read")
 
+// ErrNoLockouts: this Service cannot reach sign-in's throttle counters
+// (the CLI, when they live in the server's memory rather than in Redis).
+var ErrNoLockouts = errors.New("the sign-in lockout counters are not reachable from here (they live in the server's memory unless redis.url is set)")
+
 // Ledger types of administrators' actions.
 const (
 	EventDenied          = "admin.denied"
@@ -277,10 +281,11 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 			keys = append(keys, throttle.LoginKey(login))
 		}
 	}
-	if s.Lockouts != nil {
-		if err := s.Lockouts.Unlock(ctx, keys...); err != nil {
-			return err
-		}
+	if s.Lockouts == nil {
+		return ErrNoLockouts
+	}
+	if err := s.Lockouts.Unlock(ctx, keys...); err != nil {
+		return err
 	}
 	return s.record(ctx, a, EventUserUnlocked, target{subject: u.ID}, nil)
 }

@@ -38,8 +38,8 @@ func (e *env) registerCall(t *testing.T, method, path, token string, body any) (
 }
 
 // TestDynamicClientRegistration: RFC 7591 behind an initial access token,
-// RFC 7592 read and delete with the registration access token; off by
-// default.
+// RFC 7592 read, update and delete with the registration access token;
+// off by default.
 func TestDynamicClientRegistration(t *testing.T) {
 	off := newEnv(t, sqlite(), nil)
 	if status, _ := off.registerCall(t, http.MethodPost, "/oauth2/register", registrationToken, map[string]any{}); status != http.StatusNotFound {
@@ -84,9 +84,43 @@ func TestDynamicClientRegistration(t *testing.T) {
 		{map[string]any{"grant_types": []string{"client_credentials"}, "scope": "portero:everything"}, "invalid_client_metadata"},
 		{map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
 		{map[string]any{"grant_types": []string{"client_credentials"}, "backchannel_logout_uri": "http://127.0.0.1:6379/"}, "invalid_client_metadata"},
+		{map[string]any{"redirect_uris": []string{"https://partner.example/cb"}, "scope": "openid portero:admin:write"}, "invalid_client_metadata"},
 	} {
 		if status, got := e.registerCall(t, http.MethodPost, "/oauth2/register", registrationToken, tc.meta); status != http.StatusBadRequest || got["error"] != tc.code {
 			t.Errorf("%v: %d %v", tc.meta, status, got)
+		}
+	}
+	// Update (RFC 7592 §2.2): the whole metadata, the client's own id;
+	// the secret and the registration token stay.
+	update := map[string]any{"client_id": id, "client_name": "Partner 2", "grant_types": []string{"client_credentials"},
+		"scope": "openid", "token_endpoint_auth_method": "client_secret_basic"}
+	if status, got := e.registerCall(t, http.MethodPut, path, regToken, update); status != http.StatusOK || got["client_name"] != "Partner 2" || got["client_secret"] != nil {
+		t.Fatalf("update: %d %v", status, got)
+	}
+	if status, _, _ := e.postForm("/oauth2/token", id, secret, url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}); status != http.StatusOK {
+		t.Fatalf("token after the update: %d", status)
+	}
+	for _, bad := range []map[string]any{
+		{"client_id": "someone-else", "grant_types": []string{"client_credentials"}},
+		{"client_id": id, "grant_types": []string{"client_credentials"}, "client_secret": "not-the-secret"},
+		{"client_id": id, "grant_types": []string{"client_credentials"}, "registration_access_token": regToken},
+		{"client_id": id, "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "none"},
+		{"client_id": id, "grant_types": []string{"client_credentials"}, "scope": "portero:admin:read"},
+	} {
+		if status, got := e.registerCall(t, http.MethodPut, path, regToken, bad); status != http.StatusBadRequest || got["error"] != "invalid_client_metadata" {
+			t.Errorf("update %v: %d %v", bad, status, got)
+		}
+	}
+	if status, _ := e.registerCall(t, http.MethodPut, path, registrationToken, update); status != http.StatusUnauthorized {
+		t.Fatalf("update with the initial token: %d", status)
+	}
+	// A client edits another client: the other's registration token
+	// opens nothing here.
+	_, other := e.registerCall(t, http.MethodPost, "/oauth2/register", registrationToken, meta)
+	otherToken := other["registration_access_token"].(string)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		if status, _ := e.registerCall(t, method, path, otherToken, update); status != http.StatusUnauthorized {
+			t.Errorf("%s with another client's registration token: %d", method, status)
 		}
 	}
 	// Delete: the client is gone.
