@@ -72,7 +72,7 @@ func (g *globals) bootstrap(ctx context.Context, args []string) error {
 			return err
 		}
 		return st.AppendLedger(ctx, &identity.LedgerEntry{Kind: identity.LedgerAdmin, Type: "admin.bootstrapped", Subject: u.ID,
-			Actor: "cli", Payload: []byte(`{"roles":["super_admin"]}`)})
+			Actor: cliActor().ID, Payload: []byte(`{"roles":["super_admin"]}`)})
 	})
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)

@@ -65,7 +65,7 @@ func (g *globals) incidents(ctx context.Context, args []string) error {
 		}
 		rec := incidentRecord{DetectedAt: at.UTC(), SICDueAt: cal.IncidentReportDue(at).UTC(), Description: *description}
 		payload, _ := json.Marshal(rec)
-		e := &identity.LedgerEntry{Kind: identity.LedgerAdmin, Type: incidentType, Actor: "cli", Payload: payload}
+		e := &identity.LedgerEntry{Kind: identity.LedgerAdmin, Type: incidentType, Actor: cliActor().ID, Payload: payload}
 		if err := st.AppendLedger(ctx, e); err != nil {
 			return fmt.Errorf("incidents record: %w", err)
 		}

@@ -15,23 +15,41 @@ import (
 
 const usage = `Usage: portero [--config FILE] [--json] COMMAND [ARGS]
 
-Commands:
-  serve [--dev]            run the server
-  migrate                  apply pending database migrations
+Server:
+  serve [--dev]              run the server
+  migrate                    apply pending database migrations
   bootstrap --admin-email E  create the first super_admin and print a one-time link
-  clients create|list|get|delete
-  users create
+
+Administration (the admin API's operations, with its guard rails; each change
+is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id):
+  clients create --id ID [settings]     prints a generated secret once
+  clients update --id ID [settings]     only the settings given change
+  clients list [--q TEXT] | get|delete|rotate-secret|disable|enable ID
+  users create --username U --email E [--password-stdin] [--roles a,b]
+  users list [--q TEXT] [--role R] [--disabled[=false]] [--limit N]
+  users get|disable|enable|unlock|reset-mfa|sessions|consents U
+  users revoke-sessions (--session ID | --all) U
   roles grant|revoke --user U --role R
-  roles define --name N [--includes a,b] [--permissions p,q] | roles list
-  keys rotate|list [--dev]
-  audit verify             check the ledger's hash chain (exit 1 if broken)
-  incidents record|list    security incidents and their SIC reporting deadline
+  roles define --name N [--description D] [--includes a,b] [--permissions p,q]
+  roles delete|get N | roles list
+  keys list|rotate [--dev]              needs the system secret
+  requests list [--status open|S,..] [--kind consulta|reclamo] [--user U] [--limit N]
+  requests get ID                       the read is recorded
+  requests extend --reason R ID | info --info-needed T ID
+  requests answer --answer A ID         answering a deletion request erases the account
+  requests refuse --code C --answer A ID | dispute --on|--off ID
+  events [--subject U] [--actor A] [--type t,..] [--kind K] [--client C]
+         [--since T] [--until T] [--limit N]   search the ledger, newest first
+
+Audit:
+  audit verify               check the ledger's hash chain (exit 1 if broken)
+  incidents record|list      security incidents and their SIC reporting deadline
 
 Global flags (before the command):
   --config FILE   configuration file (default: portero.yaml if present)
   --json          machine-readable output
 
-Run "portero COMMAND --help" for a command's flags.
+Run "portero COMMAND VERB --help" for a command's flags.
 `
 
 func main() {
@@ -88,6 +106,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.keys(ctx, rest)
 	case "audit":
 		return g.audit(ctx, rest)
+	case "requests":
+		return g.requests(ctx, rest)
+	case "events":
+		return g.events(ctx, rest)
 	case "incidents":
 		return g.incidents(ctx, rest)
 	case "bootstrap":

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portero-id/portero/internal/manage"
 )
 
 type cli struct {
@@ -102,6 +104,9 @@ func TestUsersAndRolesCommands(t *testing.T) {
 	}
 	if strings.Contains(out, "passphrase") {
 		t.Fatal("the password was echoed")
+	}
+	if e := wantRecorded(t, c.sqliteStore(), manage.EventUserCreated, 1); e[0].Subject != u["id"] {
+		t.Fatalf("user creation recorded for %q, want %v", e[0].Subject, u["id"])
 	}
 	if _, _, err := c.run("short\n", "users", "create", "--username", "bob", "--email", "bob@example.com", "--password-stdin"); err == nil {
 		t.Fatal("a short password was accepted")

@@ -60,6 +60,7 @@ const (
 	EventClientSecret    = "admin.client_secret_rotated"
 	EventClientDisabled  = "admin.client_disabled"
 	EventClientEnabled   = "admin.client_enabled"
+	EventUserCreated     = "admin.user_created"
 	EventUserDisabled    = "admin.user_disabled"
 	EventUserEnabled     = "admin.user_enabled"
 	EventUserUnlocked    = "admin.user_unlocked"
@@ -211,6 +212,32 @@ func (s *Service) User(ctx context.Context, id string) (*identity.User, error) {
 // SearchUsers pages through users.
 func (s *Service) SearchUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
 	return s.Store.SearchUsers(ctx, q)
+}
+
+// CreateUser creates an account (its password hash already set, or none)
+// with roles the actor may grant.
+func (s *Service) CreateUser(ctx context.Context, a Actor, u *identity.User) (*identity.User, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	for _, r := range u.Roles {
+		if err := identity.ValidRoleName(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.mayGrant(ctx, a, "user.create", target{}, u.Roles); err != nil {
+		return nil, err
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventUserCreated, target{subject: u.ID}, map[string]any{"roles": nonNil(u.Roles)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.UserByID(ctx, u.ID)
 }
 
 // managedUser loads a user the actor may act on.
