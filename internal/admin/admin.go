@@ -1,8 +1,33 @@
-// Package admin serves the administrators' pages: for now the queue of
-// data-subject requests (Ley 1581 de 2012 arts. 14-15) and the actions on
-// them. The admin JSON API (token-based) is a later piece; it will call the
-// same identity.Requests service, so its rules and ledger entries are the
-// pages' own.
+// Package admin serves the administrators' pages, server-rendered HTML
+// for a browser session (the token-based admin JSON API is the package
+// adminapi). Both call the same services, so their rules and ledger
+// entries are one:
+//
+//   - /admin: the home page, linking to the sections below.
+//   - /admin/requests: the queue of data-subject requests (Ley 1581 de
+//     2012 arts. 14-15) and the actions on them (identity.Requests).
+//   - /admin/users: search users; a user's page shows roles, state,
+//     second factors, sessions and consent records, with forms to
+//     disable or enable, unlock, reset the second factors, grant or revoke
+//     a role and end sessions.
+//   - /admin/clients: the OAuth clients; a client's page disables or
+//     enables it, rotates its secret (shown once, on the answer to the
+//     post) or deletes it.
+//   - /admin/roles: the role catalog; defining or deleting a role needs
+//     super_admin (manage.PermRoles).
+//   - /admin/keys: the signing keys and their rotation.
+//   - /admin/events: the ledger, newest first, by subject, actor, type
+//     and time.
+//
+// Everything but the requests goes through manage.Service, which holds the
+// guard rails (nobody acts on a holder of a role above their own, nor
+// grants one; the last super_admin stays) and writes the ledger entries.
+// A refusal by a guard rail answers 403 with the page and its message,
+// the last super_admin 409, a broken rule 400. Every action is a form
+// post through CSRF protection (net/http's CrossOriginProtection) that
+// answers with a redirect (303) to the page it came from, carrying a
+// notice; the one exception is a client secret rotation, whose answer is
+// the page with the new secret, so that the secret never travels in a URL.
 //
 // # Access
 //
@@ -19,7 +44,8 @@
 // 404 too, not a sign-in prompt.
 //
 // Every action is a ledger entry with actor "admin:<user id>", and so is
-// every read of a request's details (HABEAS_DATA H10, H11).
+// every read of a request's details or of a user's consent records
+// (HABEAS_DATA H10, H11).
 package admin
 
 import (
@@ -28,6 +54,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -68,9 +95,70 @@ func (a *Admin) Mount(r *mux.Router) {
 	post := func(path string, h http.HandlerFunc) {
 		r.Handle(path, a.CSRF.Handler(h)).Methods(http.MethodPost)
 	}
+	get("/admin", a.showHome)
 	get("/admin/requests", a.showQueue)
 	get("/admin/requests/{id}", a.showRequest)
 	post("/admin/requests/{id}/{action:extend|info|answer|refuse|dispute}", a.act)
+
+	get("/admin/users", a.listUsers)
+	get("/admin/users/{id}", a.showUser)
+	post("/admin/users/{id}/{action:"+userActions+"}", a.actOnUser)
+
+	get("/admin/clients", a.listClients)
+	get("/admin/clients/{id}", a.showClient)
+	post("/admin/clients/{id}/{action:"+clientActions+"}", a.actOnClient)
+
+	get("/admin/roles", a.showRoles)
+	post("/admin/roles", a.putRole)
+	post("/admin/roles/{name}/delete", a.deleteRole)
+
+	get("/admin/keys", a.showKeys)
+	post("/admin/keys/rotate", a.rotateKeys)
+
+	get("/admin/events", a.showEvents)
+
+	// A GET of an action's address goes to the page the action belongs
+	// to, and changes nothing: the language switcher on a page that
+	// answered a post (a problem, a new client secret) returns there.
+	back := func(path string, to func(vars map[string]string) string) {
+		get(path, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, to(mux.Vars(r)), http.StatusSeeOther)
+		})
+	}
+	back("/admin/requests/{id}/{action:extend|info|answer|refuse|dispute}", func(v map[string]string) string {
+		return "/admin/requests/" + url.PathEscape(v["id"])
+	})
+	back("/admin/users/{id}/{action:"+userActions+"}", func(v map[string]string) string { return "/admin/users/" + url.PathEscape(v["id"]) })
+	back("/admin/clients/{id}/{action:"+clientActions+"}", func(v map[string]string) string { return "/admin/clients/" + url.PathEscape(v["id"]) })
+	back("/admin/roles/{name}/delete", func(map[string]string) string { return "/admin/roles" })
+	back("/admin/keys/rotate", func(map[string]string) string { return "/admin/keys" })
+}
+
+// homeLink is one section of the home page.
+type homeLink struct {
+	Path, Key, HelpKey string
+}
+
+var homeLinks = []homeLink{
+	{"/admin/requests", "admin.home.requests", "admin.home.requests_help"},
+	{"/admin/users", "admin.home.users", "admin.home.users_help"},
+	{"/admin/clients", "admin.home.clients", "admin.home.clients_help"},
+	{"/admin/roles", "admin.home.roles", "admin.home.roles_help"},
+	{"/admin/keys", "admin.home.keys", "admin.home.keys_help"},
+	{"/admin/events", "admin.home.events", "admin.home.events_help"},
+}
+
+type homePage struct {
+	Username string
+	Links    []homeLink
+}
+
+func (a *Admin) showHome(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := a.guard(w, r)
+	if !ok {
+		return
+	}
+	a.Pages.Render(w, r, http.StatusOK, "adminhome", homePage{Username: u.Username, Links: homeLinks})
 }
 
 // IsAdmin reports whether u holds one of Roles.
@@ -125,13 +213,62 @@ func (a *Admin) serverError(w http.ResponseWriter, r *http.Request, what string,
 	a.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "error.server")
 }
 
-// actor is the ledger's view of the administrator acting in r.
-func (a *Admin) actor(r *http.Request, u *identity.User) identity.RequestActor {
+// manageActor is the administrator acting in r, as manage.Service sees
+// them: the one place that builds it.
+func (a *Admin) manageActor(r *http.Request, u *identity.User) manage.Actor {
 	ua := r.UserAgent()
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	return identity.RequestActor{Actor: identity.AdminActor(u.ID), IP: clientIP(r), UserAgent: ua, Locale: a.Pages.Lang(r)}
+	return manage.Actor{ID: identity.AdminActor(u.ID), Roles: u.Roles, IP: clientIP(r), UserAgent: ua, Locale: a.Pages.Lang(r)}
+}
+
+// actor is the ledger's view of the administrator acting in r, for
+// identity.Requests.
+func (a *Admin) actor(r *http.Request, u *identity.User) identity.RequestActor {
+	return a.manageActor(r, u).RequestActor()
+}
+
+// problem is how an action's failure shows on its page.
+type problem struct {
+	Status int
+	Key    string // the message
+	Detail string // the rule's own words (English), when they help
+}
+
+// problemOf maps a manage.Service error to the page's status and
+// message; ok is false for an error the page cannot explain (a server
+// failure, or identity.ErrNotFound, which the caller decides on).
+// forbidden is the message for a guard rail's refusal.
+func problemOf(err error, forbidden string) (problem, bool) {
+	switch {
+	case errors.Is(err, manage.ErrForbidden):
+		return problem{Status: http.StatusForbidden, Key: forbidden}, true
+	case errors.Is(err, identity.ErrLastSuperAdmin):
+		return problem{Status: http.StatusConflict, Key: "admin.problem.last_super_admin"}, true
+	case errors.Is(err, manage.ErrPrecondition):
+		return problem{Status: http.StatusConflict, Key: "admin.problem.changed"}, true
+	case errors.Is(err, identity.ErrInvalid):
+		return problem{Status: http.StatusBadRequest, Key: "admin.problem.invalid", Detail: ruleText(err, identity.ErrInvalid)}, true
+	case errors.Is(err, identity.ErrConflict):
+		return problem{Status: http.StatusConflict, Key: "admin.problem.in_use", Detail: ruleText(err, identity.ErrConflict)}, true
+	}
+	return problem{}, false
+}
+
+// ruleText is a domain error's message without the sentinel's own words.
+func ruleText(err, sentinel error) string {
+	s := err.Error()
+	s = strings.TrimPrefix(s, sentinel.Error()+": ")
+	return strings.TrimSuffix(s, ": "+sentinel.Error())
+}
+
+// notice is the redirect target after a successful action.
+func notice(path, key string) string { return path + "?notice=" + url.QueryEscape(key) }
+
+// badForm answers a form that could not be parsed.
+func (a *Admin) badForm(w http.ResponseWriter, r *http.Request) {
+	a.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "error.form")
 }
 
 func clientIP(r *http.Request) string { return session.ClientIP(r) }
