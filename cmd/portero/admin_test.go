@@ -15,6 +15,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/adminview"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/store"
 	"github.com/portero-id/portero/internal/throttle"
@@ -51,10 +52,10 @@ func TestClientsThroughService(t *testing.T) {
 	st := c.sqliteStore()
 	ctx := context.Background()
 
-	var created clientView
+	var created adminview.ClientWithSecret
 	c.jsonOut(&created, "clients", "create", "--id", "shop", "--name", "Shop", "--redirect-uri", "https://shop.example.com/cb",
 		"--scopes", "openid profile", "--backchannel-logout-uri", "https://shop.example.com/bcl")
-	if len(created.Secret) < 43 || created.TokenEndpointAuthMethod != identity.AuthMethodBasic || created.BackchannelLogoutURI != "https://shop.example.com/bcl" {
+	if len(created.Secret) < 43 || created.Client.TokenEndpointAuthMethod != identity.AuthMethodBasic || created.Client.BackchannelLogoutURI != "https://shop.example.com/bcl" {
 		t.Fatalf("created = %+v", created)
 	}
 	if e := wantRecorded(t, st, manage.EventClientCreated, 1)[0]; e.ClientID != "shop" {
@@ -64,15 +65,20 @@ func TestClientsThroughService(t *testing.T) {
 	var chosen map[string]any
 	c.jsonOut(&chosen, "clients", "create", "--id", "batch", "--grant-types", "client_credentials", "--scopes", "openid",
 		"--secret", strings.Repeat("s", 40))
-	if _, shown := chosen["client_secret"]; shown {
+	if _, shown := chosen["client_secret"]; shown || chosen["client"] == nil {
 		t.Fatalf("a chosen secret was echoed: %v", chosen)
 	}
 
 	// update: only the flags given change; the rest is kept.
-	var updated clientView
-	c.jsonOut(&updated, "clients", "update", "--id", "shop", "--name", "Shop 2", "--first-party")
+	var updated adminview.Client
+	var raw map[string]any
+	c.jsonOut(&raw, "clients", "update", "--id", "shop", "--name", "Shop 2", "--first-party")
+	if _, shown := raw["client_secret"]; shown {
+		t.Fatalf("update showed a secret: %v", raw)
+	}
+	c.jsonOut(&updated, "clients", "get", "shop")
 	if updated.Name != "Shop 2" || !updated.FirstParty || !slices.Equal(updated.RedirectURIs, []string{"https://shop.example.com/cb"}) ||
-		!slices.Equal(updated.Scopes, []string{"openid", "profile"}) || updated.BackchannelLogoutURI == "" || updated.Secret != "" {
+		!slices.Equal(updated.Scopes, []string{"openid", "profile"}) || updated.BackchannelLogoutURI == "" {
 		t.Fatalf("updated = %+v", updated)
 	}
 	c.jsonOut(&updated, "clients", "update", "--id", "shop", "--scopes", "openid", "--first-party=false")
@@ -100,7 +106,7 @@ func TestClientsThroughService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rotated clientView
+	var rotated adminview.ClientWithSecret
 	c.jsonOut(&rotated, "clients", "rotate-secret", "shop")
 	after, err := st.ClientByID(ctx, "shop")
 	if err != nil {
@@ -122,7 +128,7 @@ func TestClientsThroughService(t *testing.T) {
 	if got, _ := st.ClientByID(ctx, "shop"); !got.Disabled {
 		t.Fatal("client not disabled in the store")
 	}
-	var enabled clientView
+	var enabled adminview.Client
 	c.jsonOut(&enabled, "clients", "enable", "shop", "--json")
 	if got, _ := st.ClientByID(ctx, "shop"); got.Disabled || enabled.Disabled {
 		t.Fatal("client not enabled")
@@ -130,7 +136,7 @@ func TestClientsThroughService(t *testing.T) {
 	wantRecorded(t, st, manage.EventClientDisabled, 1)
 	wantRecorded(t, st, manage.EventClientEnabled, 1)
 
-	var list []clientView
+	var list []adminview.Client
 	c.jsonOut(&list, "clients", "list", "--q", "SHO")
 	if len(list) != 1 || list[0].ID != "shop" {
 		t.Fatalf("list --q = %+v", list)
@@ -159,7 +165,7 @@ func TestUsersThroughService(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ref := range []string{"alice", "ALICE@example.com", alice.ID} {
-		var v userView
+		var v adminview.User
 		c.jsonOut(&v, "users", "get", ref)
 		if v.ID != alice.ID || !v.HasPassword || v.MFA == nil || v.MFA.RecoveryCodes != 3 {
 			t.Fatalf("get %s = %+v", ref, v)
@@ -176,14 +182,14 @@ func TestUsersThroughService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var sessions []sessionView
+	var sessions []adminview.Session
 	c.jsonOut(&sessions, "users", "sessions", "alice")
 	if len(sessions) != 3 {
 		t.Fatalf("sessions = %+v", sessions)
 	}
 	c.ok("", "users", "revoke-sessions", "--session", "s2", "alice")
 	c.jsonOut(&sessions, "users", "sessions", "alice")
-	if len(sessions) != 2 || slices.ContainsFunc(sessions, func(s sessionView) bool { return s.ID == "s2" }) {
+	if len(sessions) != 2 || slices.ContainsFunc(sessions, func(s adminview.Session) bool { return s.ID == "s2" }) {
 		t.Fatalf("after revoking s2: %+v", sessions)
 	}
 	if _, _, err := c.run("", "users", "revoke-sessions", "alice"); err == nil {
@@ -200,7 +206,7 @@ func TestUsersThroughService(t *testing.T) {
 	if err := st.CreateSession(ctx, &identity.Session{ID: "s4", UserID: alice.ID, AuthTime: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	var v userView
+	var v adminview.User
 	c.jsonOut(&v, "users", "disable", "alice@example.com")
 	if u, _ := st.UserByID(ctx, alice.ID); !u.Disabled || !v.Disabled {
 		t.Fatal("not disabled")
@@ -212,7 +218,7 @@ func TestUsersThroughService(t *testing.T) {
 	if e.Subject != alice.ID {
 		t.Fatalf("disabled entry about %q", e.Subject)
 	}
-	var list []userView
+	var list []adminview.User
 	c.jsonOut(&list, "users", "list", "--disabled")
 	if len(list) != 1 || list[0].Username != "alice" {
 		t.Fatalf("list --disabled = %+v", list)
@@ -259,7 +265,7 @@ func TestUsersThroughService(t *testing.T) {
 	if err := st.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: alice.ID, ClientID: "shop", Scopes: []string{"openid"}, GrantedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	var cs consentsView
+	var cs adminview.Consents
 	c.jsonOut(&cs, "users", "consents", "alice")
 	if len(cs.Scopes) != 1 || cs.Scopes[0].ClientID != "shop" {
 		t.Fatalf("consents = %+v", cs)
@@ -309,7 +315,7 @@ func TestRolesThroughService(t *testing.T) {
 	c.ok("", "users", "create", "--username", "root", "--email", "root@example.com", "--roles", "super_admin")
 	c.ok("", "users", "create", "--username", "alice", "--email", "alice@example.com")
 
-	var u userView
+	var u adminview.User
 	c.jsonOut(&u, "roles", "grant", "--user", "alice", "--role", "admin")
 	if got, _ := st.UserByLogin(ctx, "alice"); !got.HasRole("admin") || !slices.Contains(u.Roles, "admin") {
 		t.Fatalf("grant: %+v", u)
@@ -338,7 +344,7 @@ func TestRolesThroughService(t *testing.T) {
 	}
 
 	// define, get, delete; a held role cannot be deleted.
-	var roles []roleView
+	var roles []adminview.Role
 	c.jsonOut(&roles, "roles", "define", "--name", "support", "--permissions", "tickets:write")
 	if len(roles) != 1 || !slices.Equal(roles[0].Permissions, []string{"tickets:write"}) {
 		t.Fatalf("define = %+v", roles)
@@ -363,7 +369,7 @@ func TestRolesThroughService(t *testing.T) {
 func TestKeysRotateRecorded(t *testing.T) {
 	c := newCLI(t)
 	st := c.sqliteStore()
-	var keys []keyView
+	var keys []adminview.Key
 	c.jsonOut(&keys, "keys", "rotate", "--dev")
 	if len(keys) != 2 {
 		t.Fatalf("rotate = %+v", keys)
@@ -399,10 +405,10 @@ func TestRequestsAndEventsCommands(t *testing.T) {
 	}
 	know, rectify, erase := file(bob.ID, identity.RequestKnow), file(bob.ID, identity.RequestRectify), file(carol.ID, identity.RequestDelete)
 
-	var list []requestView
+	var list []adminview.DataRequest
 	c.jsonOut(&list, "requests", "list", "--status", "open", "--kind", "reclamo")
-	if len(list) != 2 || !slices.ContainsFunc(list, func(v requestView) bool { return v.ID == rectify }) ||
-		!slices.ContainsFunc(list, func(v requestView) bool { return v.ID == erase }) {
+	if len(list) != 2 || !slices.ContainsFunc(list, func(v adminview.DataRequest) bool { return v.ID == rectify }) ||
+		!slices.ContainsFunc(list, func(v adminview.DataRequest) bool { return v.ID == erase }) {
 		t.Fatalf("list open reclamos = %+v", list)
 	}
 	c.jsonOut(&list, "requests", "list", "--user", "bob")
@@ -414,7 +420,7 @@ func TestRequestsAndEventsCommands(t *testing.T) {
 	}
 
 	// get records the read and shows the history.
-	var d requestView
+	var d adminview.DataRequestDetail
 	c.jsonOut(&d, "requests", "get", know)
 	if d.ID != know || len(d.History) != 2 || d.History[0].Type != identity.RequestFiledEvent ||
 		d.History[1].Type != identity.RequestViewedEvent {
@@ -473,7 +479,7 @@ func TestRequestsAndEventsCommands(t *testing.T) {
 	}
 
 	// events: the ledger, newest first, filtered.
-	var events []eventView
+	var events []adminview.Event
 	c.jsonOut(&events, "events", "--actor", cliActor().ID, "--kind", identity.LedgerRequest)
 	if len(events) != 5 || events[0].Type != identity.RequestAnsweredEvent {
 		t.Fatalf("events --actor --kind request = %+v", events)

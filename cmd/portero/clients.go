@@ -11,65 +11,18 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/oauth"
 )
 
-// clientView is a client as the CLI shows it; the secret only on creation
-// and rotation, never its digest.
-type clientView struct {
-	ID                       string    `json:"client_id"`
-	Name                     string    `json:"client_name"`
-	Secret                   string    `json:"client_secret,omitempty"`
-	Public                   bool      `json:"public"`
-	TokenEndpointAuthMethod  string    `json:"token_endpoint_auth_method"`
-	RedirectURIs             []string  `json:"redirect_uris"`
-	PostLogoutRedirectURIs   []string  `json:"post_logout_redirect_uris"`
-	GrantTypes               []string  `json:"grant_types"`
-	ResponseTypes            []string  `json:"response_types"`
-	Scopes                   []string  `json:"scopes"`
-	Audience                 []string  `json:"audience"`
-	Roles                    []string  `json:"roles"`
-	TokenFormat              string    `json:"access_token_format"`
-	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg"`
-	IntrospectAny            bool      `json:"introspect_any"`
-	FirstParty               bool      `json:"first_party"`
-	PermissionsClaim         bool      `json:"permissions_claim"`
-	BackchannelLogoutURI     string    `json:"backchannel_logout_uri"`
-	HasJWKS                  bool      `json:"has_jwks"`
-	Disabled                 bool      `json:"disabled"`
-	DynamicallyRegistered    bool      `json:"dynamically_registered"`
-	CreatedAt                time.Time `json:"created_at"`
-	UpdatedAt                time.Time `json:"updated_at"`
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func viewClient(c *identity.Client, secret string) clientView {
-	return clientView{
-		ID: c.ID, Name: c.Name, Secret: secret, Public: c.Public,
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		RedirectURIs:            nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes: nonNil(c.GrantTypes), ResponseTypes: nonNil(c.ResponseTypes), Scopes: nonNil(c.Scopes),
-		Audience: nonNil(c.Audience), Roles: nonNil(c.Roles), TokenFormat: c.TokenFormat,
-		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny, FirstParty: c.FirstParty,
-		PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI, HasJWKS: len(c.JWKS) > 0,
-		Disabled: c.Disabled, DynamicallyRegistered: len(c.RegistrationTokenHash) > 0,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
-	}
-}
-
-func (g *globals) printClient(v clientView) {
+// printClient shows a client, and its secret when it was just made.
+func (g *globals) printClient(v adminview.Client, secret string) {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "client_id\t%s\n", v.ID)
 	fmt.Fprintf(w, "name\t%s\n", v.Name)
-	if v.Secret != "" {
-		fmt.Fprintf(w, "client_secret\t%s\t(shown once: store it now)\n", v.Secret)
+	if secret != "" {
+		fmt.Fprintf(w, "client_secret\t%s\t(shown once: store it now)\n", secret)
 	}
 	fmt.Fprintf(w, "disabled\t%v\n", v.Disabled)
 	fmt.Fprintf(w, "public\t%v\n", v.Public)
@@ -114,14 +67,14 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 		if err != nil {
 			return explain(cmd, err)
 		}
-		views := []clientView{}
+		views := []adminview.Client{}
 		needle := strings.ToLower(*q)
 		for i := range list {
 			c := &list[i]
 			if needle != "" && !strings.Contains(strings.ToLower(c.ID), needle) && !strings.Contains(strings.ToLower(c.Name), needle) {
 				continue
 			}
-			views = append(views, viewClient(c, ""))
+			views = append(views, adminview.ClientOf(c))
 		}
 		return g.output(views, func() {
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -171,9 +124,12 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain(cmd, err)
 	}
-	v := viewClient(c, secret)
-	return g.output(v, func() {
-		g.printClient(v)
+	var out any = adminview.ClientOf(c)
+	if secret != "" {
+		out = adminview.ClientWithSecret{Client: adminview.ClientOf(c), Secret: secret}
+	}
+	return g.output(out, func() {
+		g.printClient(adminview.ClientOf(c), secret)
 		if verb != "get" {
 			fmt.Fprintf(g.stdout, "(running servers see the change within oauth.client_cache_ttl, %s)\n", a.cfg.OAuth.ClientCacheTTL)
 		}
@@ -333,8 +289,8 @@ func (g *globals) clientsWrite(ctx context.Context, verb string, args []string) 
 		if err != nil {
 			return explain(cmd, err)
 		}
-		v := viewClient(c, secret)
-		return g.output(v, func() { g.printClient(v) })
+		v := adminview.ClientWithSecret{Client: adminview.ClientOf(c), Secret: secret}
+		return g.output(v, func() { g.printClient(v.Client, v.Secret) })
 	}
 
 	prev, err := a.svc.Client(ctx, *f.id)
@@ -355,9 +311,9 @@ func (g *globals) clientsWrite(ctx context.Context, verb string, args []string) 
 	if err != nil {
 		return explain(cmd, err)
 	}
-	v := viewClient(c, "")
+	v := adminview.ClientOf(c)
 	return g.output(v, func() {
-		g.printClient(v)
+		g.printClient(v, "")
 		fmt.Fprintf(g.stdout, "(running servers see the change within oauth.client_cache_ttl, %s)\n", a.cfg.OAuth.ClientCacheTTL)
 	})
 }

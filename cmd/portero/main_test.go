@@ -54,7 +54,8 @@ func TestClientsCommands(t *testing.T) {
 	c.jsonOut(&created, "clients", "create", "--id", "orders-api", "--name", "Orders", "--grant-types", "client_credentials",
 		"--scopes", "openid", "--roles", "vendor,admin", "--token-format", "opaque")
 	secret, _ := created["client_secret"].(string)
-	if len(secret) < 43 || created["access_token_format"] != "opaque" || created["token_endpoint_auth_method"] != "client_secret_basic" {
+	client, _ := created["client"].(map[string]any)
+	if len(secret) < 43 || client["token_format"] != "opaque" || client["token_endpoint_auth_method"] != "client_secret_basic" {
 		t.Fatalf("created = %v", created)
 	}
 	var got map[string]any
@@ -71,7 +72,8 @@ func TestClientsCommands(t *testing.T) {
 	created = nil
 	c.jsonOut(&created, "clients", "create", "--id", "mobile", "--public", "--redirect-uri", "com.example.app:/cb",
 		"--post-logout-redirect-uri", "com.example.app:/bye", "--scopes", "openid offline_access")
-	if created["public"] != true || created["client_secret"] != nil || created["token_endpoint_auth_method"] != "none" {
+	client, _ = created["client"].(map[string]any)
+	if client["public"] != true || created["client_secret"] != nil || client["token_endpoint_auth_method"] != "none" {
 		t.Fatalf("public client = %v", created)
 	}
 

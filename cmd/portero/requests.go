@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,35 +10,10 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 )
 
-// eventView is a ledger entry.
-type eventView struct {
-	Seq        int64           `json:"seq"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	Kind       string          `json:"kind"`
-	Type       string          `json:"type"`
-	Subject    string          `json:"subject"`
-	Actor      string          `json:"actor"`
-	ClientID   string          `json:"client_id"`
-	IP         string          `json:"ip"`
-	UserAgent  string          `json:"user_agent"`
-	Locale     string          `json:"locale"`
-	Payload    json.RawMessage `json:"payload"`
-	Hash       string          `json:"hash"`
-}
-
-func viewEvent(e *identity.LedgerEntry) eventView {
-	payload := json.RawMessage("{}")
-	if len(e.Payload) > 0 && json.Valid(e.Payload) {
-		payload = e.Payload
-	}
-	return eventView{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Subject: e.Subject,
-		Actor: e.Actor, ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Locale: e.Locale,
-		Payload: payload, Hash: e.Hash}
-}
-
-func (g *globals) printEvents(events []eventView) {
+func (g *globals) printEvents(events []adminview.Event) {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SEQ\tTIME\tTYPE\tACTOR\tSUBJECT\tCLIENT\tDETAILS")
 	for _, e := range events {
@@ -103,64 +77,30 @@ func (g *globals) events(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain("events", err)
 	}
-	views := []eventView{}
+	views := []adminview.Event{}
 	for i := range entries {
-		views = append(views, viewEvent(&entries[i]))
+		views = append(views, adminview.EventOf(&entries[i]))
 	}
 	return g.output(views, func() { g.printEvents(views) })
 }
 
-type requestView struct {
-	ID              string     `json:"id"`
-	UserID          string     `json:"user_id"`
-	Kind            string     `json:"kind"`
-	Type            string     `json:"type"`
-	Description     string     `json:"description"`
-	Status          string     `json:"status"`
-	ReceivedAt      time.Time  `json:"received_at"`
-	DueAt           time.Time  `json:"due_at"`
-	ExtendedDueAt   *time.Time `json:"extended_due_at"`
-	ExtensionReason string     `json:"extension_reason"`
-	InfoNeeded      string     `json:"info_needed"`
-	InfoRequestedAt *time.Time `json:"info_requested_at"`
-	WithdrawAt      *time.Time `json:"withdraw_at"`
-	InfoProvided    string     `json:"info_provided"`
-	InfoProvidedAt  *time.Time `json:"info_provided_at"`
-	LegendDueAt     *time.Time `json:"legend_due_at"`
-	JudicialDispute bool       `json:"judicial_dispute"`
-	Answer          string     `json:"answer"`
-	RefusalReason   string     `json:"refusal_reason"`
-	ClosedAt        *time.Time `json:"closed_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	// History is only in "requests get".
-	History []eventView `json:"history,omitempty"`
-}
-
-func viewRequest(d *identity.DataRequest) requestView {
-	return requestView{ID: d.ID, UserID: d.UserID, Kind: d.Kind, Type: d.Type, Description: d.Description,
-		Status: d.Status, ReceivedAt: d.ReceivedAt, DueAt: d.DueAt, ExtendedDueAt: d.ExtendedDueAt,
-		ExtensionReason: d.ExtensionReason, InfoNeeded: d.InfoNeeded, InfoRequestedAt: d.InfoRequestedAt,
-		WithdrawAt: d.WithdrawAt, InfoProvided: d.InfoProvided, InfoProvidedAt: d.InfoProvidedAt,
-		LegendDueAt: d.LegendDueAt, JudicialDispute: d.JudicialDispute, Answer: d.Answer,
-		RefusalReason: d.RefusalReason, ClosedAt: d.ClosedAt, UpdatedAt: d.UpdatedAt}
-}
-
 // due is the request's effective due date.
-func (v *requestView) due() time.Time {
+func due(v *adminview.DataRequest) time.Time {
 	if v.ExtendedDueAt != nil {
 		return *v.ExtendedDueAt
 	}
 	return v.DueAt
 }
 
-func (g *globals) printRequest(v requestView) {
+// printRequest shows a request, with its history when given.
+func (g *globals) printRequest(v adminview.DataRequest, history []adminview.Event) {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", v.ID)
 	fmt.Fprintf(w, "user\t%s\n", v.UserID)
 	fmt.Fprintf(w, "kind / type\t%s / %s\n", v.Kind, v.Type)
 	fmt.Fprintf(w, "status\t%s\n", v.Status)
 	fmt.Fprintf(w, "received\t%s\n", v.ReceivedAt.Format(time.RFC3339))
-	fmt.Fprintf(w, "due\t%s\n", v.due().Format(time.RFC3339))
+	fmt.Fprintf(w, "due\t%s\n", due(&v).Format(time.RFC3339))
 	if v.ExtensionReason != "" {
 		fmt.Fprintf(w, "extended because\t%s\n", v.ExtensionReason)
 	}
@@ -179,9 +119,9 @@ func (g *globals) printRequest(v requestView) {
 		fmt.Fprintf(w, "refused for\t%s\n", v.RefusalReason)
 	}
 	w.Flush()
-	if v.History != nil {
+	if history != nil {
 		fmt.Fprintln(g.stdout, "\nhistory:")
-		g.printEvents(v.History)
+		g.printEvents(history)
 	}
 }
 
@@ -247,12 +187,8 @@ func (g *globals) requests(ctx context.Context, args []string) error {
 		if err != nil {
 			return explain(cmd, err)
 		}
-		v := viewRequest(d)
-		v.History = []eventView{}
-		for i := range history {
-			v.History = append(v.History, viewEvent(&history[i]))
-		}
-		return g.output(v, func() { g.printRequest(v) })
+		v := adminview.DataRequestDetailOf(d, history)
+		return g.output(v, func() { g.printRequest(v.DataRequest, v.History) })
 	case "extend":
 		d, err = req.Extend(wctx, by, id, *reason)
 	case "info":
@@ -277,8 +213,8 @@ func (g *globals) requests(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain(cmd, err)
 	}
-	v := viewRequest(d)
-	return g.output(v, func() { g.printRequest(v) })
+	v := adminview.DataRequestOf(d)
+	return g.output(v, func() { g.printRequest(v, nil) })
 }
 
 func (g *globals) requestsList(ctx context.Context, args []string) error {
@@ -328,15 +264,15 @@ func (g *globals) requestsList(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain("requests list", err)
 	}
-	views := []requestView{}
+	views := []adminview.DataRequest{}
 	for i := range rs {
-		views = append(views, viewRequest(&rs[i]))
+		views = append(views, adminview.DataRequestOf(&rs[i]))
 	}
 	return g.output(views, func() {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ID\tKIND\tTYPE\tSTATUS\tDUE\tUSER")
 		for _, v := range views {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Kind, v.Type, v.Status, v.due().Format("2006-01-02"), v.UserID)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Kind, v.Type, v.Status, due(&v).Format("2006-01-02"), v.UserID)
 		}
 		w.Flush()
 	})

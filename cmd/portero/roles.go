@@ -8,21 +8,8 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 )
-
-type roleView struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Builtin     bool      `json:"builtin"`
-	Includes    []string  `json:"includes"`
-	Permissions []string  `json:"permissions"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-func viewRole(r *identity.Role) roleView {
-	return roleView{Name: r.Name, Description: r.Description, Builtin: r.Builtin, Includes: nonNil(r.Includes),
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt}
-}
 
 func (g *globals) roles(ctx context.Context, args []string) error {
 	verb, args, err := subcommand("roles", args, "grant", "revoke", "define", "delete", "get", "list")
@@ -62,7 +49,7 @@ func (g *globals) roles(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain(cmd, err)
 	}
-	v := viewUser(u)
+	v := adminview.UserOf(u)
 	return g.output(v, func() {
 		fmt.Fprintf(g.stdout, "%s: roles now %s\n", v.Username, strings.Join(v.Roles, ","))
 	})
@@ -112,12 +99,12 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 	if err != nil {
 		return explain(cmd, err)
 	}
-	views := []roleView{}
+	views := []adminview.Role{}
 	for i := range roles {
 		if verb != "list" && roles[i].Name != *name {
 			continue
 		}
-		views = append(views, viewRole(&roles[i]))
+		views = append(views, adminview.RoleOf(&roles[i]))
 	}
 	if verb == "get" && len(views) == 0 {
 		return explain(cmd, fmt.Errorf("role %q: %w", *name, identity.ErrNotFound))
@@ -130,14 +117,6 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 		}
 		w.Flush()
 	})
-}
-
-type keyView struct {
-	ID        string    `json:"kid"`
-	Algorithm string    `json:"alg"`
-	Use       string    `json:"use"`
-	CreatedAt time.Time `json:"created_at"`
-	ActiveAt  time.Time `json:"active_at"`
 }
 
 func (g *globals) keys(ctx context.Context, args []string) error {
@@ -164,9 +143,9 @@ func (g *globals) keys(ctx context.Context, args []string) error {
 	} else {
 		keys = a.svc.SigningKeys()
 	}
-	views := make([]keyView, len(keys))
-	for i, k := range keys {
-		views[i] = keyView{ID: k.ID, Algorithm: k.Algorithm, Use: k.Use, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt}
+	views := make([]adminview.Key, len(keys))
+	for i := range keys {
+		views[i] = adminview.KeyOf(&keys[i])
 	}
 	return g.output(views, func() {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)

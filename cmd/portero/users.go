@@ -10,37 +10,12 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/server"
 )
 
-type userView struct {
-	ID              string     `json:"id"`
-	Username        string     `json:"username"`
-	Email           string     `json:"email"`
-	EmailVerifiedAt *time.Time `json:"email_verified_at"`
-	Roles           []string   `json:"roles"`
-	Disabled        bool       `json:"disabled"`
-	HasPassword     bool       `json:"has_password"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	// MFA is only in a single user's representation (users get).
-	MFA *mfaView `json:"mfa,omitempty"`
-}
-
-type mfaView struct {
-	TOTP          bool `json:"totp"`
-	Passkeys      int  `json:"passkeys"`
-	RecoveryCodes int  `json:"recovery_codes"`
-}
-
-func viewUser(u *identity.User) userView {
-	return userView{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt,
-		Roles: nonNil(u.Roles), Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
-func (g *globals) printUser(v userView) {
+func (g *globals) printUser(v adminview.User) {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", v.ID)
 	fmt.Fprintf(w, "username\t%s\n", v.Username)
@@ -61,41 +36,18 @@ func (g *globals) printUser(v userView) {
 }
 
 // userDetail is one user with the summary of their second factors.
-func (a *adminSession) userDetail(ctx context.Context, id string) (userView, error) {
+func (a *adminSession) userDetail(ctx context.Context, id string) (adminview.User, error) {
 	u, err := a.svc.User(ctx, id)
 	if err != nil {
-		return userView{}, err
+		return adminview.User{}, err
 	}
 	f, err := a.svc.Store.SecondFactors(ctx, id)
 	if err != nil {
-		return userView{}, err
+		return adminview.User{}, err
 	}
-	v := viewUser(u)
-	v.MFA = &mfaView{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
+	v := adminview.UserOf(u)
+	v.MFA = &adminview.MFA{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
 	return v, nil
-}
-
-type sessionView struct {
-	ID         string    `json:"id"`
-	AuthTime   time.Time `json:"auth_time"`
-	AMR        []string  `json:"amr"`
-	ACR        string    `json:"acr"`
-	IP         string    `json:"ip"`
-	UserAgent  string    `json:"user_agent"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastSeenAt time.Time `json:"last_seen_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-type scopeConsentView struct {
-	ClientID  string    `json:"client_id"`
-	Scopes    []string  `json:"scopes"`
-	GrantedAt time.Time `json:"granted_at"`
-}
-
-type consentsView struct {
-	Records []eventView        `json:"records"`
-	Scopes  []scopeConsentView `json:"scope_consents"`
 }
 
 func (g *globals) users(ctx context.Context, args []string) error {
@@ -189,10 +141,9 @@ func (g *globals) userSessions(ctx context.Context, a *adminSession, u *identity
 	if err != nil {
 		return explain("users sessions", err)
 	}
-	views := []sessionView{}
-	for _, s := range sessions {
-		views = append(views, sessionView{ID: s.ID, AuthTime: s.AuthTime, AMR: nonNil(s.AMR), ACR: s.ACR, IP: s.IP,
-			UserAgent: s.UserAgent, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt})
+	views := []adminview.Session{}
+	for i := range sessions {
+		views = append(views, adminview.SessionOf(&sessions[i]))
 	}
 	return g.output(views, func() {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
@@ -212,13 +163,7 @@ func (g *globals) userConsents(ctx context.Context, a *adminSession, u *identity
 	if err != nil {
 		return explain("users consents", err)
 	}
-	out := consentsView{Records: []eventView{}, Scopes: []scopeConsentView{}}
-	for i := range cs.Records {
-		out.Records = append(out.Records, viewEvent(&cs.Records[i]))
-	}
-	for _, s := range cs.Scopes {
-		out.Scopes = append(out.Scopes, scopeConsentView{ClientID: s.ClientID, Scopes: nonNil(s.Scopes), GrantedAt: s.GrantedAt})
-	}
+	out := adminview.ConsentsOf(cs)
 	return g.output(out, func() {
 		fmt.Fprintf(g.stdout, "consent decisions of %s:\n", u.Username)
 		g.printEvents(out.Records)
@@ -264,9 +209,9 @@ func (g *globals) usersList(ctx context.Context, args []string) error {
 	if more {
 		list = list[:*limit]
 	}
-	views := make([]userView, len(list))
+	views := make([]adminview.User, len(list))
 	for i := range list {
-		views[i] = viewUser(&list[i])
+		views[i] = adminview.UserOf(&list[i])
 	}
 	if more {
 		fmt.Fprintf(g.stderr, "note: more than %d users match: narrow with --q or --role, or raise --limit\n", *limit)
@@ -321,7 +266,7 @@ func (g *globals) usersCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain("users create", err)
 	}
-	v := viewUser(created)
+	v := adminview.UserOf(created)
 	return g.output(v, func() {
 		fmt.Fprintf(g.stdout, "created user %s (%s) id=%s roles=%s\n", v.Username, v.Email, v.ID, strings.Join(v.Roles, ","))
 	})

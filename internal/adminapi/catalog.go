@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 )
 
 // --- roles ---
@@ -18,9 +19,9 @@ func (a *API) listRoles(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[roleView]{Items: []roleView{}}
+	out := page[adminview.Role]{Items: []adminview.Role{}}
 	for i := range roles {
-		out.Items = append(out.Items, viewRole(&roles[i]))
+		out.Items = append(out.Items, adminview.RoleOf(&roles[i]))
 	}
 	c.write(http.StatusOK, out)
 }
@@ -44,7 +45,7 @@ func (a *API) getRole(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewRole(r))
+	c.write(http.StatusOK, adminview.RoleOf(r))
 }
 
 // roleInput is the body of PUT /roles/{name}.
@@ -64,7 +65,7 @@ func (a *API) ifMatchRole(c *call) bool {
 	if errors.Is(err, identity.ErrNotFound) {
 		err = errStale // RFC 9110 §13.1.1: If-Match fails when there is no current representation
 	} else if err == nil {
-		err = c.matches(viewRole(r))
+		err = c.matches(adminview.RoleOf(r))
 	}
 	if err != nil {
 		c.fail(a, err)
@@ -89,7 +90,7 @@ func (a *API) putRole(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewRole(r))
+	c.write(http.StatusOK, adminview.RoleOf(r))
 }
 
 func (a *API) deleteRole(c *call) {
@@ -107,9 +108,9 @@ func (a *API) deleteRole(c *call) {
 
 func (a *API) listKeys(c *call) {
 	keys := a.Manage.SigningKeys()
-	out := page[keyView]{Items: []keyView{}}
+	out := page[adminview.Key]{Items: []adminview.Key{}}
 	for i := range keys {
-		out.Items = append(out.Items, viewKey(&keys[i]))
+		out.Items = append(out.Items, adminview.KeyOf(&keys[i]))
 	}
 	c.write(http.StatusOK, out)
 }
@@ -120,9 +121,9 @@ func (a *API) rotateKeys(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[keyView]{Items: []keyView{}}
+	out := page[adminview.Key]{Items: []adminview.Key{}}
 	for i := range keys {
-		out.Items = append(out.Items, viewKey(&keys[i]))
+		out.Items = append(out.Items, adminview.KeyOf(&keys[i]))
 	}
 	c.write(http.StatusCreated, out)
 }
@@ -153,13 +154,6 @@ func (a *API) listEvents(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[eventView]{Items: []eventView{}}
-	for i := range events {
-		if i == limit {
-			out.NextCursor = cursor{Seq: events[limit-1].Seq}.encode()
-			break
-		}
-		out.Items = append(out.Items, viewEvent(&events[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, pageOf(events, limit, adminview.EventOf,
+		func(last *identity.LedgerEntry) cursor { return cursor{Seq: last.Seq} }))
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 	"github.com/portero-id/portero/internal/manage"
 )
 
@@ -44,15 +45,8 @@ func (in *clientInput) spec() manage.ClientSpec {
 	}
 }
 
-// clientWithSecret answers a creation or a rotation: the secret is shown
-// this once.
-type clientWithSecret struct {
-	Client clientView `json:"client"`
-	Secret string     `json:"client_secret,omitempty"`
-}
-
 // ifMatchClient checks If-Match against the client as stored.
-func (c *call) ifMatchClient(cl *identity.Client) error { return c.matches(viewClient(cl)) }
+func (c *call) ifMatchClient(cl *identity.Client) error { return c.matches(adminview.ClientOf(cl)) }
 
 func (a *API) listClients(c *call) {
 	cur, limit, ok := a.paging(c)
@@ -65,7 +59,7 @@ func (a *API) listClients(c *call) {
 		return
 	}
 	q := strings.ToLower(c.r.URL.Query().Get("q"))
-	out := page[clientView]{Items: []clientView{}}
+	out := page[adminview.Client]{Items: []adminview.Client{}}
 	for i := range all {
 		cl := &all[i]
 		if cl.ID <= cur.ID && cur.ID != "" {
@@ -78,7 +72,7 @@ func (a *API) listClients(c *call) {
 			out.NextCursor = cursor{ID: out.Items[limit-1].ID}.encode()
 			break
 		}
-		out.Items = append(out.Items, viewClient(cl))
+		out.Items = append(out.Items, adminview.ClientOf(cl))
 	}
 	c.write(http.StatusOK, out)
 }
@@ -89,7 +83,7 @@ func (a *API) getClient(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewClient(cl))
+	c.write(http.StatusOK, adminview.ClientOf(cl))
 }
 
 func (a *API) createClient(c *call) {
@@ -103,7 +97,7 @@ func (a *API) createClient(c *call) {
 		return
 	}
 	c.w.Header().Set("Location", Prefix+"/clients/"+cl.ID)
-	c.write(http.StatusCreated, clientWithSecret{Client: viewClient(cl), Secret: secret})
+	c.write(http.StatusCreated, adminview.ClientWithSecret{Client: adminview.ClientOf(cl), Secret: secret})
 }
 
 func (a *API) updateClient(c *call) {
@@ -125,7 +119,7 @@ func (a *API) updateClient(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewClient(cl))
+	c.write(http.StatusOK, adminview.ClientOf(cl))
 }
 
 func (a *API) deleteClient(c *call) {
@@ -142,7 +136,7 @@ func (a *API) rotateSecret(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, clientWithSecret{Client: viewClient(cl), Secret: secret})
+	c.write(http.StatusOK, adminview.ClientWithSecret{Client: adminview.ClientOf(cl), Secret: secret})
 }
 
 func (a *API) setClientState(c *call) {
@@ -151,5 +145,5 @@ func (a *API) setClientState(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewClient(cl))
+	c.write(http.StatusOK, adminview.ClientOf(cl))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 )
 
 // requestStatuses are the statuses a listing may filter on; "open" is the
@@ -39,33 +40,17 @@ func (a *API) listRequests(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[requestView]{Items: []requestView{}}
-	for i := range rs {
-		if i == limit {
-			out.NextCursor = cursor{Offset: cur.Offset + limit}.encode()
-			break
-		}
-		out.Items = append(out.Items, viewRequest(&rs[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, pageOf(rs, limit, adminview.DataRequestOf,
+		func(*identity.DataRequest) cursor { return cursor{Offset: cur.Offset + limit} }))
 }
 
-// requestDetail is a request with its history.
-type requestDetail struct {
-	requestView
-	History []eventView `json:"history"`
-}
-
-func (a *API) detail(ctx context.Context, d *identity.DataRequest) (*requestDetail, error) {
+func (a *API) detail(ctx context.Context, d *identity.DataRequest) (*adminview.DataRequestDetail, error) {
 	history, err := a.Requests.History(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	out := &requestDetail{requestView: viewRequest(d), History: []eventView{}}
-	for i := range history {
-		out.History = append(out.History, viewEvent(&history[i]))
-	}
-	return out, nil
+	out := adminview.DataRequestDetailOf(d, history)
+	return &out, nil
 }
 
 // getRequest shows one request; the read is recorded, as on the pages
@@ -106,7 +91,7 @@ func (a *API) actOnRequest(c *call) {
 	if c.r.Header.Get("If-Match") != "" {
 		d, err := a.Requests.Get(c.ctx(), id)
 		if err == nil {
-			err = c.matches(viewRequest(d))
+			err = c.matches(adminview.DataRequestOf(d))
 		}
 		if err != nil {
 			c.fail(a, err)
@@ -145,7 +130,7 @@ func (a *API) actOnRequest(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, viewRequest(d))
+	c.write(http.StatusOK, adminview.DataRequestOf(d))
 }
 
 // requestProblem maps the data-request rules' errors to statuses.

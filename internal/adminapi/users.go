@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/adminview"
 )
 
 func (a *API) listUsers(c *call) {
@@ -30,20 +31,12 @@ func (a *API) listUsers(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[userView]{Items: []userView{}}
-	for i := range users {
-		if i == limit {
-			last := users[limit-1]
-			out.NextCursor = cursor{ID: last.ID, Username: last.Username}.encode()
-			break
-		}
-		out.Items = append(out.Items, viewUser(&users[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, pageOf(users, limit, adminview.UserOf,
+		func(last *identity.User) cursor { return cursor{ID: last.ID, Username: last.Username} }))
 }
 
 // userDetail is a single user's representation, with its second factors.
-func (a *API) userDetail(c *call, id string) (*userView, error) {
+func (a *API) userDetail(c *call, id string) (*adminview.User, error) {
 	u, err := a.Manage.User(c.ctx(), id)
 	if err != nil {
 		return nil, err
@@ -52,8 +45,8 @@ func (a *API) userDetail(c *call, id string) (*userView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := viewUser(u)
-	v.MFA = &mfaView{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
+	v := adminview.UserOf(u)
+	v.MFA = &adminview.MFA{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
 	return &v, nil
 }
 
@@ -146,9 +139,9 @@ func (a *API) listSessions(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[sessionView]{Items: []sessionView{}}
+	out := page[adminview.Session]{Items: []adminview.Session{}}
 	for i := range sessions {
-		out.Items = append(out.Items, viewSession(&sessions[i]))
+		out.Items = append(out.Items, adminview.SessionOf(&sessions[i]))
 	}
 	c.write(http.StatusOK, out)
 }
@@ -169,24 +162,11 @@ func (a *API) revokeSession(c *call) {
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// consentsView is a user's consent records.
-type consentsView struct {
-	Records []eventView        `json:"records"`
-	Scopes  []scopeConsentView `json:"scope_consents"`
-}
-
 func (a *API) userConsents(c *call) {
 	cs, err := a.Manage.UserConsents(c.ctx(), c.actor, c.var_("id"))
 	if err != nil {
 		c.fail(a, err)
 		return
 	}
-	out := consentsView{Records: []eventView{}, Scopes: []scopeConsentView{}}
-	for i := range cs.Records {
-		out.Records = append(out.Records, viewEvent(&cs.Records[i]))
-	}
-	for _, s := range cs.Scopes {
-		out.Scopes = append(out.Scopes, scopeConsentView{ClientID: s.ClientID, Scopes: nonNil(s.Scopes), GrantedAt: s.GrantedAt})
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, adminview.ConsentsOf(cs))
 }

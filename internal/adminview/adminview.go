@@ -1,79 +1,29 @@
-package adminapi
+// Package adminview holds the JSON representations of the resources
+// administrators manage (clients, users, sessions, roles, keys, ledger
+// entries, data-subject requests): the admin API answers with them and
+// the CLI prints them with --json, so both show the same thing. They never
+// carry a credential (a secret's digest, a password hash, a key's private
+// part).
+package adminview
 
 import (
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/manage"
 )
 
-// Paging.
-const (
-	defaultLimit = 50
-	maxLimit     = 200
-)
-
-// page is a list response.
-type page[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
-
-// cursor is the opaque position after the last item of a page.
-type cursor struct {
-	ID       string `json:"i,omitempty"`
-	Username string `json:"u,omitempty"`
-	Seq      int64  `json:"s,omitempty"`
-	Offset   int    `json:"o,omitempty"`
-}
-
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-var errCursor = errors.New("cursor is not one this API returned")
-
-// paging reads cursor and limit; it answers and returns false when they
-// are malformed.
-func (a *API) paging(c *call) (cursor, int, bool) {
-	var cur cursor
-	q := c.r.URL.Query()
-	limit := defaultLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "limit must be an integer from 1 to 200")
-			return cur, 0, false
-		}
-		limit = n
-	}
-	if v := q.Get("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err == nil {
-			err = json.Unmarshal(b, &cur)
-		}
-		if err != nil || cur.Seq < 0 || cur.Offset < 0 {
-			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", errCursor.Error())
-			return cur, 0, false
-		}
-	}
-	return cur, limit, true
-}
-
-func nonNil(s []string) []string {
+// NonNil is s, or an empty list for nil: lists are [] in JSON, never null.
+func NonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
 }
 
-// clientView is a client as the API shows it (never its secret).
-type clientView struct {
+// Client is an OAuth client (never its secret or its digest).
+type Client struct {
 	ID                       string          `json:"client_id"`
 	Name                     string          `json:"client_name"`
 	Public                   bool            `json:"public"`
@@ -98,16 +48,16 @@ type clientView struct {
 	UpdatedAt                time.Time       `json:"updated_at"`
 }
 
-func viewClient(c *identity.Client) clientView {
+func ClientOf(c *identity.Client) Client {
 	jwks := json.RawMessage("null")
 	if len(c.JWKS) > 0 && json.Valid(c.JWKS) {
 		jwks = c.JWKS
 	}
-	return clientView{
+	return Client{
 		ID: c.ID, Name: c.Name, Public: c.Public, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes: nonNil(c.GrantTypes), ResponseTypes: nonNil(c.ResponseTypes), Scopes: nonNil(c.Scopes),
-		Audience: nonNil(c.Audience), Roles: nonNil(c.Roles), JWKS: jwks, TokenFormat: c.TokenFormat,
+		RedirectURIs: NonNil(c.RedirectURIs), PostLogoutRedirectURIs: NonNil(c.PostLogoutRedirectURIs),
+		GrantTypes: NonNil(c.GrantTypes), ResponseTypes: NonNil(c.ResponseTypes), Scopes: NonNil(c.Scopes),
+		Audience: NonNil(c.Audience), Roles: NonNil(c.Roles), JWKS: jwks, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
 		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		Disabled: c.Disabled, DynamicallyRegistered: len(c.RegistrationTokenHash) > 0,
@@ -115,8 +65,8 @@ func viewClient(c *identity.Client) clientView {
 	}
 }
 
-// userView is a user as the API shows it (never a credential).
-type userView struct {
+// User is an account (never a credential).
+type User struct {
 	ID              string     `json:"id"`
 	Username        string     `json:"username"`
 	Email           string     `json:"email"`
@@ -127,22 +77,25 @@ type userView struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
 	// MFA is only in a single user's representation.
-	MFA *mfaView `json:"mfa,omitempty"`
+	MFA *MFA `json:"mfa,omitempty"`
 }
 
-type mfaView struct {
+// MFA summarises a user's second factors.
+type MFA struct {
 	TOTP          bool `json:"totp"`
 	Passkeys      int  `json:"passkeys"`
 	RecoveryCodes int  `json:"recovery_codes"`
 }
 
-func viewUser(u *identity.User) userView {
-	return userView{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt,
-		Roles: nonNil(u.Roles), Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
+func UserOf(u *identity.User) User {
+	return User{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt,
+		Roles: NonNil(u.Roles), Disabled: u.Disabled, HasPassword: u.PasswordHash != "",
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
-type sessionView struct {
+// Session is a browser session; its ID is the stored digest of the
+// cookie, not the cookie.
+type Session struct {
 	ID         string    `json:"id"`
 	AuthTime   time.Time `json:"auth_time"`
 	AMR        []string  `json:"amr"`
@@ -154,12 +107,13 @@ type sessionView struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 }
 
-func viewSession(s *identity.Session) sessionView {
-	return sessionView{ID: s.ID, AuthTime: s.AuthTime, AMR: nonNil(s.AMR), ACR: s.ACR, IP: s.IP, UserAgent: s.UserAgent,
+func SessionOf(s *identity.Session) Session {
+	return Session{ID: s.ID, AuthTime: s.AuthTime, AMR: NonNil(s.AMR), ACR: s.ACR, IP: s.IP, UserAgent: s.UserAgent,
 		CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt}
 }
 
-type roleView struct {
+// Role is an entry of the role catalog.
+type Role struct {
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
 	Builtin     bool      `json:"builtin"`
@@ -168,12 +122,13 @@ type roleView struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-func viewRole(r *identity.Role) roleView {
-	return roleView{Name: r.Name, Description: r.Description, Builtin: r.Builtin, Includes: nonNil(r.Includes),
-		Permissions: nonNil(r.Permissions), CreatedAt: r.CreatedAt}
+func RoleOf(r *identity.Role) Role {
+	return Role{Name: r.Name, Description: r.Description, Builtin: r.Builtin, Includes: NonNil(r.Includes),
+		Permissions: NonNil(r.Permissions), CreatedAt: r.CreatedAt}
 }
 
-type keyView struct {
+// Key is a signing key's public metadata.
+type Key struct {
 	ID        string    `json:"kid"`
 	Algorithm string    `json:"alg"`
 	Use       string    `json:"use"`
@@ -181,12 +136,12 @@ type keyView struct {
 	ActiveAt  time.Time `json:"active_at"`
 }
 
-func viewKey(k *identity.SigningKey) keyView {
-	return keyView{ID: k.ID, Algorithm: k.Algorithm, Use: k.Use, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt}
+func KeyOf(k *identity.SigningKey) Key {
+	return Key{ID: k.ID, Algorithm: k.Algorithm, Use: k.Use, CreatedAt: k.CreatedAt, ActiveAt: k.ActiveAt}
 }
 
-// eventView is a ledger entry.
-type eventView struct {
+// Event is a ledger entry.
+type Event struct {
 	Seq        int64           `json:"seq"`
 	OccurredAt time.Time       `json:"occurred_at"`
 	Kind       string          `json:"kind"`
@@ -201,23 +156,26 @@ type eventView struct {
 	Hash       string          `json:"hash"`
 }
 
-func viewEvent(e *identity.LedgerEntry) eventView {
+func EventOf(e *identity.LedgerEntry) Event {
 	payload := json.RawMessage("{}")
 	if len(e.Payload) > 0 && json.Valid(e.Payload) {
 		payload = e.Payload
 	}
-	return eventView{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Subject: e.Subject,
+	return Event{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Subject: e.Subject,
 		Actor: e.Actor, ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Locale: e.Locale,
 		Payload: payload, Hash: e.Hash}
 }
 
-type scopeConsentView struct {
+// ScopeConsent is a client's scopes a user consented to and Portero
+// remembers.
+type ScopeConsent struct {
 	ClientID  string    `json:"client_id"`
 	Scopes    []string  `json:"scopes"`
 	GrantedAt time.Time `json:"granted_at"`
 }
 
-type requestView struct {
+// DataRequest is a data-subject request (consulta or reclamo).
+type DataRequest struct {
 	ID              string     `json:"id"`
 	UserID          string     `json:"user_id"`
 	Kind            string     `json:"kind"`
@@ -241,11 +199,51 @@ type requestView struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
-func viewRequest(d *identity.DataRequest) requestView {
-	return requestView{ID: d.ID, UserID: d.UserID, Kind: d.Kind, Type: d.Type, Description: d.Description,
+func DataRequestOf(d *identity.DataRequest) DataRequest {
+	return DataRequest{ID: d.ID, UserID: d.UserID, Kind: d.Kind, Type: d.Type, Description: d.Description,
 		Status: d.Status, ReceivedAt: d.ReceivedAt, DueAt: d.DueAt, ExtendedDueAt: d.ExtendedDueAt,
 		ExtensionReason: d.ExtensionReason, InfoNeeded: d.InfoNeeded, InfoRequestedAt: d.InfoRequestedAt,
 		WithdrawAt: d.WithdrawAt, InfoProvided: d.InfoProvided, InfoProvidedAt: d.InfoProvidedAt,
 		LegendDueAt: d.LegendDueAt, JudicialDispute: d.JudicialDispute, Answer: d.Answer,
 		RefusalReason: d.RefusalReason, ClosedAt: d.ClosedAt, UpdatedAt: d.UpdatedAt}
+}
+
+// DataRequestDetail is a request with its history (ledger entries).
+type DataRequestDetail struct {
+	DataRequest
+	History []Event `json:"history"`
+}
+
+// DataRequestDetailOf is d with its history.
+func DataRequestDetailOf(d *identity.DataRequest, history []identity.LedgerEntry) DataRequestDetail {
+	out := DataRequestDetail{DataRequest: DataRequestOf(d), History: []Event{}}
+	for i := range history {
+		out.History = append(out.History, EventOf(&history[i]))
+	}
+	return out
+}
+
+// Consents are a user's consent records.
+type Consents struct {
+	Records []Event        `json:"records"`
+	Scopes  []ScopeConsent `json:"scope_consents"`
+}
+
+// ConsentsOf represents what manage.Service.UserConsents returned.
+func ConsentsOf(cs *manage.Consents) Consents {
+	out := Consents{Records: []Event{}, Scopes: []ScopeConsent{}}
+	for i := range cs.Records {
+		out.Records = append(out.Records, EventOf(&cs.Records[i]))
+	}
+	for _, sc := range cs.Scopes {
+		out.Scopes = append(out.Scopes, ScopeConsent{ClientID: sc.ClientID, Scopes: NonNil(sc.Scopes), GrantedAt: sc.GrantedAt})
+	}
+	return out
+}
+
+// ClientWithSecret answers a client's creation or a secret's rotation:
+// the secret is shown this once.
+type ClientWithSecret struct {
+	Client Client `json:"client"`
+	Secret string `json:"client_secret,omitempty"`
 }
