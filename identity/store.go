@@ -74,7 +74,8 @@ type UserStore interface {
 	RevokeRole(ctx context.Context, userID, role string) error
 	// DeleteUser erases the account and everything hanging from it
 	// (sessions, credentials, tokens, remembered consents); the ledger is
-	// not touched. ErrNotFound if there is no such user.
+	// not touched. ErrNotFound if there is no such user; the last enabled
+	// super_admin is ErrLastSuperAdmin.
 	DeleteUser(ctx context.Context, id string) error
 }
 

@@ -210,6 +210,11 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 	case m.ClientSecret != "" && subtle.ConstantTimeCompare(HashClientSecret(m.ClientSecret), c.SecretHash) != 1:
 		registrationError(w, "invalid_client_metadata", "client_secret does not match the client's.")
 		return
+	case c.FirstParty || len(c.Roles) > 0 || c.IntrospectAny:
+		// An administrator has given the client privileges: its redirect
+		// URIs and scopes are no longer the registrant's to change.
+		registrationError(w, "invalid_client_metadata", "An administrator manages this client now; its metadata cannot be changed here.")
+		return
 	case (m.TokenEndpointAuthMethod == identity.AuthMethodNone) != c.Public:
 		registrationError(w, "invalid_client_metadata", "A client cannot change between public and confidential: register a new one.")
 		return
@@ -258,7 +263,7 @@ func (p *Provider) metadataOf(c *identity.Client) clientMetadata {
 
 // registeredClient loads the client named in the path if the request
 // carries its registration access token; otherwise it answers 401 (an
-// unknown client answers the same, RFC 7592 §2).
+// unknown or disabled client answers the same, RFC 7592 §2).
 func (p *Provider) registeredClient(w http.ResponseWriter, r *http.Request) (*identity.Client, bool) {
 	c, err := p.Store.ClientByID(r.Context(), mux.Vars(r)["id"])
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
@@ -266,7 +271,9 @@ func (p *Provider) registeredClient(w http.ResponseWriter, r *http.Request) (*id
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
 		return nil, false
 	}
-	if c == nil || !bearer(r, c.RegistrationTokenHash, true) {
+	if c == nil || c.Disabled || !bearer(r, c.RegistrationTokenHash, true) {
+		// A disabled client manages nothing until an administrator
+		// enables it again.
 		unauthorized(w)
 		return nil, false
 	}

@@ -271,6 +271,12 @@ func TestUsersThroughService(t *testing.T) {
 		t.Fatalf("consents = %+v", cs)
 	}
 	wantRecorded(t, st, manage.EventConsentsRead, 1)
+	// A username shaped like alice's id must not catch commands meant for
+	// alice: the reference is refused as ambiguous.
+	c.ok("", "users", "create", "--username", alice.ID, "--email", "mallory@example.com", "--roles", "customer")
+	if _, _, err := c.run("", "roles", "grant", "--user", alice.ID, "--role", "vendor"); err == nil || !strings.Contains(err.Error(), "username of another user") {
+		t.Fatalf("an ambiguous reference: %v", err)
+	}
 }
 
 // TestUnlockThroughRedis: with redis.url the CLI reaches the counters the

@@ -194,12 +194,9 @@ func (g *globals) requests(ctx context.Context, args []string) error {
 	case "info":
 		d, err = req.RequestInfo(wctx, by, id, *infoNeeded)
 	case "answer":
-		if d, err = req.Answer(wctx, by, id, *answer); err == nil && d.Type == identity.RequestDelete {
-			// Answering a supresión carries it out (Ley 1581 art. 8e), as
-			// the admin API does.
-			if err = a.svc.EraseAccount(wctx, d.UserID, a.actor.ID); err != nil {
-				return fmt.Errorf("requests answer: the request is answered but erasing account %s failed: %w", d.UserID, err)
-			}
+		// Answering a supresión carries it out (Ley 1581 art. 8e), as the
+		// admin API does, in the same transaction.
+		if d, err = a.svc.AnswerRequest(wctx, a.actor, id, *answer); err == nil && d.Type == identity.RequestDelete {
 			fmt.Fprintf(g.stderr, "account %s erased (the ledger keeps its entries)\n", d.UserID)
 		}
 	case "refuse":

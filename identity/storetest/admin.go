@@ -17,7 +17,7 @@ var adminTests = []struct {
 }{
 	{"search users by text, role and state, in pages", testSearchUsers},
 	{"search users escapes LIKE wildcards", testSearchUsersWildcards},
-	{"disable and enable a user; not the last enabled super_admin", testSetUserDisabled},
+	{"disable, enable and delete users; not the last enabled super_admin", testSetUserDisabled},
 	{"update client checks the version it read", testUpdateClient},
 }
 
@@ -114,9 +114,11 @@ func testSetUserDisabled(t *testing.T, s identity.Store) {
 	noErr(t, "SetUserDisabled(other super)", s.SetUserDisabled(ctx, other.ID, true, at))
 	wantErr(t, "SetUserDisabled(last enabled)", s.SetUserDisabled(ctx, root.ID, true, at), identity.ErrLastSuperAdmin)
 	wantErr(t, "RevokeRole(last enabled)", s.RevokeRole(ctx, root.ID, identity.RoleSuperAdmin), identity.ErrLastSuperAdmin)
-	if got, _ := s.UserByID(ctx, root.ID); got.Disabled || !got.HasRole(identity.RoleSuperAdmin) {
-		t.Fatalf("refused changes still changed root: %+v", got)
+	wantErr(t, "DeleteUser(last enabled)", s.DeleteUser(ctx, root.ID), identity.ErrLastSuperAdmin)
+	if got, err := s.UserByID(ctx, root.ID); err != nil || got.Disabled || !got.HasRole(identity.RoleSuperAdmin) {
+		t.Fatalf("refused changes still changed root: %+v %v", got, err)
 	}
+	noErr(t, "DeleteUser(a disabled super_admin)", s.DeleteUser(ctx, other.ID))
 }
 
 func testUpdateClient(t *testing.T, s identity.Store) {

@@ -32,8 +32,9 @@
 // # Access
 //
 // Every admin page and action needs a browser session whose user holds the
-// role admin or super_admin, signed in with a second factor or better
-// (identity.ACRMFA) within the last FreshAuth. Without a session the
+// role admin or super_admin (directly or through a role that includes it,
+// manage.Service.IsAdmin, as the admin API), signed in with a second
+// factor or better (identity.ACRMFA) within the last FreshAuth. Without a session the
 // browser goes to /login; a signed-in administrator whose session is older
 // or weaker goes to /login?notice=reauth&login_hint=<username>, to sign in
 // again. A signed-in user without the role gets the same 404 page as for a
@@ -53,7 +54,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -65,12 +65,9 @@ import (
 	"github.com/portero-id/portero/internal/session"
 )
 
-// Roles whose holders may use the admin pages.
-var Roles = []string{"admin", "super_admin"}
-
 // FreshAuth bounds how long after signing in an administrator may act
-// without signing in again.
-const FreshAuth = 15 * time.Minute
+// without signing in again (the admin API holds users' tokens to the same).
+const FreshAuth = manage.FreshAuth
 
 // Admin holds the admin pages' dependencies.
 type Admin struct {
@@ -161,11 +158,6 @@ func (a *Admin) showHome(w http.ResponseWriter, r *http.Request) {
 	a.Pages.Render(w, r, http.StatusOK, "adminhome", homePage{Username: u.Username, Links: homeLinks})
 }
 
-// IsAdmin reports whether u holds one of Roles.
-func IsAdmin(u *identity.User) bool {
-	return slices.ContainsFunc(Roles, u.HasRole)
-}
-
 // reauthURL is the sign-in page for an administrator who must sign in
 // again.
 func reauthURL(u *identity.User) string {
@@ -193,7 +185,12 @@ func (a *Admin) guard(w http.ResponseWriter, r *http.Request) (*identity.Session
 		a.serverError(w, r, "load user", err)
 		return nil, nil, false
 	}
-	if !IsAdmin(u) {
+	isAdmin, err := a.Manage.IsAdmin(r.Context(), u.Roles)
+	if err != nil {
+		a.serverError(w, r, "admin roles", err)
+		return nil, nil, false
+	}
+	if !isAdmin {
 		a.notFound(w, r)
 		return nil, nil, false
 	}

@@ -322,6 +322,7 @@ func actionProblem(err error) (int, string) {
 		{identity.ErrInfoRequestedAlready, http.StatusConflict, "admin.problem.waiting_info"},
 		{identity.ErrRequestClosed, http.StatusConflict, "admin.problem.closed"},
 		{identity.ErrConflict, http.StatusConflict, "admin.problem.conflict"},
+		{identity.ErrLastSuperAdmin, http.StatusConflict, "admin.problem.last_super_admin"},
 	} {
 		if errors.Is(err, m.err) {
 			return m.status, m.problem
@@ -352,13 +353,11 @@ func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 	case "info":
 		_, err = a.Requests.RequestInfo(ctx, by, id, form.Get("info_needed"))
 	case "answer":
+		// Answering a supresión carries it out (Ley 1581 art. 8e).
 		var d *identity.DataRequest
-		if d, err = a.Requests.Answer(ctx, by, id, form.Get("answer")); err == nil && d.Type == identity.RequestDelete {
-			// Answering a supresión carries it out (Ley 1581 art. 8e).
-			if err = a.Manage.EraseAccount(ctx, d.UserID, by.Actor); err == nil {
-				http.Redirect(w, r, "/admin/requests?notice=erased", http.StatusSeeOther)
-				return
-			}
+		if d, err = a.Manage.AnswerRequest(ctx, a.manageActor(r, u), id, form.Get("answer")); err == nil && d.Type == identity.RequestDelete {
+			http.Redirect(w, r, "/admin/requests?notice=erased", http.StatusSeeOther)
+			return
 		}
 	case "refuse":
 		_, err = a.Requests.Refuse(ctx, by, id, form.Get("code"), form.Get("answer"))

@@ -11,9 +11,10 @@
 // changes, and its user (or, for client credentials, its client) must hold
 // admin or super_admin now, directly or through a role that includes it:
 // otherwise 403, and the refusal is written to the ledger with the
-// token's identity. A user's token must also come from a sign-in with a
-// second factor (acr urn:portero:acr:mfa or better), as the admin pages
-// demand. Guard rails inside the service (roles above the
+// token's identity (up to refusalBudget per caller in refusalWindow). A
+// user's token must also come from a sign-in with a second factor (acr
+// urn:portero:acr:mfa or better) within manage.FreshAuth, as the admin
+// pages demand. Guard rails inside the service (roles above the
 // actor's, the role catalog, the last super_admin) answer 403 or 409.
 //
 // # Conventions
@@ -21,8 +22,8 @@
 // Errors are RFC 9457 problem details. Lists return {"items", "next_cursor"}
 // and take cursor and limit (1-200, default 50); a cursor is opaque. Single
 // resources carry an ETag (a digest of the representation); PUT of a
-// client needs If-Match (428 without, 412 when stale), and the other
-// changes honour If-Match when it is sent.
+// client needs If-Match (428 without, 412 when stale), and the changes
+// whose documentation lists If-Match check it when it is sent.
 package adminapi
 
 import (
@@ -42,6 +43,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/session"
+	"github.com/portero-id/portero/internal/throttle"
 	"github.com/portero-id/portero/oauth"
 )
 
@@ -50,9 +52,6 @@ const (
 	ScopeRead  = "portero:admin:read"
 	ScopeWrite = "portero:admin:write"
 )
-
-// adminRoles may use the API (directly held or included).
-var adminRoles = []string{"admin", identity.RoleSuperAdmin}
 
 // Tokens validates access tokens (the OAuth provider).
 type Tokens interface {
@@ -64,6 +63,13 @@ type API struct {
 	Manage   *manage.Service
 	Requests *identity.Requests
 	Tokens   Tokens
+	// Refusals counts recorded refusals per actor (the sign-in throttle's
+	// store: in memory, or Redis shared by the replicas). Past
+	// refusalBudget in refusalWindow, a refusal is logged but not
+	// written to the ledger: any customer's token can be refused, and the
+	// hash-chained ledger must not be a place to flood.
+	Refusals throttle.Store
+	Now      func() time.Time
 	// Spec is docs/openapi.yaml.
 	Spec    []byte
 	MaxBody int64
@@ -176,22 +182,32 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 		if len(ua) > 256 {
 			ua = ua[:256]
 		}
+		isAdmin, err := a.Manage.IsAdmin(r.Context(), p.Roles)
+		if err != nil {
+			a.serverError(w, r, "admin api roles", err)
+			return
+		}
 		actor := manage.Actor{Roles: p.Roles, IP: session.ClientIP(r), UserAgent: ua}
 		switch {
 		case p.UserID == "":
 			actor.ID = manage.ClientActor(p.ClientID)
-		case a.isAdmin(r.Context(), p.Roles):
+		case isAdmin:
 			actor.ID = identity.AdminActor(p.UserID)
 		default:
 			actor.ID = "user:" + p.UserID
 		}
+		// The route's template, not the path: a refusal's record has a
+		// bounded size whatever the caller sends.
 		op := r.Method + " " + r.URL.Path
+		if tmpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
+			op = r.Method + " " + tmpl
+		}
 		if !slices.Contains(p.Scopes, scope) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin", error="insufficient_scope", scope="`+scope+`"`)
 			a.deny(w, r, actor, op, "the token lacks the scope "+scope)
 			return
 		}
-		if !a.isAdmin(r.Context(), p.Roles) {
+		if !isAdmin {
 			a.deny(w, r, actor, op, "the token's user or client holds neither admin nor super_admin")
 			return
 		}
@@ -202,25 +218,40 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			a.deny(w, r, actor, op, "the token's sign-in did not use a second factor")
 			return
 		}
+		if p.UserID != "" && a.Now().Sub(p.AuthTime) > manage.FreshAuth {
+			// As on the pages: a refreshed token keeps its sign-in's
+			// time, so a stolen refresh token is not weeks of admin
+			// access. Consoles sign in again with max_age.
+			a.deny(w, r, actor, op, "the token's sign-in is older than "+manage.FreshAuth.String()+": sign in again")
+			return
+		}
 		h(&call{w: w, r: r, actor: actor})
 	})
 }
 
-// isAdmin reports whether roles include admin or super_admin through the
-// catalog.
-func (a *API) isAdmin(ctx context.Context, roles []string) bool {
-	catalog, err := a.Manage.Catalog(ctx)
-	if err != nil {
-		return false
-	}
-	all, _ := catalog.Expand(roles)
-	return slices.ContainsFunc(adminRoles, func(r string) bool { return slices.Contains(all, r) })
-}
+// Refusals past refusalBudget within refusalWindow are logged, not
+// recorded.
+const (
+	refusalBudget = 100
+	refusalWindow = 10 * time.Minute
+)
 
 func (a *API) deny(w http.ResponseWriter, r *http.Request, actor manage.Actor, op, reason string) {
-	if err := a.Manage.Deny(r.Context(), actor, op, "", "", reason); !errors.Is(err, manage.ErrForbidden) {
-		a.serverError(w, r, "record refusal", err)
-		return
+	record := true
+	if a.Refusals != nil {
+		d, err := a.Refusals.Fail(r.Context(), "admin-refusals:"+actor.ID, throttle.Policy{Window: refusalWindow}, a.Now())
+		if err != nil {
+			a.Log.WarnContext(r.Context(), "count admin refusals", "err", err)
+		}
+		if record = err != nil || d.Failures <= refusalBudget; !record {
+			a.Log.WarnContext(r.Context(), "admin API refusal not recorded: over budget", "actor", actor.ID, "operation", op, "reason", reason)
+		}
+	}
+	if record {
+		if err := a.Manage.Deny(r.Context(), actor, op, "", "", reason); !errors.Is(err, manage.ErrForbidden) {
+			a.serverError(w, r, "record refusal", err)
+			return
+		}
 	}
 	a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden.", reason)
 }
@@ -278,14 +309,26 @@ func (c *call) fail(a *API, err error) {
 var errStale = errors.New("stale")
 
 // write sends v as JSON with its ETag.
-func (c *call) write(status int, v any) {
+func (c *call) write(status int, v any) { c.writeTagged(status, v, nil) }
+
+// writeTagged sends v as JSON with the ETag of tagged, the representation
+// an If-Match is checked against (a request without its history, a client
+// without its one-time secret); nil tags v itself.
+func (c *call) writeTagged(status int, v, tagged any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(c.w, "encode", http.StatusInternalServerError)
 		return
 	}
+	tag := b
+	if tagged != nil {
+		if tag, err = json.Marshal(tagged); err != nil {
+			http.Error(c.w, "encode", http.StatusInternalServerError)
+			return
+		}
+	}
 	c.w.Header().Set("Content-Type", "application/json")
-	c.w.Header().Set("ETag", etagOf(b))
+	c.w.Header().Set("ETag", etagOf(tag))
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(append(b, '\n'))
 }

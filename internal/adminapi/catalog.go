@@ -138,6 +138,12 @@ func (a *API) listEvents(c *call) {
 	q := c.r.URL.Query()
 	f := identity.LedgerFilter{Subject: q.Get("subject"), Actor: q.Get("actor"), Kind: q.Get("kind"),
 		ClientID: q.Get("client_id"), Limit: limit + 1, Newest: true, BeforeSeq: cur.Seq}
+	switch f.Kind {
+	case "", identity.LedgerAudit, identity.LedgerConsent, identity.LedgerRequest, identity.LedgerAdmin:
+	default:
+		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "kind is audit, consent, request or admin")
+		return
+	}
 	if t := q.Get("type"); t != "" {
 		f.Types = strings.Split(t, ",")
 	}

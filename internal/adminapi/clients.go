@@ -3,6 +3,7 @@ package adminapi
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/portero-id/portero/identity"
@@ -58,6 +59,9 @@ func (a *API) listClients(c *call) {
 		c.fail(a, err)
 		return
 	}
+	// The cursor compares ids byte-wise: sort the same way, whatever the
+	// database's collation.
+	slices.SortFunc(all, func(x, y identity.Client) int { return strings.Compare(x.ID, y.ID) })
 	q := strings.ToLower(c.r.URL.Query().Get("q"))
 	out := page[adminview.Client]{Items: []adminview.Client{}}
 	for i := range all {
@@ -97,7 +101,8 @@ func (a *API) createClient(c *call) {
 		return
 	}
 	c.w.Header().Set("Location", Prefix+"/clients/"+cl.ID)
-	c.write(http.StatusCreated, adminview.ClientWithSecret{Client: adminview.ClientOf(cl), Secret: secret})
+	view := adminview.ClientOf(cl)
+	c.writeTagged(http.StatusCreated, adminview.ClientWithSecret{Client: view, Secret: secret}, view)
 }
 
 func (a *API) updateClient(c *call) {
@@ -136,7 +141,8 @@ func (a *API) rotateSecret(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, adminview.ClientWithSecret{Client: adminview.ClientOf(cl), Secret: secret})
+	view := adminview.ClientOf(cl)
+	c.writeTagged(http.StatusOK, adminview.ClientWithSecret{Client: view, Secret: secret}, view)
 }
 
 func (a *API) setClientState(c *call) {

@@ -23,6 +23,10 @@ func (a *API) listRequests(c *call) {
 	}
 	q := c.r.URL.Query()
 	f := identity.DataRequestFilter{UserID: q.Get("user_id"), Kind: q.Get("kind"), Limit: limit + 1, Offset: cur.Offset}
+	if k := f.Kind; k != "" && k != identity.RequestConsulta && k != identity.RequestReclamo {
+		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "kind is consulta or reclamo")
+		return
+	}
 	for _, s := range strings.Split(q.Get("status"), ",") {
 		switch {
 		case s == "":
@@ -69,7 +73,7 @@ func (a *API) getRequest(c *call) {
 		c.fail(a, err)
 		return
 	}
-	c.write(http.StatusOK, out)
+	c.writeTagged(http.StatusOK, out, out.DataRequest)
 }
 
 // actionInput is the body of POST /requests/{id}/{action}; each action
@@ -110,10 +114,8 @@ func (a *API) actOnRequest(c *call) {
 	case "info":
 		d, err = a.Requests.RequestInfo(ctx, by, id, in.InfoNeeded)
 	case "answer":
-		if d, err = a.Requests.Answer(ctx, by, id, in.Answer); err == nil && d.Type == identity.RequestDelete {
-			// Answering a supresión carries it out (Ley 1581 art. 8e).
-			err = a.Manage.EraseAccount(ctx, d.UserID, by.Actor)
-		}
+		// Answering a supresión carries it out (Ley 1581 art. 8e).
+		d, err = a.Manage.AnswerRequest(ctx, c.actor, id, in.Answer)
 	case "refuse":
 		d, err = a.Requests.Refuse(ctx, by, id, in.Code, in.Answer)
 	case "dispute":

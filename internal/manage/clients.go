@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/oauth"
@@ -83,6 +84,34 @@ func (s *Service) validate(c *identity.Client) error {
 	return nil
 }
 
+// Privileged reports whether changing c changes who holds privilege: a
+// client with one of Portero's own API scopes, a first-party client
+// (users get its scopes without a consent page), or one whose roles
+// include admin.
+func Privileged(catalog identity.RoleCatalog, c *identity.Client) bool {
+	if c.FirstParty || slices.ContainsFunc(c.Scopes, func(sc string) bool { return strings.HasPrefix(sc, "portero:") }) {
+		return true
+	}
+	roles, _ := catalog.Expand(c.Roles)
+	return slices.Contains(roles, "admin")
+}
+
+// mayChangeClient refuses (and records) a change to a privileged client
+// (as it is, or as it would become) by an actor without PermRoles.
+func (s *Service) mayChangeClient(ctx context.Context, a Actor, op string, clients ...*identity.Client) error {
+	catalog, err := s.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clients {
+		if Privileged(catalog, c) {
+			return s.mayChangePrivilege(ctx, a, op, target{clientID: c.ID},
+				"a client with portero: scopes, first-party or with an admin role is changed only with "+PermRoles)
+		}
+	}
+	return nil
+}
+
 // Client returns one client.
 func (s *Service) Client(ctx context.Context, id string) (*identity.Client, error) {
 	return s.Store.ClientByID(ctx, id)
@@ -131,6 +160,9 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	if err := s.mayGrant(ctx, a, "client.create", target{clientID: c.ID}, c.Roles); err != nil {
 		return nil, "", err
 	}
+	if err := s.mayChangeClient(ctx, a, "client.create", c); err != nil {
+		return nil, "", err
+	}
 	c.CreatedAt = s.now()
 	c.UpdatedAt = c.CreatedAt
 	err := s.Store.InTx(ctx, func(ctx context.Context) error {
@@ -153,6 +185,9 @@ func (s *Service) managedClient(ctx context.Context, a Actor, op, id string, che
 		return nil, err
 	}
 	if err := s.mayManage(ctx, a, op, target{clientID: id}, c.Roles); err != nil {
+		return nil, err
+	}
+	if err := s.mayChangeClient(ctx, a, op, c); err != nil {
 		return nil, err
 	}
 	if check != nil {
@@ -204,6 +239,9 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp Clien
 		return nil, err
 	}
 	if err := s.mayGrant(ctx, a, "client.update", target{clientID: id}, next.Roles); err != nil {
+		return nil, err
+	}
+	if err := s.mayChangeClient(ctx, a, "client.update", &next); err != nil {
 		return nil, err
 	}
 	if err := s.change(ctx, a, &next, prev, EventClientUpdated, map[string]any{"roles": nonNil(next.Roles), "scopes": next.Scopes}); err != nil {

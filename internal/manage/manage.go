@@ -12,7 +12,12 @@
 //     super_admin, nor a client that carries super_admin.
 //   - Changing the role catalog itself needs the permission PermRoles
 //     (super_admin's): editing a role an admin holds would otherwise let
-//     them widen their own rights.
+//     them widen their own rights. So does any change to a privileged
+//     client (one with a portero: scope, a first-party one, or one holding
+//     a role that includes admin): an admin who could register such a
+//     client, or add a redirect URI to the admin console, could phish a
+//     super_admin's admin token through it, or mint an admin credential
+//     that needs no second factor.
 //   - The last enabled super_admin cannot be disabled or lose the role
 //     (the store refuses, under a lock).
 //
@@ -37,8 +42,14 @@ import (
 	"github.com/portero-id/portero/internal/throttle"
 )
 
-// PermRoles lets an administrator change the role catalog.
+// PermRoles lets an administrator change who holds privilege: the role
+// catalog and privileged clients (see Privileged).
 const PermRoles = "portero:roles:admin"
+
+// FreshAuth bounds how long after signing in (with a second factor) an
+// administrator may act, on the pages or with a user's token through the
+// API, without signing in again.
+const FreshAuth = 15 * time.Minute
 
 // ErrForbidden is a guard rail's refusal; the wrapped message says which.
 var ErrForbidden = errors.New("forbidden")
@@ -192,6 +203,20 @@ func (s *Service) mayGrant(ctx context.Context, a Actor, op string, t target, ro
 	return nil
 }
 
+// AdminRoles may administer Portero: holders of either, directly or
+// through a role that includes it, are administrators.
+var AdminRoles = []string{"admin", identity.RoleSuperAdmin}
+
+// IsAdmin reports whether roles make their holder an administrator.
+func (s *Service) IsAdmin(ctx context.Context, roles []string) (bool, error) {
+	catalog, err := s.Catalog(ctx)
+	if err != nil {
+		return false, err
+	}
+	all, _ := catalog.Expand(roles)
+	return slices.ContainsFunc(AdminRoles, func(r string) bool { return slices.Contains(all, r) }), nil
+}
+
 // HasPermission reports whether the actor's roles carry perm.
 func (s *Service) HasPermission(ctx context.Context, a Actor, perm string) (bool, error) {
 	catalog, err := s.Catalog(ctx)
@@ -311,6 +336,9 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 	if s.Lockouts == nil {
 		return ErrNoLockouts
 	}
+	// Once the counters are reset the entry must be written, even if the
+	// caller has gone.
+	ctx = context.WithoutCancel(ctx)
 	if err := s.Lockouts.Unlock(ctx, keys...); err != nil {
 		return err
 	}
@@ -418,8 +446,8 @@ func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID 
 
 // --- consent and audit ---
 
-// Consents are a user's consent records: every decision in the ledger
-// (the proof) and the scope consents remembered now.
+// Consents are a user's consent records: the decisions in the ledger
+// (the proof), newest first, and the scope consents remembered now.
 type Consents struct {
 	Records []identity.LedgerEntry
 	Scopes  []identity.ScopeConsent
@@ -435,7 +463,10 @@ func (s *Service) UserConsents(ctx context.Context, a Actor, userID string) (*Co
 	if err := s.record(ctx, a, EventConsentsRead, target{subject: userID}, nil); err != nil {
 		return nil, err
 	}
-	records, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, Kind: identity.LedgerConsent, Limit: identity.LedgerMaxLimit})
+	// Newest first: were there ever more than LedgerMaxLimit, the
+	// decisions in force are the ones shown.
+	records, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, Kind: identity.LedgerConsent,
+		Limit: identity.LedgerMaxLimit, Newest: true})
 	if err != nil {
 		return nil, err
 	}
@@ -484,12 +515,18 @@ func (s *Service) Roles(ctx context.Context) ([]identity.Role, error) { return s
 // mayEditCatalog refuses (and records) a catalog change by an actor
 // without PermRoles.
 func (s *Service) mayEditCatalog(ctx context.Context, a Actor, op string) error {
+	return s.mayChangePrivilege(ctx, a, op, target{}, "changing the role catalog needs "+PermRoles)
+}
+
+// mayChangePrivilege refuses (and records) a change of privilege by an
+// actor without PermRoles.
+func (s *Service) mayChangePrivilege(ctx context.Context, a Actor, op string, t target, reason string) error {
 	ok, err := s.HasPermission(ctx, a, PermRoles)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return s.Deny(ctx, a, op, "", "", "changing the role catalog needs "+PermRoles)
+		return s.Deny(ctx, a, op, t.subject, t.clientID, reason)
 	}
 	return nil
 }
@@ -505,6 +542,11 @@ func (s *Service) PutRole(ctx context.Context, a Actor, r *identity.Role) error 
 		}
 	}
 	if err := s.mayEditCatalog(ctx, a, "role.put"); err != nil {
+		return err
+	}
+	// Even with PermRoles, a role may only come to include roles the actor
+	// could grant: PermRoles given to a lesser role must not be a way up.
+	if err := s.mayGrant(ctx, a, "role.put", target{}, r.Includes); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(ctx context.Context) error {
@@ -563,19 +605,31 @@ func (s *Service) invalidate(id string) {
 	}
 }
 
-// EraseAccount deletes a titular's account, keeping the ledger, and tells
-// the clients that held their tokens (an answered supresión, Ley 1581
-// art. 8e).
-func (s *Service) EraseAccount(ctx context.Context, userID, by string) error {
-	clients, err := s.Store.SubjectGrantClients(ctx, userID)
+// AnswerRequest answers a data-subject request. Answering a supresión
+// (identity.RequestDelete) carries it out (Ley 1581 art. 8e): the answer
+// and the erasure are one transaction, so a failed erasure leaves the
+// request open to answer again rather than answered and not done. The
+// clients that held the titular's tokens are told afterwards.
+func (s *Service) AnswerRequest(ctx context.Context, a Actor, id, answer string) (*identity.DataRequest, error) {
+	var (
+		d       *identity.DataRequest
+		clients []string
+	)
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if d, err = s.Requests.Answer(ctx, a.RequestActor(), id, answer); err != nil || d.Type != identity.RequestDelete {
+			return err
+		}
+		if clients, err = s.Store.SubjectGrantClients(ctx, d.UserID); err != nil {
+			return err
+		}
+		return identity.DeleteAccount(ctx, s.Store, d.UserID, a.ID, s.Now())
+	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := identity.DeleteAccount(ctx, s.Store, userID, by, s.Now()); err != nil {
-		return err
+	if len(clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, d.UserID, clients)
 	}
-	if s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, userID, clients)
-	}
-	return nil
+	return d, nil
 }

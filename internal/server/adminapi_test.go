@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -21,6 +22,7 @@ import (
 	"github.com/portero-id/portero/docs"
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/server"
 	"github.com/portero-id/portero/internal/testdb"
 )
@@ -501,12 +503,16 @@ func TestAdminAPI(t *testing.T) {
 				t.Fatalf("queue: %s", r.body)
 			}
 			ops.want(t, ops.do(t, http.MethodGet, "/requests?status=bogus", nil), http.StatusBadRequest)
+			ops.want(t, ops.doBad(t, http.MethodGet, "/requests?kind=bogus", nil), http.StatusBadRequest)
 			r = ops.want(t, ops.do(t, http.MethodGet, "/requests/"+d.ID, nil), http.StatusOK)
 			if h, _ := r.json(t)["history"].([]any); len(h) == 0 {
 				t.Fatalf("detail without history: %s", r.body)
 			}
 			ops.want(t, ops.doBad(t, http.MethodPost, "/requests/"+d.ID+"/extend", map[string]any{}), http.StatusUnprocessableEntity)
-			ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/extend", map[string]any{"reason": "Consulta de varios sistemas"}), http.StatusOK)
+			ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/extend", map[string]any{"reason": "x"}, "If-Match", `"stale"`), http.StatusPreconditionFailed)
+			// The detail's ETag is the one an action's If-Match checks.
+			ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/extend", map[string]any{"reason": "Consulta de varios sistemas"},
+				"If-Match", r.header.Get("ETag")), http.StatusOK)
 			ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/extend", map[string]any{"reason": "otra vez"}), http.StatusConflict)
 			ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/dispute", map[string]any{"on": true}), http.StatusOK)
 			r = ops.want(t, ops.do(t, http.MethodPost, "/requests/"+d.ID+"/answer", map[string]any{"answer": "Sus datos: …"}), http.StatusOK)
@@ -541,6 +547,7 @@ func TestAdminAPI(t *testing.T) {
 				t.Fatalf("since the future: %s", r.body)
 			}
 			ops.want(t, ops.doBad(t, http.MethodGet, "/events?since=yesterday", nil), http.StatusBadRequest)
+			ops.want(t, ops.doBad(t, http.MethodGet, "/events?kind=bogus", nil), http.StatusBadRequest)
 		})
 
 		t.Run("escalation: an admin cannot touch a super_admin or a super_admin client", func(t *testing.T) {
@@ -566,8 +573,40 @@ func TestAdminAPI(t *testing.T) {
 			if u, _ := e.store.UserByID(ctx, boss.ID); u.Disabled || !u.HasRole("super_admin") {
 				t.Fatal("a refused action changed the super_admin")
 			}
-			// The last enabled super_admin stays, even for a super_admin.
+			// The last enabled super_admin stays, even for a super_admin,
+			// and even by answering their deletion request: the answer is
+			// refused and the request stays open.
 			root.want(t, root.do(t, http.MethodPost, "/users/"+boss.ID+"/disable", nil), http.StatusConflict)
+			reqs := &identity.Requests{Store: e.store, Calendar: server.Calendar(config.Defaults()), Now: e.clock}
+			d, err := reqs.File(ctx, identity.RequestActor{}, boss.ID, identity.RequestDelete, "Borren mi cuenta")
+			if err != nil {
+				t.Fatal(err)
+			}
+			root.want(t, root.do(t, http.MethodPost, "/requests/"+d.ID+"/answer", map[string]any{"answer": "Hecho"}), http.StatusConflict)
+			if got, err := reqs.Get(ctx, d.ID); err != nil || got.Status != identity.RequestReceived {
+				t.Fatalf("after the refused erasure: %+v %v", got, err)
+			}
+
+			// Privileged clients (portero: scopes, first party, an admin
+			// role) are a super_admin's to make and change: an admin could
+			// otherwise phish a super_admin's admin token through one, or
+			// mint an admin credential without a second factor.
+			before = e.deniedCount(t, "client:ops")
+			for _, body := range []map[string]any{
+				{"client_id": "phish", "first_party": true, "redirect_uris": []string{"https://evil.example/cb"}, "scopes": []string{"openid"}},
+				{"client_id": "phish", "redirect_uris": []string{"https://evil.example/cb"}, "scopes": []string{"openid", "portero:admin:write"}},
+				{"client_id": "phish", "grant_types": []string{"client_credentials"}, "scopes": []string{"openid"}, "roles": []string{"admin"}},
+			} {
+				ops.want(t, ops.do(t, http.MethodPost, "/clients", body), http.StatusForbidden)
+			}
+			ops.want(t, ops.do(t, http.MethodPost, "/clients/mobile/disable", nil), http.StatusForbidden) // first party
+			ops.want(t, ops.do(t, http.MethodPost, "/clients/ops/secret", nil), http.StatusForbidden)     // portero: scopes
+			if n := e.deniedCount(t, "client:ops") - before; n != 5 {
+				t.Fatalf("%d refusals recorded, want 5", n)
+			}
+			r := root.want(t, root.do(t, http.MethodPost, "/clients", map[string]any{"client_id": "console-2", "first_party": true,
+				"public": true, "redirect_uris": []string{"https://console.example/cb"}, "scopes": []string{"openid", "portero:admin:read"}}), http.StatusCreated)
+			root.want(t, root.do(t, http.MethodDelete, "/clients/console-2", nil, "If-Match", r.header.Get("ETag")), http.StatusNoContent)
 		})
 
 		t.Run("a user's token: an admin signed in with MFA may, a vendor may not", func(t *testing.T) {
@@ -653,4 +692,44 @@ func (e *env) aliceToken(t *testing.T) string {
 		t.Fatalf("token: %d %v", status, body)
 	}
 	return body["access_token"].(string)
+}
+
+// A user's token opens the admin API only within manage.FreshAuth of its
+// sign-in, as the admin pages: a long-lived or refreshed token is not
+// weeks of admin access. Refusals are recorded up to a budget, then only
+// logged, so that any customer's token cannot flood the ledger.
+func TestAdminAPIFreshSignInAndRefusalBudget(t *testing.T) {
+	e := newEnv(t, testdb.Backends()[0], func(c *config.Config) { c.OAuth.AccessTokenLifespan = time.Hour })
+	spec := loadAdminSpec(t, e.issuer)
+	e.createClient(&identity.Client{
+		ID: "console", Name: "Admin console", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes:      []string{"openid", "portero:admin:read", "portero:admin:write"},
+		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "RS256", FirstParty: true,
+	})
+	a := e.newAdmin(t, "ana")
+	e.authorizeAll(a.u.ID)
+	admin := &apiClient{e: e, spec: spec, token: e.consoleToken(t, a.c)}
+	admin.want(t, admin.do(t, http.MethodGet, "/users", nil), http.StatusOK)
+	e.advance(manage.FreshAuth + time.Minute)
+	r := admin.want(t, admin.do(t, http.MethodGet, "/users", nil), http.StatusForbidden)
+	if !strings.Contains(string(r.body), "sign in again") {
+		t.Fatalf("a stale sign-in: %s", r.body)
+	}
+
+	shopper := e.serviceClient(t, spec, "shopper", []string{"customer"}, "portero:admin:read")
+	for range 105 {
+		shopper.want(t, shopper.do(t, http.MethodGet, "/users/"+strings.Repeat("x", 2000), nil), http.StatusForbidden)
+	}
+	entries, err := e.store.LedgerEntries(context.Background(), identity.LedgerFilter{Actor: "client:shopper", Limit: identity.LedgerMaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 100 {
+		t.Fatalf("%d refusals recorded, want the budget of 100", len(entries))
+	}
+	// The record names the route, not the (long) path the caller sent.
+	if !strings.Contains(string(entries[0].Payload), `"GET /admin/v1/users/{id}"`) {
+		t.Fatalf("refusal payload: %s", entries[0].Payload)
+	}
 }

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portero-id/portero/internal/config"
 )
@@ -122,6 +124,33 @@ func TestDynamicClientRegistration(t *testing.T) {
 		if status, _ := e.registerCall(t, method, path, otherToken, update); status != http.StatusUnauthorized {
 			t.Errorf("%s with another client's registration token: %d", method, status)
 		}
+	}
+	// Once an administrator gives the client privileges, or disables it,
+	// the registration token no longer changes it.
+	stored, err := e.store.ClientByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := stored.UpdatedAt
+	stored.FirstParty, stored.UpdatedAt = true, prev.Add(time.Second)
+	if err := e.store.UpdateClient(context.Background(), stored, prev); err != nil {
+		t.Fatal(err)
+	}
+	if status, got := e.registerCall(t, http.MethodPut, path, regToken, update); status != http.StatusBadRequest || got["error"] != "invalid_client_metadata" {
+		t.Fatalf("update of a first-party client: %d %v", status, got)
+	}
+	prev = stored.UpdatedAt
+	stored.FirstParty, stored.Disabled, stored.UpdatedAt = false, true, prev.Add(time.Second)
+	if err := e.store.UpdateClient(context.Background(), stored, prev); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.registerCall(t, http.MethodGet, path, regToken, nil); status != http.StatusUnauthorized {
+		t.Fatalf("read of a disabled client: %d", status)
+	}
+	prev = stored.UpdatedAt
+	stored.Disabled, stored.UpdatedAt = false, prev.Add(time.Second)
+	if err := e.store.UpdateClient(context.Background(), stored, prev); err != nil {
+		t.Fatal(err)
 	}
 	// Delete: the client is gone.
 	if status, _ := e.registerCall(t, http.MethodDelete, path, regToken, nil); status != http.StatusNoContent {

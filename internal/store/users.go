@@ -202,6 +202,13 @@ func (s *Store) ListUsers(ctx context.Context, limit int) ([]identity.User, erro
 // roles, credentials, one-time tokens and scope consents.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
+		holders, err := s.lockEnabledSuperAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		if len(holders) == 1 && holders[0] == id {
+			return identity.ErrLastSuperAdmin
+		}
 		if _, err := s.exec(ctx, `DELETE FROM grants WHERE subject = ?`, id); err != nil {
 			return failed("delete user grants", err)
 		}
