@@ -124,7 +124,7 @@ type Service struct {
 	Logout interface {
 		NotifyLogout(ctx context.Context, subject string, clientIDs []string)
 	}
-	// Clients drops a changed client from the OAuth provider's cache.
+	// ClientCache drops a changed client from the OAuth provider's cache.
 	ClientCache interface{ InvalidateClient(id string) }
 	// AllowedScopes bound the scopes a client may be given.
 	AllowedScopes []string
@@ -133,7 +133,7 @@ type Service struct {
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
 
-// Target names what an action is about, for the ledger.
+// target names what an action is about, for the ledger.
 type target struct {
 	subject  string // a user id
 	clientID string
