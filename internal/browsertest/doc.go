@@ -4,7 +4,9 @@
 // party (the "app") and drive Portero's own pages in headless Chromium:
 // sign-up and e-mail verification, password sign-in, TOTP enrolment and
 // step-up, recovery codes, passkeys (Chromium's virtual authenticator),
-// lockout, logout, prompt=login / max_age and acr_values. Every flow ends
+// lockout, logout, prompt=login / max_age and acr_values, and the admin
+// pages (an administrator enrols TOTP, searches users, disables and
+// enables one, reads the ledger). Every sign-in flow ends
 // the way a client sees it: the test, as an independent OpenID Connect
 // client (golang.org/x/oauth2 and github.com/coreos/go-oidc), redeems the
 // code with PKCE and checks the ID token's nonce, acr, amr and auth_time.

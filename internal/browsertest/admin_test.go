@@ -1,0 +1,191 @@
+package browsertest
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/portero-id/portero/identity"
+)
+
+// TestAdminPagesInTheBrowser: an administrator signs in with a password
+// and, as the MFA policy demands of the role, enrols TOTP on the way; the
+// admin pages then answer. The administrator searches the users, opens a
+// customer's page, disables and re-enables the account with the page's
+// buttons (the page and the store both show it), looks at the clients, a
+// client, the roles and the signing keys, and finds their own actions in
+// the ledger filtered by their username.
+func TestAdminPagesInTheBrowser(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	admin := e.createUser("ana", "ana@example.com", "admin")
+	customer := e.createUser("carlos", "carlos@example.com", "customer")
+	e.createUser("catalina", "catalina@example.com", "customer")
+	e.createUser("victor", "victor@example.com", "vendor")
+	// A confidential back-office client beside the public app.
+	secretHash := sha256.Sum256([]byte("billing-secret-for-the-screenshots"))
+	billing := &identity.Client{
+		ID: "billing", Name: "Facturación", TokenEndpointAuthMethod: identity.AuthMethodBasic, SecretHash: secretHash[:],
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"portero:admin:read"}, Roles: []string{"auditor"},
+		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	}
+	if err := billing.Validate(nil); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	if err := e.store.CreateClient(ctx, billing); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBrowser(t, e, "es-CO")
+	b.open(e.issuer + "/login")
+	b.wantPage("/login")
+	b.signIn("ana", testPassword)
+	b.wantPage("/login/enroll") // admin requires a second factor
+	enrolTOTP(b, false)
+	b.click("a#continue")
+
+	// Home: one link per section.
+	if status := b.open(e.issuer + "/admin"); status != http.StatusOK {
+		b.fatalf("/admin answered %d", status)
+	}
+	b.wantPage("/admin")
+	sections := evalJS[[]string](b, `[...document.querySelectorAll('#admin-sections a')].map(a => a.getAttribute('href'))`)
+	want := []string{"/admin/requests", "/admin/users", "/admin/clients", "/admin/roles", "/admin/keys", "/admin/events"}
+	if !slices.Equal(sections, want) {
+		t.Errorf("home page sections %v, want %v", sections, want)
+	}
+	b.shotBoth("admin-home")
+
+	// Users: the search finds both customers whose name has "ca", and
+	// nobody else.
+	b.click(`#admin-sections a[href="/admin/users"]`)
+	b.wantPage("/admin/users")
+	b.fill("#users-q", "ca")
+	b.click(`form[action="/admin/users"] button[type=submit]`)
+	if u := b.wantPage("/admin/users"); u.Query().Get("q") != "ca" {
+		b.fatalf("the search did not keep q=ca")
+	}
+	rows := evalJS[[]string](b, `[...document.querySelectorAll('#users > li strong')].map(s => s.textContent.trim())`)
+	if !slices.Equal(rows, []string{"carlos", "catalina"}) {
+		t.Errorf("search for ca lists %v, want [carlos catalina]", rows)
+	}
+	b.shotBoth("admin-users")
+
+	// The customer's page.
+	b.click(`#u-` + customer.ID + ` a`)
+	b.wantPage("/admin/users/" + customer.ID)
+	if got, want := b.text("#user-status"), T(t, b.lang, "admin.users.enabled"); got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	if roles := b.texts("#user-roles > li strong"); !slices.Equal(roles, []string{"customer"}) {
+		t.Errorf("roles %v, want [customer]", roles)
+	}
+	if n := len(b.texts(`#user-consents > li[data-type="consent.accepted"]`)); n == 0 {
+		t.Error("the user's page shows no consent record")
+	}
+	b.shotBoth("admin-user")
+
+	// Disable, with the page's button.
+	b.click("button#disable")
+	if u := b.wantPage("/admin/users/" + customer.ID); u.Query().Get("notice") != "disable" {
+		b.fatalf("after disabling: want ?notice=disable")
+	}
+	if got, want := b.text("p.notice"), T(t, b.lang, "admin.users.notice.disabled"); got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+	if got, want := b.text(`#user-status [data-flag="disabled"]`), T(t, b.lang, "admin.users.disabled"); got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	if b.visible("button#disable") || !b.visible("button#enable") {
+		t.Error("a disabled account's page should offer enable, not disable")
+	}
+	if u, err := e.store.UserByID(ctx, customer.ID); err != nil || !u.Disabled {
+		t.Fatalf("after the disable button the store has disabled=%v (%v)", u != nil && u.Disabled, err)
+	}
+
+	// Enable again.
+	b.click("button#enable")
+	if u := b.wantPage("/admin/users/" + customer.ID); u.Query().Get("notice") != "enable" {
+		b.fatalf("after enabling: want ?notice=enable")
+	}
+	if got, want := b.text("p.notice"), T(t, b.lang, "admin.users.notice.enabled"); got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+	if got, want := b.text("#user-status"), T(t, b.lang, "admin.users.enabled"); got != want {
+		t.Errorf("status %q, want %q", got, want)
+	}
+	if u, err := e.store.UserByID(ctx, customer.ID); err != nil || u.Disabled {
+		t.Fatalf("after the enable button the store has disabled=%v (%v)", u != nil && u.Disabled, err)
+	}
+
+	// Clients and one client.
+	b.open(e.issuer + "/admin/clients")
+	b.wantPage("/admin/clients")
+	ids := evalJS[[]string](b, `[...document.querySelectorAll('#clients > li')].map(li => li.id)`)
+	if !slices.Contains(ids, "c-"+clientID) || !slices.Contains(ids, "c-billing") {
+		t.Errorf("clients listed %v, want c-%s and c-billing", ids, clientID)
+	}
+	b.shotBoth("admin-clients")
+	b.click(`#c-billing a`)
+	b.wantPage("/admin/clients/billing")
+	if got := b.text("#client-details dd code"); got != "billing" {
+		t.Errorf("client page for %q, want billing", got)
+	}
+	if got, want := b.text("#client-status"), T(t, b.lang, "admin.clients.enabled"); got != want {
+		t.Errorf("client status %q, want %q", got, want)
+	}
+	if !b.visible("button#rotate-secret") {
+		t.Error("a confidential client's page offers no secret rotation")
+	}
+	b.shotBoth("admin-client")
+
+	// Roles: the built-in catalog; an admin (not super_admin) is told
+	// that defining roles needs super_admin.
+	b.open(e.issuer + "/admin/roles")
+	b.wantPage("/admin/roles")
+	for _, r := range []string{"customer", "vendor", "admin", "super_admin"} {
+		if !b.visible("#role-" + r) {
+			t.Errorf("the roles page lacks %s", r)
+		}
+	}
+	if !b.visible("#define-needs") {
+		t.Error("the roles page does not say that defining a role needs super_admin")
+	}
+	b.shotBoth("admin-roles")
+
+	// Keys: one signs.
+	b.open(e.issuer + "/admin/keys")
+	b.wantPage("/admin/keys")
+	if n := len(b.texts(`#keys [data-state="admin.keys.state.signing"]`)); n == 0 {
+		t.Error("the keys page shows no signing key")
+	}
+	b.shotBoth("admin-keys")
+
+	// Events: the administrator's own actions, found by username.
+	b.open(e.issuer + "/admin/events")
+	b.wantPage("/admin/events") // checks no message key shows raw
+	// A consent entry's type is a message key: the page shows its text.
+	if got, want := b.text(`#events > li[data-type="consent.accepted"] strong`), T(t, b.lang, "consent.accepted"); got != want {
+		t.Errorf("consent entry titled %q, want %q", got, want)
+	}
+	b.fill("#ev-actor", "ana")
+	b.click(`form[action="/admin/events"] button[type=submit]`)
+	if u := b.wantPage("/admin/events"); u.Query().Get("actor") != "ana" {
+		b.fatalf("the filter did not keep actor=ana")
+	}
+	types := evalJS[[]string](b, `[...document.querySelectorAll('#events > li')].map(li => li.dataset.type)`)
+	for _, want := range []string{"admin.user_disabled", "admin.user_enabled", "admin.consents_read"} {
+		if !slices.Contains(types, want) {
+			t.Errorf("the ledger filtered by ana lacks %s: %v", want, types)
+		}
+	}
+	// Newest first: the enable came after the disable.
+	if i, j := slices.Index(types, "admin.user_enabled"), slices.Index(types, "admin.user_disabled"); i < 0 || j < 0 || i > j {
+		t.Errorf("events not newest first: %v", types)
+	}
+	if actor := identity.AdminActor(admin.ID); !slices.Contains(b.texts("#events > li code"), actor) {
+		t.Errorf("no event shows the actor %s", actor)
+	}
+	b.shotBoth("admin-events")
+}
