@@ -1,0 +1,261 @@
+package manage
+
+import (
+	"context"
+	"errors"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/throttle"
+)
+
+// User returns one user.
+func (s *Service) User(ctx context.Context, id string) (*identity.User, error) {
+	return s.Store.UserByID(ctx, id)
+}
+
+// SearchUsers pages through users.
+func (s *Service) SearchUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
+	return s.Store.SearchUsers(ctx, q)
+}
+
+// CreateUser creates an account (its password hash already set, or none)
+// with roles the actor may grant.
+func (s *Service) CreateUser(ctx context.Context, a Actor, u *identity.User) (*identity.User, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
+	for _, r := range u.Roles {
+		if err := identity.ValidRoleName(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.mayGrant(ctx, a, "user.create", target{}, u.Roles); err != nil {
+		return nil, err
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventUserCreated, target{subject: u.ID}, map[string]any{"roles": nonNil(u.Roles)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.UserByID(ctx, u.ID)
+}
+
+// managedUser loads a user the actor may act on.
+func (s *Service) managedUser(ctx context.Context, a Actor, op, id string) (*identity.User, error) {
+	u, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayManage(ctx, a, op, target{subject: id}, u.Roles); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// SetUserDisabled disables or enables an account. Disabling ends its
+// browser sessions and tokens at once and tells the clients that held
+// them.
+func (s *Service) SetUserDisabled(ctx context.Context, a Actor, id string, disabled bool) (*identity.User, error) {
+	op, typ := "user.enable", EventUserEnabled
+	if disabled {
+		op, typ = "user.disable", EventUserDisabled
+	}
+	u, err := s.managedUser(ctx, a, op, id)
+	if err != nil {
+		return nil, err
+	}
+	var clients []string
+	err = s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.SetUserDisabled(ctx, id, disabled, s.now()); err != nil {
+			return err
+		}
+		details := map[string]any{}
+		if disabled {
+			if clients, err = s.Store.SubjectGrantClients(ctx, id); err != nil {
+				return err
+			}
+			sessions, err := s.Store.DeleteUserSessions(ctx, id)
+			if err != nil {
+				return err
+			}
+			tokens, err := s.Store.DeactivateSubjectGrants(ctx, id, "")
+			if err != nil {
+				return err
+			}
+			details["sessions_ended"], details["tokens_revoked"] = sessions, tokens
+		}
+		return s.record(ctx, a, typ, target{subject: u.ID}, details)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if disabled && len(clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, id, clients)
+	}
+	return s.Store.UserByID(ctx, id)
+}
+
+// Unlock lifts the sign-in lockouts of a user (password and second
+// factor, under every login name).
+func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
+	u, err := s.managedUser(ctx, a, "user.unlock", id)
+	if err != nil {
+		return err
+	}
+	keys := []string{throttle.MFAKey(u.ID)}
+	for _, login := range []string{u.Username, u.Email} {
+		if login != "" {
+			keys = append(keys, throttle.LoginKey(login))
+		}
+	}
+	if s.Lockouts == nil {
+		return ErrNoLockouts
+	}
+	// Once the counters are reset the entry must be written, even if the
+	// caller has gone.
+	ctx = context.WithoutCancel(ctx)
+	if err := s.Lockouts.Unlock(ctx, keys...); err != nil {
+		return err
+	}
+	return s.record(ctx, a, EventUserUnlocked, target{subject: u.ID}, nil)
+}
+
+// ResetMFA removes a user's second factors (TOTP, passkeys, recovery
+// codes), for one who lost them; the next sign-in asks them to enrol again
+// where policy requires a factor.
+func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
+	if _, err := s.managedUser(ctx, a, "user.reset_mfa", id); err != nil {
+		return err
+	}
+	return s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.DeleteTOTP(ctx, id); err != nil && !errors.Is(err, identity.ErrNotFound) {
+			return err
+		}
+		passkeys, err := s.Store.WebAuthnCredentialsByUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, c := range passkeys {
+			if err := s.Store.DeleteWebAuthnCredential(ctx, id, c.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.Store.ReplaceRecoveryCodes(ctx, id, nil, s.now()); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventMFAReset, target{subject: id}, map[string]any{"passkeys_removed": len(passkeys)})
+	})
+}
+
+// GrantRole gives a user a role the actor may grant.
+func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*identity.User, error) {
+	if err := identity.ValidRoleName(role); err != nil {
+		return nil, err
+	}
+	u, err := s.managedUser(ctx, a, "user.grant_role", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayGrant(ctx, a, "user.grant_role", target{subject: id}, []string{role}); err != nil {
+		return nil, err
+	}
+	if u.HasRole(role) {
+		return u, nil
+	}
+	err = s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.GrantRole(ctx, id, role); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventRoleGranted, target{subject: id}, map[string]any{"role": role})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.UserByID(ctx, id)
+}
+
+// RevokeRole takes a role from a user the actor may manage.
+func (s *Service) RevokeRole(ctx context.Context, a Actor, id, role string) (*identity.User, error) {
+	if _, err := s.managedUser(ctx, a, "user.revoke_role", id); err != nil {
+		return nil, err
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.Store.RevokeRole(ctx, id, role); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventRoleRevoked, target{subject: id}, map[string]any{"role": role})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.UserByID(ctx, id)
+}
+
+// Sessions lists a user's browser sessions.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]identity.Session, error) {
+	if _, err := s.Store.UserByID(ctx, userID); err != nil {
+		return nil, err
+	}
+	return s.Store.SessionsByUser(ctx, userID)
+}
+
+// RevokeSession ends one of a user's sessions ("" ends all of them).
+func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID string) error {
+	if _, err := s.managedUser(ctx, a, "session.revoke", userID); err != nil {
+		return err
+	}
+	return s.Store.InTx(ctx, func(ctx context.Context) error {
+		if sessionID == "" {
+			n, err := s.Store.DeleteUserSessions(ctx, userID)
+			if err != nil {
+				return err
+			}
+			return s.record(ctx, a, EventSessionsRevoked, target{subject: userID}, map[string]any{"sessions_ended": n})
+		}
+		if err := s.Store.DeleteUserSession(ctx, userID, sessionID); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventSessionRevoked, target{subject: userID}, map[string]any{"session": sessionID})
+	})
+}
+
+// Consents are a user's consent records: the decisions in the ledger
+// (the proof), newest first, and the scope consents remembered now.
+type Consents struct {
+	Records []identity.LedgerEntry
+	Scopes  []identity.ScopeConsent
+}
+
+// UserConsents returns a user's consent records. The read is itself
+// recorded: who looked at a titular's authorizations is accountable
+// (HABEAS_DATA H10).
+func (s *Service) UserConsents(ctx context.Context, a Actor, userID string) (*Consents, error) {
+	if _, err := s.Store.UserByID(ctx, userID); err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, a, EventConsentsRead, target{subject: userID}, nil); err != nil {
+		return nil, err
+	}
+	// Newest first: were there ever more than LedgerMaxLimit, the
+	// decisions in force are the ones shown.
+	records, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, Kind: identity.LedgerConsent,
+		Limit: identity.LedgerMaxLimit, Newest: true})
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := s.Store.ScopeConsentsByUser(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &Consents{Records: records, Scopes: scopes}, nil
+}
+
+// Events searches the ledger (the audit trail, consents, requests and
+// administrators' actions).
+func (s *Service) Events(ctx context.Context, f identity.LedgerFilter) ([]identity.LedgerEntry, error) {
+	return s.Store.LedgerEntries(ctx, f)
+}
