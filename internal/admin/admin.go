@@ -10,9 +10,14 @@
 //     second factors, sessions and consent records, with forms to
 //     disable or enable, unlock, reset the second factors, grant or revoke
 //     a role and end sessions.
-//   - /admin/clients: the OAuth clients; a client's page disables or
-//     enables it, rotates its secret (shown once, on the answer to the
-//     post) or deletes it.
+//   - /admin/clients: the OAuth clients; /admin/clients/new registers
+//     one (its secret shown once, on the answer to the post), a client's
+//     page disables or enables it, rotates its secret (shown the same
+//     way) or deletes it, and /admin/clients/{id}/edit changes its
+//     settings (not whether it is public nor how it authenticates),
+//     refused if the client changed since the form was shown.
+//     Registering or editing a privileged client (manage.Privileged)
+//     needs super_admin (manage.PermRoles).
 //   - /admin/roles: the role catalog; defining or deleting a role needs
 //     super_admin (manage.PermRoles).
 //   - /admin/keys: the signing keys and their rotation.
@@ -26,8 +31,10 @@
 // the last super_admin 409, a broken rule 400. Every action is a form
 // post through CSRF protection (net/http's CrossOriginProtection) that
 // answers with a redirect (303) to the page it came from, carrying a
-// notice; the one exception is a client secret rotation, whose answer is
-// the page with the new secret, so that the secret never travels in a URL.
+// notice; the exceptions are a client secret rotation and the
+// registration of a client with a secret, whose answer is the client's
+// page with the new secret, so that the secret never travels in a URL.
+// A form refused shows again with what was typed and the message.
 //
 // # Access
 //
@@ -102,7 +109,12 @@ func (a *Admin) Mount(r *mux.Router) {
 	post("/admin/users/{id}/{action:"+userActions+"}", a.actOnUser)
 
 	get("/admin/clients", a.listClients)
+	post("/admin/clients", a.createClient)
+	// Before "/admin/clients/{id}", which would take "new" for an id.
+	get("/admin/clients/new", a.showNewClient)
 	get("/admin/clients/{id}", a.showClient)
+	get("/admin/clients/{id}/edit", a.showEditClient)
+	post("/admin/clients/{id}/edit", a.updateClient)
 	post("/admin/clients/{id}/{action:"+clientActions+"}", a.actOnClient)
 
 	get("/admin/roles", a.showRoles)

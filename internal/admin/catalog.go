@@ -36,8 +36,9 @@ type roleRow struct {
 
 type rolesPage struct {
 	Roles []roleRow
-	// CanEdit: the administrator holds manage.PermRoles (the service
-	// decides; the page only says so).
+	// CanEdit: the administrator holds manage.PermRoles. Without it the
+	// page offers neither the definition form nor the delete buttons,
+	// only a note (the service still decides every post).
 	CanEdit bool
 	Notice  string
 	Problem problem

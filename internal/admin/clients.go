@@ -16,7 +16,10 @@ const clientActions = "disable|enable|rotate-secret|delete"
 
 // clientNotices are the notices after each action (literal keys, for the
 // catalog test). A rotated secret has no notice: its answer is the page.
+// A created client's secret is shown on the answer too, with the notice.
 var clientNotices = map[string]string{
+	"created": "admin.clients.notice.created",
+	"updated": "admin.clients.notice.updated",
 	"disable": "admin.clients.notice.disabled",
 	"enable":  "admin.clients.notice.enabled",
 	"deleted": "admin.clients.notice.deleted",

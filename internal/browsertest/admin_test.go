@@ -1,9 +1,12 @@
 package browsertest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/portero-id/portero/identity"
@@ -85,6 +88,10 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 		t.Error("the user's page shows no consent record")
 	}
 	b.shotBoth("admin-user")
+	// Destructive buttons look it: the error colour, not the accent.
+	if got := evalJS[string](b, `getComputedStyle(document.querySelector('button#disable')).color`); got != "rgb(176, 0, 32)" {
+		t.Errorf("the disable button's colour %s, want the error red", got)
+	}
 
 	// Disable, with the page's button.
 	b.click("button#disable")
@@ -140,6 +147,60 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 	}
 	b.shotBoth("admin-client")
 
+	// A new client: the list's link, the form (an admin is told which
+	// settings need super_admin), and the secret shown once on the
+	// answer.
+	b.open(e.issuer + "/admin/clients")
+	b.wantPage("/admin/clients")
+	b.click("a#new-client")
+	b.wantPage("/admin/clients/new")
+	if !b.visible("#cf-privileged") {
+		t.Error("the new client form does not say which settings need super_admin")
+	}
+	b.shotBoth("admin-client-new")
+	b.fill("#cf-id", "reportes")
+	b.fill("#cf-name", "Reportes nocturnos")
+	// A service: client_credentials instead of the code flow's defaults.
+	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+		b.clickHere("#cf-grant-" + g)
+	}
+	b.fill("#cf-scopes", "openid")
+	if status := b.click("button#client-submit"); status != http.StatusOK {
+		b.fatalf("registering the client answered %d", status)
+	}
+	b.wantPage("/admin/clients") // the post's answer, not a redirect
+	secret := b.text("#client-secret")
+	if len(secret) < 32 {
+		b.fatalf("the new client's secret %q", secret)
+	}
+	if got, want := b.text("p.notice"), T(t, b.lang, "admin.clients.notice.created"); got != want {
+		t.Errorf("notice %q, want %q", got, want)
+	}
+	if got := b.text("#client-details dd code"); got != "reportes" {
+		t.Errorf("the answer shows client %q, want reportes", got)
+	}
+	b.shot("admin-client-created")
+	c, err := e.store.ClientByID(ctx, "reportes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte(secret))
+	if c.Name != "Reportes nocturnos" || !slices.Equal(c.GrantTypes, []string{"client_credentials"}) || !bytes.Equal(c.SecretHash, digest[:]) {
+		t.Errorf("stored client %+v", c)
+	}
+	if status := clientCredentials(t, e.issuer, "reportes", secret); status != http.StatusOK {
+		t.Errorf("the shown secret at the token endpoint: %d", status)
+	}
+	// Shown once: the client's page does not show it again.
+	b.open(e.issuer + "/admin/clients/reportes")
+	b.wantPage("/admin/clients/reportes")
+	if b.visible("#client-secret") || strings.Contains(b.pageText(), secret) {
+		t.Error("the secret is shown again on the client's page")
+	}
+	if !b.visible("a#edit-client") {
+		t.Error("the client's page does not link to its edit form")
+	}
+
 	// Roles: the built-in catalog; an admin (not super_admin) is told
 	// that defining roles needs super_admin.
 	b.open(e.issuer + "/admin/roles")
@@ -149,8 +210,8 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 			t.Errorf("the roles page lacks %s", r)
 		}
 	}
-	if !b.visible("#define-needs") {
-		t.Error("the roles page does not say that defining a role needs super_admin")
+	if !b.visible("#define-needs") || b.visible("#define-role") {
+		t.Error("the roles page offers an admin the definition form instead of saying it needs super_admin")
 	}
 	b.shotBoth("admin-roles")
 
@@ -188,4 +249,22 @@ func TestAdminPagesInTheBrowser(t *testing.T) {
 		t.Errorf("no event shows the actor %s", actor)
 	}
 	b.shotBoth("admin-events")
+}
+
+// clientCredentials asks Portero's token endpoint for a client-credentials
+// token with HTTP Basic and returns the status.
+func clientCredentials(t *testing.T, issuer, id, secret string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

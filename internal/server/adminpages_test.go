@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,7 +17,9 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/testdb"
+	"github.com/portero-id/portero/templates"
 )
 
 // The admin pages beyond the request queue: users, clients, roles,
@@ -494,6 +497,320 @@ func TestAdminPagesManageClients(t *testing.T) {
 	})
 }
 
+// clientForm is the create form as an operator fills it, for a plain
+// confidential service (client_credentials, HTTP Basic).
+func clientForm(id, name string) url.Values {
+	return url.Values{"client_id": {id}, "name": {name}, "token_endpoint_auth_method": {identity.AuthMethodBasic},
+		"grant_type": {"client_credentials"}, "scopes": {"openid profile"}, "audience": {"https://api.example.com"},
+		"roles": {"vendor"}, "token_format": {identity.TokenFormatJWT}, "id_token_alg": {"RS256"}}
+}
+
+var versionPattern = regexp.MustCompile(`name="version" value="([^"]+)"`)
+
+// esText is a message in es-CO, the language of a browser that asks for
+// none, as the page shows it.
+func esText(t *testing.T, key string, args ...any) string {
+	t.Helper()
+	locales, err := fs.Sub(templates.Locales, "locales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := i18n.Load(locales, "es-CO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return html.EscapeString(b.T("es-CO", key, args...))
+}
+
+// TestAdminPagesCreateAndEditClients: an administrator registers a
+// confidential client with the form (its secret shown once, on the
+// answer, and good at the token endpoint), edits its name and redirect
+// URIs, and is refused an edit made on a stale form (the page then shows
+// the current settings); a broken rule or a taken id shows the form again
+// with what was typed; a first-party client is refused to an admin (403,
+// recorded) and registered by a super_admin.
+func TestAdminPagesCreateAndEditClients(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, nil)
+		ctx := context.Background()
+		root := e.newAdmin(t, "root")
+		actor := identity.AdminActor(root.u.ID)
+		stored := func(id string) *identity.Client {
+			t.Helper()
+			c, err := e.store.ClientByID(ctx, id)
+			if err != nil {
+				t.Fatalf("client %s: %v", id, err)
+			}
+			return c
+		}
+		entries := func(actor, typ string) []identity.LedgerEntry {
+			t.Helper()
+			out, err := e.store.LedgerEntries(ctx, identity.LedgerFilter{Actor: actor, Types: []string{typ}, Limit: identity.LedgerMaxLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+
+		if body := e.adminPage(t, root, "/admin/clients"); !strings.Contains(body, `href="/admin/clients/new"`) {
+			t.Fatal("the list does not link to the new client form")
+		}
+		body := e.adminPage(t, root, "/admin/clients/new")
+		for _, want := range []string{`action="/admin/clients"`, `name="client_id"`, `name="public"`, `name="token_endpoint_auth_method"`,
+			`name="grant_type" value="client_credentials"`, `name="jwks"`, `name="first_party"`, `id="cf-privileged"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the new client form lacks %s", want)
+			}
+		}
+
+		t.Run("create", func(t *testing.T) {
+			resp, body := e.submit(root.c, "/admin/clients", clientForm("invoices", "Invoices job"))
+			if resp.StatusCode != http.StatusOK || resp.Request.Method != http.MethodPost || resp.Request.URL.String() != e.issuer+"/admin/clients" {
+				t.Fatalf("create: %d %s %s\n%s", resp.StatusCode, resp.Request.Method, resp.Request.URL, alertOf(body))
+			}
+			secret := match(t, secretPattern, body)
+			if len(secret) < 32 {
+				t.Fatalf("secret %q", secret)
+			}
+			if resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("the secret's page may be cached: %q", resp.Header.Get("Cache-Control"))
+			}
+			if !strings.Contains(body, esText(t, "admin.clients.notice.created")) || !strings.Contains(body, `href="/admin/clients/invoices/edit"`) {
+				t.Error("the answer is not the new client's page with its notice")
+			}
+			c := stored("invoices")
+			if c.Name != "Invoices job" || c.Public || c.TokenEndpointAuthMethod != identity.AuthMethodBasic ||
+				!slices.Equal(c.GrantTypes, []string{"client_credentials"}) || !slices.Equal(c.Scopes, []string{"openid", "profile"}) ||
+				!slices.Equal(c.Audience, []string{"https://api.example.com"}) || !slices.Equal(c.Roles, []string{"vendor"}) ||
+				c.TokenFormat != identity.TokenFormatJWT || c.IDTokenSignedResponseAlg != "RS256" || c.FirstParty {
+				t.Fatalf("stored: %+v", c)
+			}
+			if status := e.tokenStatus("invoices", secret); status != http.StatusOK {
+				t.Fatalf("the new client's secret at the token endpoint: %d", status)
+			}
+			if status := e.tokenStatus("invoices", secret+"x"); status != http.StatusUnauthorized {
+				t.Fatalf("a wrong secret: %d", status)
+			}
+			if body := e.adminPage(t, root, "/admin/clients/invoices"); strings.Contains(body, secret) || strings.Contains(body, `id="client-secret"`) {
+				t.Fatal("the secret is shown again")
+			}
+			created := entries(actor, "admin.client_created")
+			if len(created) != 1 || created[0].ClientID != "invoices" || strings.Contains(string(created[0].Payload), secret) {
+				t.Fatalf("the creation's entry: %+v", created)
+			}
+			e.secrets["invoices"] = secret
+		})
+
+		page := "/admin/clients/invoices"
+		var version string
+		t.Run("edit", func(t *testing.T) {
+			body := e.adminPage(t, root, page+"/edit")
+			version = match(t, versionPattern, body)
+			if v := stored("invoices").UpdatedAt; version != v.Format(time.RFC3339Nano) {
+				t.Fatalf("form version %s, stored %s", version, v.Format(time.RFC3339Nano))
+			}
+			for _, want := range []string{`action="` + page + `/edit"`, `value="Invoices job"`, `value="openid profile"`, `value="vendor"`,
+				`name="grant_type" value="client_credentials" id="cf-grant-client_credentials" checked`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("the edit form lacks %s", want)
+				}
+			}
+			// Public and the authentication method are shown, not posted.
+			for _, lacks := range []string{`name="client_id"`, `name="public"`, `name="token_endpoint_auth_method"`} {
+				if strings.Contains(body, lacks) {
+					t.Errorf("the edit form offers %s", lacks)
+				}
+			}
+			edit := clientForm("", "Invoices service")
+			edit.Del("client_id")
+			edit.Del("token_endpoint_auth_method")
+			edit["grant_type"] = []string{"authorization_code", "refresh_token", "client_credentials"}
+			edit.Set("redirect_uris", "https://invoices.example.com/callback\r\n\r\n  http://127.0.0.1:8080/cb \r\n")
+			edit.Set("post_logout_redirect_uris", "https://invoices.example.com/bye")
+			edit.Set("version", version)
+			resp, body := e.submit(root.c, page+"/edit", edit)
+			wantActed(t, "edit", resp, body)
+			if resp.Request.URL.Path != page || resp.Request.URL.Query().Get("notice") != "updated" {
+				t.Fatalf("after the edit: %s", resp.Request.URL)
+			}
+			c := stored("invoices")
+			if c.Name != "Invoices service" || !slices.Equal(c.RedirectURIs, []string{"https://invoices.example.com/callback", "http://127.0.0.1:8080/cb"}) ||
+				!slices.Equal(c.PostLogoutRedirectURIs, []string{"https://invoices.example.com/bye"}) || len(c.GrantTypes) != 3 ||
+				c.TokenEndpointAuthMethod != identity.AuthMethodBasic || c.UpdatedAt.Format(time.RFC3339Nano) == version {
+				t.Fatalf("after the edit: %+v", c)
+			}
+			if status := e.tokenStatus("invoices", e.secrets["invoices"]); status != http.StatusOK {
+				t.Fatalf("the edit changed the secret: %d", status)
+			}
+			if n := len(entries(actor, "admin.client_updated")); n != 1 {
+				t.Fatalf("%d update entries", n)
+			}
+		})
+
+		t.Run("stale edit", func(t *testing.T) {
+			before := stored("invoices")
+			stale := clientForm("", "Stale name")
+			stale.Del("client_id")
+			stale.Set("redirect_uris", "https://stale.example.com/cb")
+			stale.Set("version", version) // the form as shown before the edit
+			resp, body := e.submit(root.c, page+"/edit", stale)
+			wantRefused(t, "a stale edit", resp, body, http.StatusConflict)
+			if got, want := alertOf(body), esText(t, "admin.clients.problem.changed"); got != want {
+				t.Errorf("alert %q, want %q", got, want)
+			}
+			// The form shows the current settings and version, to edit again.
+			if v := match(t, versionPattern, body); v != before.UpdatedAt.Format(time.RFC3339Nano) || v == version {
+				t.Errorf("the refused form's version %s, want the stored %s", v, before.UpdatedAt.Format(time.RFC3339Nano))
+			}
+			if !strings.Contains(body, `value="Invoices service"`) || strings.Contains(body, "Stale name") || strings.Contains(body, "stale.example.com") {
+				t.Error("the refused form does not show the current settings")
+			}
+			after := stored("invoices")
+			if after.Name != "Invoices service" || !after.UpdatedAt.Equal(before.UpdatedAt) || !slices.Equal(after.RedirectURIs, before.RedirectURIs) {
+				t.Fatalf("a stale edit changed the client: %+v", after)
+			}
+			if n := len(entries(actor, "admin.client_updated")); n != 1 {
+				t.Fatalf("%d update entries after a stale edit", n)
+			}
+			// A form without its version is not a form of this page.
+			stale.Del("version")
+			if resp, _ := e.submit(root.c, page+"/edit", stale); resp.StatusCode != http.StatusBadRequest || stored("invoices").Name != "Invoices service" {
+				t.Fatalf("an edit without a version: %d", resp.StatusCode)
+			}
+		})
+
+		t.Run("invalid input shows the form again", func(t *testing.T) {
+			bad := clientForm("evil", "Evil app")
+			bad["grant_type"] = []string{"authorization_code"}
+			bad.Set("redirect_uris", "javascript:alert(1)")
+			resp, body := e.submit(root.c, "/admin/clients", bad)
+			wantRefused(t, "a javascript: redirect URI", resp, body, http.StatusBadRequest)
+			for _, want := range []string{`value="evil"`, `value="Evil app"`, ">javascript:alert(1)</textarea>", "forbidden scheme"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("the refused form lacks %s", want)
+				}
+			}
+			if secretPattern.MatchString(body) {
+				t.Fatal("a refused creation showed a secret")
+			}
+			if _, err := e.store.ClientByID(ctx, "evil"); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("a refused client was stored: %v", err)
+			}
+
+			resp, body = e.submit(root.c, "/admin/clients", clientForm("orders-api", "Duplicate"))
+			wantRefused(t, "a taken id", resp, body, http.StatusConflict)
+			if got, want := alertOf(body), esText(t, "admin.clients.problem.taken"); got != want {
+				t.Errorf("alert %q, want %q", got, want)
+			}
+			if !strings.Contains(body, `value="orders-api"`) || !strings.Contains(body, `value="Duplicate"`) || secretPattern.MatchString(body) {
+				t.Error("the refused form lost what was typed")
+			}
+			if c := stored("orders-api"); c.Name != "Orders service" {
+				t.Fatalf("a duplicate changed orders-api: %+v", c)
+			}
+			if status := e.tokenStatus("orders-api", e.secrets["orders-api"]); status != http.StatusOK {
+				t.Fatalf("orders-api's secret after a duplicate: %d", status)
+			}
+
+			none := clientForm("idle", "Idle")
+			none.Del("grant_type")
+			resp, body = e.submit(root.c, "/admin/clients", none)
+			wantRefused(t, "no grant type", resp, body, http.StatusBadRequest)
+			if _, err := e.store.ClientByID(ctx, "idle"); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("a client without grant types was stored: %v", err)
+			}
+
+			edit := url.Values{"name": {"Invoices"}, "grant_type": {"authorization_code"}, "redirect_uris": {"http://example.com/cb"},
+				"version": {stored("invoices").UpdatedAt.Format(time.RFC3339Nano)}}
+			resp, body = e.submit(root.c, page+"/edit", edit)
+			wantRefused(t, "an edit with a plain-http redirect URI", resp, body, http.StatusBadRequest)
+			if !strings.Contains(body, ">http://example.com/cb</textarea>") || stored("invoices").Name != "Invoices service" {
+				t.Fatal("a refused edit lost what was typed, or changed the client")
+			}
+		})
+
+		t.Run("privileged clients need super_admin", func(t *testing.T) {
+			portal := url.Values{"client_id": {"portal"}, "name": {"Portal"}, "token_endpoint_auth_method": {identity.AuthMethodBasic},
+				"grant_type": {"authorization_code", "refresh_token"}, "redirect_uris": {"https://portal.example.com/cb"},
+				"scopes": {"openid offline_access profile"}, "token_format": {identity.TokenFormatJWT}, "id_token_alg": {"ES256"},
+				"first_party": {"true"}}
+			denied := e.deniedCount(t, actor)
+			resp, body := e.submit(root.c, "/admin/clients", portal)
+			wantRefused(t, "an admin registers a first-party client", resp, body, http.StatusForbidden)
+			if got, want := alertOf(body), esText(t, "admin.clients.problem.change_forbidden"); got != want {
+				t.Errorf("alert %q, want %q", got, want)
+			}
+			if !strings.Contains(body, `value="portal"`) || !strings.Contains(body, `name="first_party" value="true" checked`) || secretPattern.MatchString(body) {
+				t.Error("the refused form lost what was typed, or showed a secret")
+			}
+			if _, err := e.store.ClientByID(ctx, "portal"); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("an admin registered a first-party client: %v", err)
+			}
+			if n := e.deniedCount(t, actor) - denied; n != 1 {
+				t.Fatalf("%d refusals recorded, want 1", n)
+			}
+			// Making an existing client privileged is refused too.
+			edit := url.Values{"name": {"Invoices service"}, "grant_type": {"client_credentials"}, "scopes": {"portero:admin:read"},
+				"version": {stored("invoices").UpdatedAt.Format(time.RFC3339Nano)}}
+			resp, body = e.submit(root.c, page+"/edit", edit)
+			wantRefused(t, "an admin gives a client a portero: scope", resp, body, http.StatusForbidden)
+			if c := stored("invoices"); slices.Contains(c.Scopes, "portero:admin:read") {
+				t.Fatal("an admin gave a client a portero: scope")
+			}
+			if n := e.deniedCount(t, actor) - denied; n != 2 {
+				t.Fatalf("%d refusals recorded, want 2", n)
+			}
+
+			boss := e.newAdmin(t, "boss")
+			if err := e.store.GrantRole(ctx, boss.u.ID, identity.RoleSuperAdmin); err != nil {
+				t.Fatal(err)
+			}
+			if body := e.adminPage(t, boss, "/admin/clients/new"); strings.Contains(body, `id="cf-privileged"`) {
+				t.Error("a super_admin is told the privileged fields need super_admin")
+			}
+			resp, body = e.submit(boss.c, "/admin/clients", portal)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("a super_admin registers a first-party client: %d %s", resp.StatusCode, alertOf(body))
+			}
+			secret := match(t, secretPattern, body)
+			if c := stored("portal"); !c.FirstParty || c.IDTokenSignedResponseAlg != "ES256" || !slices.Equal(c.ResponseTypes, []string{"code"}) {
+				t.Fatalf("portal: %+v", c)
+			}
+			if created := entries(identity.AdminActor(boss.u.ID), "admin.client_created"); len(created) != 1 || created[0].ClientID != "portal" ||
+				strings.Contains(string(created[0].Payload), secret) {
+				t.Fatalf("boss's creation entry: %+v", created)
+			}
+			// An admin's edit page of the privileged client says so
+			// instead of offering a form its post would be refused.
+			body = e.adminPage(t, root, "/admin/clients/portal/edit")
+			if !strings.Contains(body, `id="client-locked"`) || strings.Contains(body, `id="client-form"`) {
+				t.Error("an admin is offered the edit form of a privileged client")
+			}
+			if body := e.adminPage(t, boss, "/admin/clients/portal/edit"); !strings.Contains(body, `id="client-form"`) {
+				t.Error("a super_admin is not offered the edit form of a privileged client")
+			}
+		})
+
+		t.Run("a public client has no secret", func(t *testing.T) {
+			app := url.Values{"client_id": {"kiosk"}, "name": {"Kiosk"}, "public": {"true"}, "token_endpoint_auth_method": {identity.AuthMethodNone},
+				"grant_type": {"authorization_code", "refresh_token"}, "redirect_uris": {"com.example.kiosk:/cb"},
+				"token_format": {identity.TokenFormatJWT}, "id_token_alg": {"RS256"}}
+			resp, body := e.submit(root.c, "/admin/clients", app)
+			wantActed(t, "a public client", resp, body)
+			if resp.Request.URL.Path != "/admin/clients/kiosk" || secretPattern.MatchString(body) {
+				t.Fatalf("after registering a public client: %s", resp.Request.URL)
+			}
+			if c := stored("kiosk"); !c.Public || c.TokenEndpointAuthMethod != identity.AuthMethodNone || len(c.SecretHash) != 0 {
+				t.Fatalf("kiosk: %+v", c)
+			}
+		})
+
+		if resp, _ := e.page(root.c, "/admin/clients/nobody/edit"); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("a missing client's edit page: %d", resp.StatusCode)
+		}
+	})
+}
+
 // TestAdminPagesRoleCatalog: an admin's attempt to define or delete a role
 // is refused with the page's message and recorded; a super_admin defines
 // one (comma-separated includes and permissions), is told about a broken
@@ -523,9 +840,17 @@ func TestAdminPagesRoleCatalog(t *testing.T) {
 				t.Errorf("an admin's catalog page lacks %s", want)
 			}
 		}
+		// A plain admin is not offered the catalog's forms: neither the
+		// definition form nor a role's delete button.
+		for _, lacks := range []string{`action="/admin/roles"`, `id="define-role"`, `name="permissions"`, `/delete"`} {
+			if strings.Contains(body, lacks) {
+				t.Errorf("an admin's catalog page offers %s", lacks)
+			}
+		}
+		// Posting the form anyway is refused by the service and recorded.
 		resp, body := e.submit(root.c, "/admin/roles", support)
 		wantRefused(t, "an admin defines a role", resp, body, http.StatusForbidden)
-		if !strings.Contains(alertOf(body), "super_admin") || !strings.Contains(body, `value="tickets:read, tickets:write"`) {
+		if !strings.Contains(alertOf(body), "super_admin") || strings.Contains(body, `id="define-role"`) {
 			t.Fatalf("the refusal: %q", alertOf(body))
 		}
 		if role("support") != nil {
@@ -539,8 +864,8 @@ func TestAdminPagesRoleCatalog(t *testing.T) {
 		if err := e.store.GrantRole(ctx, boss.u.ID, identity.RoleSuperAdmin); err != nil {
 			t.Fatal(err)
 		}
-		if body := e.adminPage(t, boss, "/admin/roles"); strings.Contains(body, `id="define-needs"`) {
-			t.Error("a super_admin is told they cannot edit the catalog")
+		if body := e.adminPage(t, boss, "/admin/roles"); strings.Contains(body, `id="define-needs"`) || !strings.Contains(body, `id="define-role"`) {
+			t.Error("a super_admin is told they cannot edit the catalog, or not offered the form")
 		}
 		resp, body = e.submit(boss.c, "/admin/roles", support)
 		wantActed(t, "a super_admin defines a role", resp, body)
@@ -554,6 +879,12 @@ func TestAdminPagesRoleCatalog(t *testing.T) {
 		}
 		resp, body = e.submit(boss.c, "/admin/roles", url.Values{"name": {"loop"}, "includes": {"no-such-role"}})
 		wantRefused(t, "a role including a missing one", resp, body, http.StatusBadRequest)
+		if body := e.adminPage(t, root, "/admin/roles"); !strings.Contains(body, `id="role-support"`) || strings.Contains(body, `action="/admin/roles/support/delete"`) {
+			t.Error("an admin is offered the custom role's delete button")
+		}
+		if body := e.adminPage(t, boss, "/admin/roles"); !strings.Contains(body, `action="/admin/roles/support/delete"`) {
+			t.Error("a super_admin is not offered the custom role's delete button")
+		}
 		resp, body = e.submit(root.c, "/admin/roles/support/delete", nil)
 		wantRefused(t, "an admin deletes a role", resp, body, http.StatusForbidden)
 		if role("support") == nil {
