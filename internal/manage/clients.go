@@ -129,6 +129,11 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	if sp.ID == "" {
 		return nil, "", invalidf("client id is required")
 	}
+	if sp.ID == "new" {
+		// /admin/clients/new is the pages' form: a client of that id
+		// could not be opened there.
+		return nil, "", invalidf("client id %q is reserved", sp.ID)
+	}
 	if sp.Public && sp.Secret != "" {
 		return nil, "", invalidf("a public client has no secret")
 	}
