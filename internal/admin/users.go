@@ -214,8 +214,7 @@ func (a *Admin) renderUser(w http.ResponseWriter, r *http.Request, sess *identit
 		a.serverError(w, r, "consent records", err)
 		return
 	}
-	for i := len(consents.Records) - 1; i >= 0; i-- { // newest first
-		e := consents.Records[i]
+	for _, e := range consents.Records { // newest first
 		page.Consents = append(page.Consents, consentRow{Seq: e.Seq, At: moment(e.OccurredAt), Type: e.Type,
 			ClientID: e.ClientID, Actor: e.Actor, Payload: prettyJSON(e.Payload)})
 	}
