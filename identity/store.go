@@ -61,6 +61,11 @@ type UserStore interface {
 	SetEmailVerified(ctx context.Context, userID string, at time.Time) error
 	// ListUsers returns users ordered by username.
 	ListUsers(ctx context.Context, limit int) ([]User, error)
+	// LockUser returns the user with its roles and, inside a transaction,
+	// keeps the user's row locked until it ends, so that a decision taken
+	// on the roles holds when the transaction acts on it (a concurrent
+	// role grant waits). Outside a transaction it is UserByID.
+	LockUser(ctx context.Context, id string) (*User, error)
 	// SearchUsers returns the users matching q, ordered by username
 	// (case-insensitive), then id; a page starts after q.After.
 	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -19,6 +20,32 @@ var adminTests = []struct {
 	{"search users escapes LIKE wildcards", testSearchUsersWildcards},
 	{"disable, enable and delete users; not the last enabled super_admin", testSetUserDisabled},
 	{"update client checks the version it read", testUpdateClient},
+	{"lock user returns the user, in a transaction and outside", testLockUser},
+}
+
+func testLockUser(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	u := newUser("locked")
+	mustCreateUser(t, s, u)
+	noErr(t, "GrantRole", s.GrantRole(ctx, u.ID, "vendor"))
+	got, err := s.LockUser(ctx, u.ID)
+	noErr(t, "LockUser", err)
+	if got.ID != u.ID || !got.HasRole("vendor") {
+		t.Fatalf("LockUser = %+v", got)
+	}
+	noErr(t, "InTx", s.InTx(ctx, func(ctx context.Context) error {
+		got, err := s.LockUser(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if !got.HasRole("vendor") {
+			t.Errorf("LockUser in a transaction = %+v", got)
+		}
+		// The holder of the lock still writes.
+		return s.SetUserDisabled(ctx, u.ID, true, base)
+	}))
+	_, err = s.LockUser(ctx, "u-nobody")
+	wantErr(t, "LockUser(missing)", err, identity.ErrNotFound)
 }
 
 func usernames(us []identity.User) []string {

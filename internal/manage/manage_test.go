@@ -135,3 +135,37 @@ func TestLastSuperAdmin(t *testing.T) {
 		t.Fatal("deleted the super_admin role")
 	}
 }
+
+// Two super_admins taking the role from each other at once, through the
+// service (which locks the target and then, in the store, the
+// super_admins): exactly one wins, the other is told why, and neither
+// waits forever on the other's locks.
+func TestConcurrentRevocationsThroughTheService(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		ctx := context.Background()
+		st := b.Open(t)
+		for _, id := range []string{"u-a", "u-b"} {
+			if err := st.CreateUser(ctx, &identity.User{ID: id, Username: id, Email: id + "@example.com", Roles: []string{identity.RoleSuperAdmin}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := &manage.Service{Store: st, Now: time.Now}
+		errs := make(chan error, 2)
+		for _, pair := range [][2]string{{"u-a", "u-b"}, {"u-b", "u-a"}} {
+			go func() {
+				by := manage.Actor{ID: identity.AdminActor(pair[0]), Roles: []string{identity.RoleSuperAdmin}}
+				_, err := s.RevokeRole(ctx, by, pair[1], identity.RoleSuperAdmin)
+				errs <- err
+			}()
+		}
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("got %v and %v, want exactly one refusal", e1, e2)
+		}
+		for _, err := range []error{e1, e2} {
+			if err != nil && !errors.Is(err, identity.ErrLastSuperAdmin) {
+				t.Fatalf("the refusal is %v, want ErrLastSuperAdmin", err)
+			}
+		}
+	})
+}

@@ -56,6 +56,39 @@ func (s *Service) managedUser(ctx context.Context, a Actor, op, id string) (*ide
 	return u, nil
 }
 
+// errRoseMeanwhile stops a transaction whose target was given a role
+// above the actor's between the check and the change.
+var errRoseMeanwhile = errors.New("the target's roles changed meanwhile")
+
+// onManagedUser runs fn in one transaction with the user's row locked,
+// after checking that the actor may act on the user as locked: a role
+// granted between an earlier check and the change cannot slip through.
+// A refusal is recorded after the rollback (the ledger entry must not go
+// with it).
+func (s *Service) onManagedUser(ctx context.Context, a Actor, op, id string, fn func(ctx context.Context, u *identity.User) error) error {
+	if _, err := s.managedUser(ctx, a, op, id); err != nil {
+		return err // not found, or refused and recorded
+	}
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		u, err := s.Store.LockUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		catalog, err := s.Catalog(ctx)
+		if err != nil {
+			return err
+		}
+		if !catalog.CanManage(a.Roles, u.Roles) {
+			return errRoseMeanwhile
+		}
+		return fn(ctx, u)
+	})
+	if errors.Is(err, errRoseMeanwhile) {
+		return s.Deny(ctx, a, op, id, "", "the target holds a role above the actor's")
+	}
+	return err
+}
+
 // SetUserDisabled disables or enables an account. Disabling ends its
 // browser sessions and tokens at once and tells the clients that held
 // them.
@@ -64,12 +97,9 @@ func (s *Service) SetUserDisabled(ctx context.Context, a Actor, id string, disab
 	if disabled {
 		op, typ = "user.disable", EventUserDisabled
 	}
-	u, err := s.managedUser(ctx, a, op, id)
-	if err != nil {
-		return nil, err
-	}
 	var clients []string
-	err = s.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.onManagedUser(ctx, a, op, id, func(ctx context.Context, u *identity.User) error {
+		var err error
 		if err := s.Store.SetUserDisabled(ctx, id, disabled, s.now()); err != nil {
 			return err
 		}
@@ -128,10 +158,7 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 // codes), for one who lost them; the next sign-in asks them to enrol again
 // where policy requires a factor.
 func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
-	if _, err := s.managedUser(ctx, a, "user.reset_mfa", id); err != nil {
-		return err
-	}
-	return s.Store.InTx(ctx, func(ctx context.Context) error {
+	return s.onManagedUser(ctx, a, "user.reset_mfa", id, func(ctx context.Context, _ *identity.User) error {
 		if err := s.Store.DeleteTOTP(ctx, id); err != nil && !errors.Is(err, identity.ErrNotFound) {
 			return err
 		}
@@ -156,17 +183,13 @@ func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*ide
 	if err := identity.ValidRoleName(role); err != nil {
 		return nil, err
 	}
-	u, err := s.managedUser(ctx, a, "user.grant_role", id)
-	if err != nil {
-		return nil, err
-	}
 	if err := s.mayGrant(ctx, a, "user.grant_role", target{subject: id}, []string{role}); err != nil {
 		return nil, err
 	}
-	if u.HasRole(role) {
-		return u, nil
-	}
-	err = s.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.onManagedUser(ctx, a, "user.grant_role", id, func(ctx context.Context, u *identity.User) error {
+		if u.HasRole(role) {
+			return nil
+		}
 		if err := s.Store.GrantRole(ctx, id, role); err != nil {
 			return err
 		}
@@ -180,10 +203,7 @@ func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*ide
 
 // RevokeRole takes a role from a user the actor may manage.
 func (s *Service) RevokeRole(ctx context.Context, a Actor, id, role string) (*identity.User, error) {
-	if _, err := s.managedUser(ctx, a, "user.revoke_role", id); err != nil {
-		return nil, err
-	}
-	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+	err := s.onManagedUser(ctx, a, "user.revoke_role", id, func(ctx context.Context, _ *identity.User) error {
 		if err := s.Store.RevokeRole(ctx, id, role); err != nil {
 			return err
 		}
@@ -205,10 +225,7 @@ func (s *Service) Sessions(ctx context.Context, userID string) ([]identity.Sessi
 
 // RevokeSession ends one of a user's sessions ("" ends all of them).
 func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID string) error {
-	if _, err := s.managedUser(ctx, a, "session.revoke", userID); err != nil {
-		return err
-	}
-	return s.Store.InTx(ctx, func(ctx context.Context) error {
+	return s.onManagedUser(ctx, a, "session.revoke", userID, func(ctx context.Context, _ *identity.User) error {
 		if sessionID == "" {
 			n, err := s.Store.DeleteUserSessions(ctx, userID)
 			if err != nil {

@@ -223,8 +223,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	})
 }
 
-// lockEnabledSuperAdmins returns the ids of the enabled super_admins, with
-// their rows locked until the transaction ends (SQLite: the writer lock
+// lockEnabledSuperAdmins returns the ids of the enabled super_admins, in
+// id order (the order every caller locks them in), with their rows locked
+// until the transaction ends (SQLite: the writer lock
 // already serialises), so that two administrators removing each other at
 // the same moment cannot both succeed. A disabled super_admin does not
 // count: nobody could sign in as them.
@@ -242,11 +243,33 @@ func (s *Store) lockEnabledSuperAdmins(ctx context.Context) ([]string, error) {
 		holders = append(holders, id)
 		return nil
 	}, `SELECT u.id FROM user_roles r JOIN users u ON u.id = r.user_id
-		WHERE r.role = ? AND NOT u.disabled`+lock, identity.RoleSuperAdmin)
+		WHERE r.role = ? AND NOT u.disabled ORDER BY u.id`+lock, identity.RoleSuperAdmin)
 	if err != nil {
 		return nil, failed("lock super admins", err)
 	}
 	return holders, nil
+}
+
+// LockUser locks the user's row (PostgreSQL: FOR UPDATE, which a
+// concurrent user_roles insert's foreign-key check waits for; SQLite: the
+// write transaction already holds the database) and returns the user.
+// The enabled super_admins are locked first, in id order, as every change
+// that could remove the last of them does: locks taken in one order
+// cannot deadlock.
+func (s *Store) LockUser(ctx context.Context, id string) (*identity.User, error) {
+	if s.dialect == DialectPostgres {
+		if _, err := s.lockEnabledSuperAdmins(ctx); err != nil {
+			return nil, err
+		}
+		found, err := s.queryOne(ctx, func(scanner) error { return nil }, `SELECT 1 FROM users WHERE id = ? FOR UPDATE`, id)
+		if err != nil {
+			return nil, failed("lock user", err)
+		}
+		if !found {
+			return nil, fmt.Errorf("user %q: %w", id, identity.ErrNotFound)
+		}
+	}
+	return s.UserByID(ctx, id)
 }
 
 // SetUserDisabled disables or enables the account.
