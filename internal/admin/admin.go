@@ -275,6 +275,16 @@ func ruleText(err, sentinel error) string {
 // notice is the redirect target after a successful action.
 func notice(path, key string) string { return path + "?notice=" + url.QueryEscape(key) }
 
+// guardForm is guard for a form post: the form is parsed first (a
+// malformed one answers 400).
+func (a *Admin) guardForm(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+	if err := r.ParseForm(); err != nil {
+		a.badForm(w, r)
+		return nil, nil, false
+	}
+	return a.guard(w, r)
+}
+
 // badForm answers a form that could not be parsed.
 func (a *Admin) badForm(w http.ResponseWriter, r *http.Request) {
 	a.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "error.form")

@@ -88,11 +88,7 @@ func list(s string) []string {
 
 // putRole defines a role, or redefines one of the same name.
 func (a *Admin) putRole(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.badForm(w, r)
-		return
-	}
-	_, adm, ok := a.guard(w, r)
+	_, adm, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}

@@ -192,11 +192,7 @@ func (a *Admin) showNewClient(w http.ResponseWriter, r *http.Request) {
 // once on the answer, as after a rotation: never in a URL, never logged,
 // on a page that is not cached.
 func (a *Admin) createClient(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.badForm(w, r)
-		return
-	}
-	_, adm, ok := a.guard(w, r)
+	_, adm, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}
@@ -254,11 +250,7 @@ func (a *Admin) loadClient(w http.ResponseWriter, r *http.Request, id string) (*
 // updateClient replaces a client's settings, unless it changed since the
 // form was shown (then the form shows its current settings).
 func (a *Admin) updateClient(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.badForm(w, r)
-		return
-	}
-	_, adm, ok := a.guard(w, r)
+	_, adm, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}

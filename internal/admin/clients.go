@@ -103,11 +103,7 @@ func (a *Admin) renderClient(w http.ResponseWriter, r *http.Request, id string, 
 
 // actOnClient applies one form of a client's page.
 func (a *Admin) actOnClient(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.badForm(w, r)
-		return
-	}
-	_, adm, ok := a.guard(w, r)
+	_, adm, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}

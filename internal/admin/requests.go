@@ -333,11 +333,7 @@ func actionProblem(err error) (int, string) {
 
 // act applies one action of an administrator to a request.
 func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "error.form")
-		return
-	}
-	_, u, ok := a.guard(w, r)
+	_, u, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}

@@ -237,11 +237,7 @@ func (a *Admin) renderUser(w http.ResponseWriter, r *http.Request, sess *identit
 
 // actOnUser applies one form of a user's page.
 func (a *Admin) actOnUser(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		a.badForm(w, r)
-		return
-	}
-	sess, adm, ok := a.guard(w, r)
+	sess, adm, ok := a.guardForm(w, r)
 	if !ok {
 		return
 	}
