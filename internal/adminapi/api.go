@@ -243,8 +243,14 @@ func (a *API) deny(w http.ResponseWriter, r *http.Request, actor manage.Actor, o
 		if err != nil {
 			a.Log.WarnContext(r.Context(), "count admin refusals", "err", err)
 		}
-		if record = err != nil || d.Failures <= refusalBudget; !record {
-			a.Log.WarnContext(r.Context(), "admin API refusal not recorded: over budget", "actor", actor.ID, "operation", op, "reason", reason)
+		record = err != nil || d.Failures <= refusalBudget
+		switch {
+		case !record && d.Failures == refusalBudget+1:
+			// Once per burst: the log must not become the flood either.
+			a.Log.WarnContext(r.Context(), "admin API refusals over budget: further ones are logged at debug level, not recorded",
+				"actor", actor.ID, "operation", op, "reason", reason, "window", refusalWindow.String())
+		case !record:
+			a.Log.DebugContext(r.Context(), "admin API refusal not recorded", "actor", actor.ID, "operation", op, "reason", reason)
 		}
 	}
 	if record {
