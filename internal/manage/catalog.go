@@ -34,24 +34,9 @@ func (s *Service) RotateKeys(ctx context.Context, a Actor) ([]identity.SigningKe
 // Roles lists the role catalog.
 func (s *Service) Roles(ctx context.Context) ([]identity.Role, error) { return s.Store.Roles(ctx) }
 
-// mayEditCatalog refuses (and records) a catalog change by an actor
-// without PermRoles.
-func (s *Service) mayEditCatalog(ctx context.Context, a Actor, op string) error {
-	return s.mayChangePrivilege(ctx, a, op, target{}, "changing the role catalog needs "+PermRoles)
-}
-
-// mayChangePrivilege refuses (and records) a change of privilege by an
-// actor without PermRoles.
-func (s *Service) mayChangePrivilege(ctx context.Context, a Actor, op string, t target, reason string) error {
-	ok, err := s.HasPermission(ctx, a, PermRoles)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return s.Deny(ctx, a, op, t.subject, t.clientID, reason)
-	}
-	return nil
-}
+// catalogChange is the reason a catalog change is refused without
+// PermRoles.
+const catalogChange = "changing the role catalog needs " + PermRoles
 
 // PutRole creates or redefines a role.
 func (s *Service) PutRole(ctx context.Context, a Actor, r *identity.Role) error {
@@ -63,12 +48,16 @@ func (s *Service) PutRole(ctx context.Context, a Actor, r *identity.Role) error 
 			return err
 		}
 	}
-	if err := s.mayEditCatalog(ctx, a, "role.put"); err != nil {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.mayChangePrivilege(ctx, cat, a, "role.put", target{}, catalogChange); err != nil {
 		return err
 	}
 	// Even with PermRoles, a role may only come to include roles the actor
 	// could grant: PermRoles given to a lesser role must not be a way up.
-	if err := s.mayGrant(ctx, a, "role.put", target{}, r.Includes); err != nil {
+	if err := s.mayGrant(ctx, cat, a, "role.put", target{}, r.Includes); err != nil {
 		return err
 	}
 	return s.Store.InTx(ctx, func(ctx context.Context) error {
@@ -86,7 +75,11 @@ func (s *Service) PutRole(ctx context.Context, a Actor, r *identity.Role) error 
 // is refused rather than silently taken away: services authorize on role
 // names, and its holders should lose it by a recorded revocation.
 func (s *Service) DeleteRole(ctx context.Context, a Actor, name string) error {
-	if err := s.mayEditCatalog(ctx, a, "role.delete"); err != nil {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.mayChangePrivilege(ctx, cat, a, "role.delete", target{}, catalogChange); err != nil {
 		return err
 	}
 	holders, err := s.Store.SearchUsers(ctx, identity.UserQuery{Role: name, Limit: 1})

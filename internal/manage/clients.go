@@ -96,17 +96,20 @@ func Privileged(catalog identity.RoleCatalog, c *identity.Client) bool {
 	return slices.Contains(roles, "admin")
 }
 
-// mayChangeClient refuses (and records) a change to a privileged client
-// (as it is, or as it would become) by an actor without PermRoles.
-func (s *Service) mayChangeClient(ctx context.Context, a Actor, op string, clients ...*identity.Client) error {
-	catalog, err := s.Catalog(ctx)
-	if err != nil {
-		return err
-	}
+// mayChangeClients refuses (and records) a change to clients (as read,
+// and as they would become) that hold a role the actor could not grant,
+// or that are privileged when the actor lacks PermRoles.
+func (s *Service) mayChangeClients(ctx context.Context, cat identity.RoleCatalog, a Actor, op string, clients ...*identity.Client) error {
 	for _, c := range clients {
-		if Privileged(catalog, c) {
-			return s.mayChangePrivilege(ctx, a, op, target{clientID: c.ID},
-				"a client with portero: scopes, first-party or with an admin role is changed only with "+PermRoles)
+		t := target{clientID: c.ID}
+		if err := s.mayGrant(ctx, cat, a, op, t, c.Roles); err != nil {
+			return err
+		}
+		if Privileged(cat, c) {
+			if err := s.mayChangePrivilege(ctx, cat, a, op, t,
+				"a client with portero: scopes, first-party or with an admin role is changed only with "+PermRoles); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -162,15 +165,16 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	if err := s.validate(c); err != nil {
 		return nil, "", err
 	}
-	if err := s.mayGrant(ctx, a, "client.create", target{clientID: c.ID}, c.Roles); err != nil {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
 		return nil, "", err
 	}
-	if err := s.mayChangeClient(ctx, a, "client.create", c); err != nil {
+	if err := s.mayChangeClients(ctx, cat, a, "client.create", c); err != nil {
 		return nil, "", err
 	}
 	c.CreatedAt = s.now()
 	c.UpdatedAt = c.CreatedAt
-	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+	err = s.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.Store.CreateClient(ctx, c); err != nil {
 			return err
 		}
@@ -182,25 +186,26 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	return c, shown, nil
 }
 
-// managedClient loads a client the actor may act on and checks the
-// caller's precondition (If-Match) on it.
-func (s *Service) managedClient(ctx context.Context, a Actor, op, id string, check func(*identity.Client) error) (*identity.Client, error) {
+// managedClient loads a client the actor may act on (with the catalog
+// the check read) and checks the caller's precondition (If-Match) on it.
+func (s *Service) managedClient(ctx context.Context, a Actor, op, id string, check func(*identity.Client) error) (*identity.Client, identity.RoleCatalog, error) {
 	c, err := s.Store.ClientByID(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.mayManage(ctx, a, op, target{clientID: id}, c.Roles); err != nil {
-		return nil, err
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := s.mayChangeClient(ctx, a, op, c); err != nil {
-		return nil, err
+	if err := s.mayChangeClients(ctx, cat, a, op, c); err != nil {
+		return nil, nil, err
 	}
 	if check != nil {
 		if err := check(c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return c, nil
+	return c, cat, nil
 }
 
 // change stores next over prev (as read) and records it.
@@ -228,7 +233,7 @@ func (s *Service) change(ctx context.Context, a Actor, next *identity.Client, pr
 // UpdateClient replaces a client's settings. Whether it is public and how
 // it authenticates cannot change (that is a new client); its secret stays.
 func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp ClientSpec, check func(*identity.Client) error) (*identity.Client, error) {
-	prev, err := s.managedClient(ctx, a, "client.update", id, check)
+	prev, cat, err := s.managedClient(ctx, a, "client.update", id, check)
 	if err != nil {
 		return nil, err
 	}
@@ -243,10 +248,7 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp Clien
 	if err := s.validate(&next); err != nil {
 		return nil, err
 	}
-	if err := s.mayGrant(ctx, a, "client.update", target{clientID: id}, next.Roles); err != nil {
-		return nil, err
-	}
-	if err := s.mayChangeClient(ctx, a, "client.update", &next); err != nil {
+	if err := s.mayChangeClients(ctx, cat, a, "client.update", &next); err != nil {
 		return nil, err
 	}
 	if err := s.change(ctx, a, &next, prev, EventClientUpdated, map[string]any{"roles": nonNil(next.Roles), "scopes": next.Scopes}); err != nil {
@@ -261,7 +263,7 @@ func (s *Service) SetClientDisabled(ctx context.Context, a Actor, id string, dis
 	if disabled {
 		op, typ = "client.disable", EventClientDisabled
 	}
-	prev, err := s.managedClient(ctx, a, op, id, check)
+	prev, _, err := s.managedClient(ctx, a, op, id, check)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +278,7 @@ func (s *Service) SetClientDisabled(ctx context.Context, a Actor, id string, dis
 // RotateClientSecret gives a confidential client a new secret, returned
 // once; the old one stops working at once.
 func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string, check func(*identity.Client) error) (*identity.Client, string, error) {
-	prev, err := s.managedClient(ctx, a, "client.rotate_secret", id, check)
+	prev, _, err := s.managedClient(ctx, a, "client.rotate_secret", id, check)
 	if err != nil {
 		return nil, "", err
 	}
@@ -297,7 +299,7 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string, ch
 
 // DeleteClient removes a client; its tokens stop validating.
 func (s *Service) DeleteClient(ctx context.Context, a Actor, id string, check func(*identity.Client) error) error {
-	if _, err := s.managedClient(ctx, a, "client.delete", id, check); err != nil {
+	if _, _, err := s.managedClient(ctx, a, "client.delete", id, check); err != nil {
 		return err
 	}
 	err := s.Store.InTx(ctx, func(ctx context.Context) error {

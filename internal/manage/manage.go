@@ -175,32 +175,42 @@ func (s *Service) Catalog(ctx context.Context) (identity.RoleCatalog, error) {
 	return identity.NewRoleCatalog(roles), nil
 }
 
-// mayManage refuses (and records) an action on a holder of roles the
-// actor could not have granted.
-func (s *Service) mayManage(ctx context.Context, a Actor, op string, t target, roles []string) error {
-	catalog, err := s.Catalog(ctx)
-	if err != nil {
-		return err
-	}
-	if !catalog.CanManage(a.Roles, roles) {
-		return s.Deny(ctx, a, op, t.subject, t.clientID, "the target holds a role above the actor's")
+// mayGrant refuses (and records) an action by a that gives roles, or acts
+// on a holder of roles, a could not have granted: nobody rises above
+// their own roles, nor acts on someone above them (CanGrant, CanManage).
+// The guard rails take the catalog as the caller read it once.
+func (s *Service) mayGrant(ctx context.Context, cat identity.RoleCatalog, a Actor, op string, t target, roles []string) error {
+	if no := above(cat, a, roles); no != nil {
+		return s.Deny(ctx, a, op, t.subject, t.clientID, no.reason)
 	}
 	return nil
 }
 
-// mayGrant refuses (and records) giving roles the actor could not grant.
-func (s *Service) mayGrant(ctx context.Context, a Actor, op string, t target, roles []string) error {
-	catalog, err := s.Catalog(ctx)
-	if err != nil {
-		return err
-	}
+// above is the refusal of roles a could not grant, or nil.
+func above(cat identity.RoleCatalog, a Actor, roles []string) *refusal {
 	for _, r := range roles {
-		if !catalog.CanGrant(a.Roles, r) {
-			return s.Deny(ctx, a, op, t.subject, t.clientID, fmt.Sprintf("role %q is above the actor's", r))
+		if !cat.CanGrant(a.Roles, r) {
+			return &refusal{fmt.Sprintf("role %q is above the actor's", r)}
 		}
 	}
 	return nil
 }
+
+// mayChangePrivilege refuses (and records) a change of privilege by an
+// actor without PermRoles.
+func (s *Service) mayChangePrivilege(ctx context.Context, cat identity.RoleCatalog, a Actor, op string, t target, reason string) error {
+	if _, perms := cat.Expand(a.Roles); !slices.Contains(perms, PermRoles) {
+		return s.Deny(ctx, a, op, t.subject, t.clientID, reason)
+	}
+	return nil
+}
+
+// refusal is a guard rail's verdict reached inside a transaction: it is
+// recorded (Deny) once the transaction has rolled back, so that the
+// entry does not go with it.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return r.reason }
 
 // AdminRoles may administer Portero: holders of either, directly or
 // through a role that includes it, are administrators.
@@ -216,13 +226,14 @@ func (s *Service) IsAdmin(ctx context.Context, roles []string) (bool, error) {
 	return slices.ContainsFunc(AdminRoles, func(r string) bool { return slices.Contains(all, r) }), nil
 }
 
-// HasPermission reports whether the actor's roles carry perm.
+// HasPermission reports whether the actor's roles carry perm (the pages
+// ask it to offer only the forms the actor may use).
 func (s *Service) HasPermission(ctx context.Context, a Actor, perm string) (bool, error) {
-	catalog, err := s.Catalog(ctx)
+	cat, err := s.Catalog(ctx)
 	if err != nil {
 		return false, err
 	}
-	_, perms := catalog.Expand(a.Roles)
+	_, perms := cat.Expand(a.Roles)
 	return slices.Contains(perms, perm), nil
 }
 

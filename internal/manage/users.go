@@ -29,10 +29,14 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, u *identity.User) (*i
 			return nil, err
 		}
 	}
-	if err := s.mayGrant(ctx, a, "user.create", target{}, u.Roles); err != nil {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
 		return nil, err
 	}
-	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+	if err := s.mayGrant(ctx, cat, a, "user.create", target{}, u.Roles); err != nil {
+		return nil, err
+	}
+	err = s.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.Store.CreateUser(ctx, u); err != nil {
 			return err
 		}
@@ -44,47 +48,46 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, u *identity.User) (*i
 	return s.Store.UserByID(ctx, u.ID)
 }
 
-// managedUser loads a user the actor may act on.
+// managedUser loads a user the actor may act on, for an action outside
+// the database (Unlock).
 func (s *Service) managedUser(ctx context.Context, a Actor, op, id string) (*identity.User, error) {
 	u, err := s.Store.UserByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.mayManage(ctx, a, op, target{subject: id}, u.Roles); err != nil {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.mayGrant(ctx, cat, a, op, target{subject: id}, u.Roles); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// errRoseMeanwhile stops a transaction whose target was given a role
-// above the actor's between the check and the change.
-var errRoseMeanwhile = errors.New("the target's roles changed meanwhile")
-
 // onManagedUser runs fn in one transaction with the user's row locked,
-// after checking that the actor may act on the user as locked: a role
-// granted between an earlier check and the change cannot slip through.
-// A refusal is recorded after the rollback (the ledger entry must not go
-// with it).
-func (s *Service) onManagedUser(ctx context.Context, a Actor, op, id string, fn func(ctx context.Context, u *identity.User) error) error {
-	if _, err := s.managedUser(ctx, a, op, id); err != nil {
-		return err // not found, or refused and recorded
-	}
+// once the actor may act on the user as locked: a role granted between a
+// read and the change cannot slip through. fn gets the catalog the check
+// read and returns a *refusal for a guard rail of its own; refusals are
+// recorded after the rollback.
+func (s *Service) onManagedUser(ctx context.Context, a Actor, op, id string, fn func(ctx context.Context, u *identity.User, cat identity.RoleCatalog) error) error {
 	err := s.Store.InTx(ctx, func(ctx context.Context) error {
 		u, err := s.Store.LockUser(ctx, id)
 		if err != nil {
 			return err
 		}
-		catalog, err := s.Catalog(ctx)
+		cat, err := s.Catalog(ctx)
 		if err != nil {
 			return err
 		}
-		if !catalog.CanManage(a.Roles, u.Roles) {
-			return errRoseMeanwhile
+		if no := above(cat, a, u.Roles); no != nil {
+			return no
 		}
-		return fn(ctx, u)
+		return fn(ctx, u, cat)
 	})
-	if errors.Is(err, errRoseMeanwhile) {
-		return s.Deny(ctx, a, op, id, "", "the target holds a role above the actor's")
+	var no *refusal
+	if errors.As(err, &no) {
+		return s.Deny(ctx, a, op, id, "", no.reason)
 	}
 	return err
 }
@@ -98,7 +101,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, a Actor, id string, disab
 		op, typ = "user.disable", EventUserDisabled
 	}
 	var clients []string
-	err := s.onManagedUser(ctx, a, op, id, func(ctx context.Context, u *identity.User) error {
+	err := s.onManagedUser(ctx, a, op, id, func(ctx context.Context, u *identity.User, _ identity.RoleCatalog) error {
 		var err error
 		if err := s.Store.SetUserDisabled(ctx, id, disabled, s.now()); err != nil {
 			return err
@@ -158,7 +161,7 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 // codes), for one who lost them; the next sign-in asks them to enrol again
 // where policy requires a factor.
 func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
-	return s.onManagedUser(ctx, a, "user.reset_mfa", id, func(ctx context.Context, _ *identity.User) error {
+	return s.onManagedUser(ctx, a, "user.reset_mfa", id, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
 		if err := s.Store.DeleteTOTP(ctx, id); err != nil && !errors.Is(err, identity.ErrNotFound) {
 			return err
 		}
@@ -183,10 +186,10 @@ func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*ide
 	if err := identity.ValidRoleName(role); err != nil {
 		return nil, err
 	}
-	if err := s.mayGrant(ctx, a, "user.grant_role", target{subject: id}, []string{role}); err != nil {
-		return nil, err
-	}
-	err := s.onManagedUser(ctx, a, "user.grant_role", id, func(ctx context.Context, u *identity.User) error {
+	err := s.onManagedUser(ctx, a, "user.grant_role", id, func(ctx context.Context, u *identity.User, cat identity.RoleCatalog) error {
+		if no := above(cat, a, []string{role}); no != nil {
+			return no
+		}
 		if u.HasRole(role) {
 			return nil
 		}
@@ -203,7 +206,7 @@ func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*ide
 
 // RevokeRole takes a role from a user the actor may manage.
 func (s *Service) RevokeRole(ctx context.Context, a Actor, id, role string) (*identity.User, error) {
-	err := s.onManagedUser(ctx, a, "user.revoke_role", id, func(ctx context.Context, _ *identity.User) error {
+	err := s.onManagedUser(ctx, a, "user.revoke_role", id, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
 		if err := s.Store.RevokeRole(ctx, id, role); err != nil {
 			return err
 		}
@@ -225,7 +228,7 @@ func (s *Service) Sessions(ctx context.Context, userID string) ([]identity.Sessi
 
 // RevokeSession ends one of a user's sessions ("" ends all of them).
 func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID string) error {
-	return s.onManagedUser(ctx, a, "session.revoke", userID, func(ctx context.Context, _ *identity.User) error {
+	return s.onManagedUser(ctx, a, "session.revoke", userID, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
 		if sessionID == "" {
 			n, err := s.Store.DeleteUserSessions(ctx, userID)
 			if err != nil {
