@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,11 @@ type RoleStore interface {
 }
 
 var permissionPattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+){0,4}$`)
+
+// PorteroScope reports whether scope is one of Portero's own APIs' (the
+// admin API's portero:admin:read and portero:admin:write): a client gets
+// such a scope only from a super_admin, never by registering itself.
+func PorteroScope(scope string) bool { return strings.HasPrefix(scope, "portero:") }
 
 // ValidPermission checks a permission string such as "orders:read".
 func ValidPermission(p string) error {

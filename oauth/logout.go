@@ -107,7 +107,7 @@ func (p *Provider) parseLogout(r *http.Request) (logoutRequest, string) {
 	redirect := r.Form.Get("post_logout_redirect_uri")
 	if clientID != "" {
 		c, err := p.Clients.Get(ctx, clientID)
-		if err != nil || c.Disabled {
+		if err != nil {
 			return req, "logout.error.unknown_client"
 		}
 		req.client = c

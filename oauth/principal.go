@@ -69,13 +69,20 @@ func (p *Provider) Principal(ctx context.Context, token string) (*Principal, err
 		pr.Roles = slices.Clone(c.Roles)
 		return pr, nil
 	}
-	u, err := p.Store.UserByID(ctx, sess.Subject)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil, ErrInactiveToken
-	}
+	u, err := p.activeUser(ctx, sess.Subject)
 	if err != nil {
 		return nil, err
 	}
 	pr.UserID, pr.Roles = u.ID, slices.Clone(u.Roles)
 	return pr, nil
+}
+
+// activeUser is the user a token speaks for, read now: a deleted or
+// disabled account is ErrInactiveToken, whatever the token says.
+func (p *Provider) activeUser(ctx context.Context, id string) (*identity.User, error) {
+	u, err := p.Store.UserByID(ctx, id)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, ErrInactiveToken
+	}
+	return u, err
 }

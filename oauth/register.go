@@ -98,13 +98,10 @@ func decodeMetadata(r *http.Request) (*clientMetadata, *metadataError) {
 	default:
 		return nil, badMetadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post.")
 	}
-	for _, sc := range strings.Fields(m.Scope) {
-		if strings.HasPrefix(sc, "portero:") {
-			// Portero's own API scopes (the admin API) are given by an
-			// administrator, never self-registered: a registered client
-			// could otherwise ask an administrator to consent to them.
-			return nil, badMetadata("Scopes of Portero's own APIs cannot be registered.")
-		}
+	if slices.ContainsFunc(strings.Fields(m.Scope), identity.PorteroScope) {
+		// A registered client could otherwise ask an administrator to
+		// consent to the admin API's scopes.
+		return nil, badMetadata("Scopes of Portero's own APIs cannot be registered.")
 	}
 	if u := m.BackchannelLogoutURI; u != "" && !strings.HasPrefix(u, "https://") {
 		// Portero itself calls this URI: a registrant must not aim it at

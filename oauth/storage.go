@@ -135,7 +135,7 @@ func (s *Storage) decode(ctx context.Context, g *identity.Grant, into fosite.Ses
 		return nil, errors.New("oauth storage: grant without a session")
 	}
 	client, err := s.Clients.Get(ctx, g.ClientID)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && client.Disabled) {
+	if errors.Is(err, identity.ErrNotFound) {
 		// The client was deleted or disabled: its grants no longer
 		// validate (a disabled client's come back when it is enabled).
 		return nil, fosite.ErrNotFound
@@ -182,9 +182,7 @@ func (s *Storage) delete(ctx context.Context, kind identity.GrantKind, signature
 
 func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.Clients.Get(ctx, id)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && c.Disabled) {
-		// A disabled client is no client: it cannot authenticate or
-		// start a flow.
+	if errors.Is(err, identity.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
@@ -356,7 +354,8 @@ type clientEntry struct {
 	expires time.Time
 }
 
-// Get returns the client, from the cache when fresh.
+// Get returns the client, from the cache when fresh; a disabled client is
+// identity.ErrNotFound.
 func (c *ClientCache) Get(ctx context.Context, id string) (*Client, error) {
 	now := c.Now()
 	c.mu.RLock()
@@ -368,6 +367,12 @@ func (c *ClientCache) Get(ctx context.Context, id string) (*Client, error) {
 	rec, err := c.Store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if rec.Disabled {
+		// A disabled client is no client, for every use of the cache: it
+		// cannot authenticate, start a flow, validate its tokens or
+		// receive a post-logout redirect, until it is enabled again.
+		return nil, fmt.Errorf("client %q is disabled: %w", id, identity.ErrNotFound)
 	}
 	client, err := newClient(rec)
 	if err != nil {

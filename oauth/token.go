@@ -195,9 +195,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		// A user's token: roles are read now, not from the token's
 		// snapshot, so a role change is visible to resource servers at
 		// once (and a disabled user's tokens stop working).
-		u, err := p.Store.UserByID(ctx, sess.Subject)
+		u, err := p.activeUser(ctx, sess.Subject)
 		switch {
-		case errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled):
+		case errors.Is(err, ErrInactiveToken):
 			p.Metrics.Introspections.WithLabelValues("inactive").Inc()
 			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 			return
@@ -341,8 +341,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := ar.GetSession().(*Session)
-	user, err := p.Store.UserByID(ctx, sess.Subject)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled) {
+	user, err := p.activeUser(ctx, sess.Subject)
+	if errors.Is(err, ErrInactiveToken) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The account no longer exists."})
 		return

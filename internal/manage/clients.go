@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/oauth"
@@ -89,7 +88,7 @@ func (s *Service) validate(c *identity.Client) error {
 // (users get its scopes without a consent page), or one whose roles
 // include admin.
 func Privileged(catalog identity.RoleCatalog, c *identity.Client) bool {
-	if c.FirstParty || slices.ContainsFunc(c.Scopes, func(sc string) bool { return strings.HasPrefix(sc, "portero:") }) {
+	if c.FirstParty || slices.ContainsFunc(c.Scopes, identity.PorteroScope) {
 		return true
 	}
 	roles, _ := catalog.Expand(c.Roles)
