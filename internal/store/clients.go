@@ -3,11 +3,34 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/portero-id/portero/identity"
+)
+
+// clientFields are the columns a client's settings are stored in, besides
+// id, created_at and updated_at; clientValues gives c's in this order, for
+// the insert and the update alike.
+var clientFields = []string{"name", "secret_hash", "is_public", "token_endpoint_auth_method",
+	"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scopes", "audience", "roles",
+	"jwks", "token_format", "id_token_signed_response_alg", "introspect_any", "first_party", "backchannel_logout_uri",
+	"permissions_claim", "registration_token_hash", "disabled"}
+
+func clientValues(c *identity.Client) []any {
+	return []any{c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
+		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
+		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
+		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
+		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled}
+}
+
+var (
+	clientColumns = "id, " + strings.Join(clientFields, ", ") + ", created_at, updated_at"
+	clientInsert  = "INSERT INTO clients (" + clientColumns + ") VALUES (?" + strings.Repeat(", ?", len(clientFields)+2) + ")"
+	clientUpdate  = "UPDATE clients SET " + strings.Join(clientFields, " = ?, ") + " = ?, updated_at = ? WHERE id = ? AND updated_at = ?"
 )
 
 // CreateClient inserts c. An empty ID is filled with a random UUID, and zero
@@ -23,16 +46,8 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 	if c.UpdatedAt.IsZero() {
 		c.UpdatedAt = c.CreatedAt
 	}
-	_, err := s.exec(ctx, `INSERT INTO clients
-		(id, name, secret_hash, is_public, token_endpoint_auth_method,
-		 redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-		 jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, disabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
-		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
-		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
-		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI, c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled,
-		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+	args := append(append([]any{c.ID}, clientValues(c)...), s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+	_, err := s.exec(ctx, clientInsert, args...)
 	if isDuplicate(err) {
 		return fmt.Errorf("create client %q: %w", c.ID, identity.ErrConflict)
 	}
@@ -41,10 +56,6 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 	}
 	return nil
 }
-
-const clientColumns = `id, name, secret_hash, is_public, token_endpoint_auth_method,
-	redirect_uris, post_logout_redirect_uris, grant_types, response_types, scopes, audience, roles,
-	jwks, token_format, id_token_signed_response_alg, introspect_any, first_party, backchannel_logout_uri, permissions_claim, registration_token_hash, disabled, created_at, updated_at`
 
 func scanClient(row scanner, c *identity.Client) error {
 	var (
@@ -103,17 +114,8 @@ func (s *Store) UpdateClient(ctx context.Context, c *identity.Client, prev time.
 		c.UpdatedAt = now()
 	}
 	return s.InTx(ctx, func(ctx context.Context) error {
-		n, err := s.exec(ctx, `UPDATE clients SET name = ?, secret_hash = ?, is_public = ?, token_endpoint_auth_method = ?,
-			redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?, roles = ?,
-			jwks = ?, token_format = ?, id_token_signed_response_alg = ?, introspect_any = ?, first_party = ?, backchannel_logout_uri = ?,
-			permissions_claim = ?, registration_token_hash = ?, disabled = ?, updated_at = ?
-			WHERE id = ? AND updated_at = ?`,
-			c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
-			listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
-			listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
-			bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
-			c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, s.timeArg(c.UpdatedAt),
-			c.ID, s.timeArg(prev))
+		args := append(clientValues(c), s.timeArg(c.UpdatedAt), c.ID, s.timeArg(prev))
+		n, err := s.exec(ctx, clientUpdate, args...)
 		if err != nil {
 			return failed("update client", err)
 		}

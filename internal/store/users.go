@@ -202,12 +202,8 @@ func (s *Store) ListUsers(ctx context.Context, limit int) ([]identity.User, erro
 // roles, credentials, one-time tokens and scope consents.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		holders, err := s.lockEnabledSuperAdmins(ctx)
-		if err != nil {
+		if err := s.refuseLastSuperAdmin(ctx, id); err != nil {
 			return err
-		}
-		if len(holders) == 1 && holders[0] == id {
-			return identity.ErrLastSuperAdmin
 		}
 		if _, err := s.exec(ctx, `DELETE FROM grants WHERE subject = ?`, id); err != nil {
 			return failed("delete user grants", err)
@@ -272,16 +268,26 @@ func (s *Store) LockUser(ctx context.Context, id string) (*identity.User, error)
 	return s.UserByID(ctx, id)
 }
 
+// refuseLastSuperAdmin is ErrLastSuperAdmin when id is the only enabled
+// super_admin, who is about to be disabled, erased or demoted; the
+// super_admins stay locked until the transaction ends.
+func (s *Store) refuseLastSuperAdmin(ctx context.Context, id string) error {
+	holders, err := s.lockEnabledSuperAdmins(ctx)
+	if err != nil {
+		return err
+	}
+	if len(holders) == 1 && holders[0] == id {
+		return identity.ErrLastSuperAdmin
+	}
+	return nil
+}
+
 // SetUserDisabled disables or enables the account.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if disabled {
-			holders, err := s.lockEnabledSuperAdmins(ctx)
-			if err != nil {
+			if err := s.refuseLastSuperAdmin(ctx, id); err != nil {
 				return err
-			}
-			if len(holders) == 1 && holders[0] == id {
-				return identity.ErrLastSuperAdmin
 			}
 		}
 		n, err := s.exec(ctx, `UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, s.timeArg(at), id)
@@ -374,12 +380,8 @@ func (s *Store) RevokeRole(ctx context.Context, userID, role string) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		if role == identity.RoleSuperAdmin {
 			// Nobody may remove the last enabled super_admin.
-			holders, err := s.lockEnabledSuperAdmins(ctx)
-			if err != nil {
+			if err := s.refuseLastSuperAdmin(ctx, userID); err != nil {
 				return err
-			}
-			if len(holders) == 1 && holders[0] == userID {
-				return identity.ErrLastSuperAdmin
 			}
 		}
 		n, err := s.exec(ctx, `DELETE FROM user_roles WHERE user_id = ? AND role = ?`, userID, role)
