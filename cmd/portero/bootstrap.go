@@ -44,7 +44,7 @@ func (g *globals) bootstrap(ctx context.Context, args []string) error {
 	if cfg.Issuer == "" {
 		return fmt.Errorf("bootstrap: issuer is not configured; the link needs it")
 	}
-	existing, err := st.ListUsers(ctx, 1)
+	existing, err := st.SearchUsers(ctx, identity.UserQuery{Limit: 1})
 	if err != nil {
 		return err
 	}

@@ -323,7 +323,7 @@ func testUsersWithoutEmail(t *testing.T, s identity.Store) {
 		u.Email = ""
 		mustCreateUser(t, s, u)
 	}
-	users, err := s.ListUsers(t.Context(), 0)
+	users, err := s.SearchUsers(t.Context(), identity.UserQuery{})
 	noErr(t, "ListUsers", err)
 	if len(users) != 3 {
 		t.Fatalf("ListUsers returned %d users, want 3", len(users))
@@ -394,8 +394,8 @@ func testListUsers(t *testing.T, s identity.Store) {
 	noErr(t, "GrantRole", s.GrantRole(t.Context(), "u-alice", "admin"))
 	noErr(t, "GrantRole", s.GrantRole(t.Context(), "u-carol", "customer"))
 
-	users, err := s.ListUsers(t.Context(), 0)
-	noErr(t, "ListUsers(0)", err)
+	users, err := s.SearchUsers(t.Context(), identity.UserQuery{})
+	noErr(t, "SearchUsers", err)
 	var names []string
 	for _, u := range users {
 		names = append(names, u.Username)
@@ -409,8 +409,8 @@ func testListUsers(t *testing.T, s identity.Store) {
 	}
 	checkFields(t, "ListUsers[3]", users[3], *newUser("dave"))
 
-	users, err = s.ListUsers(t.Context(), 2)
-	noErr(t, "ListUsers(2)", err)
+	users, err = s.SearchUsers(t.Context(), identity.UserQuery{Limit: 2})
+	noErr(t, "SearchUsers(limit 2)", err)
 	if len(users) != 2 || users[0].Username != "alice" || users[1].Username != "Bob" {
 		t.Errorf("ListUsers(2) returned %d users %v, want alice and Bob", len(users), users)
 	}
@@ -1235,7 +1235,7 @@ func testConcurrentWrites(t *testing.T, s identity.Store) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("concurrent writes failed: %v", err)
 	}
-	users, err := s.ListUsers(t.Context(), 0)
+	users, err := s.SearchUsers(t.Context(), identity.UserQuery{})
 	noErr(t, "ListUsers", err)
 	if len(users) != concurrency {
 		t.Fatalf("ListUsers returned %d users, want %d", len(users), concurrency)

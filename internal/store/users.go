@@ -177,26 +177,6 @@ func (s *Store) SetEmailVerified(ctx context.Context, userID string, at time.Tim
 	return nil
 }
 
-// ListUsers returns at most limit users (all of them if limit <= 0) ordered
-// by username, ignoring case.
-func (s *Store) ListUsers(ctx context.Context, limit int) ([]identity.User, error) {
-	inner := `SELECT * FROM users ORDER BY username_norm, id`
-	var args []any
-	if limit > 0 {
-		inner += ` LIMIT ?`
-		args = append(args, limit)
-	}
-	var ur userRows
-	err := s.queryAll(ctx, ur.scan, `SELECT `+userColumns+`
-		FROM (`+inner+`) u LEFT JOIN user_roles r ON r.user_id = u.id
-		ORDER BY u.username_norm, u.id`, args...)
-	if err != nil {
-		return nil, failed("list users", err)
-	}
-	ur.sortRoles()
-	return ur.users, nil
-}
-
 // DeleteUser deletes the user's tokens (grants name the subject, without a
 // foreign key) and the user row, whose foreign keys cascade to sessions,
 // roles, credentials, one-time tokens and scope consents.
