@@ -63,18 +63,13 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 			return err
 		}
 		defer a.Close()
-		list, err := a.svc.Clients(ctx)
+		list, err := a.svc.Clients(ctx, *q)
 		if err != nil {
 			return explain(cmd, err)
 		}
 		views := []adminview.Client{}
-		needle := strings.ToLower(*q)
 		for i := range list {
-			c := &list[i]
-			if needle != "" && !strings.Contains(strings.ToLower(c.ID), needle) && !strings.Contains(strings.ToLower(c.Name), needle) {
-				continue
-			}
-			views = append(views, adminview.ClientOf(c))
+			views = append(views, adminview.ClientOf(&list[i]))
 		}
 		return g.output(views, func() {
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)

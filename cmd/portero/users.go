@@ -37,17 +37,11 @@ func (g *globals) printUser(v adminview.User) {
 
 // userDetail is one user with the summary of their second factors.
 func (a *adminSession) userDetail(ctx context.Context, id string) (adminview.User, error) {
-	u, err := a.svc.User(ctx, id)
+	u, f, err := a.svc.UserDetail(ctx, id)
 	if err != nil {
 		return adminview.User{}, err
 	}
-	f, err := a.svc.Store.SecondFactors(ctx, id)
-	if err != nil {
-		return adminview.User{}, err
-	}
-	v := adminview.UserOf(u)
-	v.MFA = &adminview.MFA{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
-	return v, nil
+	return adminview.UserDetailOf(u, f), nil
 }
 
 func (g *globals) users(ctx context.Context, args []string) error {

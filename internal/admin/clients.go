@@ -46,7 +46,7 @@ func (a *Admin) listClients(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := a.guard(w, r); !ok {
 		return
 	}
-	clients, err := a.Manage.Clients(r.Context())
+	clients, err := a.Manage.Clients(r.Context(), "")
 	if err != nil {
 		a.serverError(w, r, "clients", err)
 		return

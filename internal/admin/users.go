@@ -182,7 +182,7 @@ func (a *Admin) showUser(w http.ResponseWriter, r *http.Request) {
 // ledger entry (manage.Service.UserConsents).
 func (a *Admin) renderUser(w http.ResponseWriter, r *http.Request, sess *identity.Session, adm *identity.User, id string, status int, page userPage) {
 	ctx := r.Context()
-	u, err := a.Manage.User(ctx, id)
+	u, factors, err := a.Manage.UserDetail(ctx, id)
 	if errors.Is(err, identity.ErrNotFound) {
 		a.notFound(w, r)
 		return
@@ -193,11 +193,7 @@ func (a *Admin) renderUser(w http.ResponseWriter, r *http.Request, sess *identit
 	}
 	page.ID, page.Username, page.Email, page.Roles, page.Disabled = u.ID, u.Username, u.Email, u.Roles, u.Disabled
 	page.Created, page.Updated, page.EmailVerified = moment(u.CreatedAt), moment(u.UpdatedAt), optMoment(u.EmailVerifiedAt)
-	page.Self = u.ID == adm.ID
-	if page.Factors, err = a.Manage.Store.SecondFactors(ctx, u.ID); err != nil {
-		a.serverError(w, r, "second factors", err)
-		return
-	}
+	page.Self, page.Factors = u.ID == adm.ID, factors
 	sessions, err := a.Manage.Sessions(ctx, u.ID)
 	if err != nil {
 		a.serverError(w, r, "sessions", err)

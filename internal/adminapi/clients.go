@@ -54,31 +54,18 @@ func (a *API) listClients(c *call) {
 	if !ok {
 		return
 	}
-	all, err := a.Manage.Clients(c.ctx())
+	all, err := a.Manage.Clients(c.ctx(), c.r.URL.Query().Get("q"))
 	if err != nil {
 		c.fail(a, err)
 		return
 	}
-	// The cursor compares ids byte-wise: sort the same way, whatever the
-	// database's collation.
-	slices.SortFunc(all, func(x, y identity.Client) int { return strings.Compare(x.ID, y.ID) })
-	q := strings.ToLower(c.r.URL.Query().Get("q"))
-	out := page[adminview.Client]{Items: []adminview.Client{}}
-	for i := range all {
-		cl := &all[i]
-		if cl.ID <= cur.ID && cur.ID != "" {
-			continue
-		}
-		if q != "" && !strings.Contains(strings.ToLower(cl.ID), q) && !strings.Contains(strings.ToLower(cl.Name), q) {
-			continue
-		}
-		if len(out.Items) == limit {
-			out.NextCursor = cursor{ID: out.Items[limit-1].ID}.encode()
-			break
-		}
-		out.Items = append(out.Items, adminview.ClientOf(cl))
+	start, _ := slices.BinarySearchFunc(all, cur.ID, func(cl identity.Client, id string) int { return strings.Compare(cl.ID, id) })
+	if start < len(all) && cur.ID != "" && all[start].ID == cur.ID {
+		start++
 	}
-	c.write(http.StatusOK, out)
+	rest := all[start:min(len(all), start+limit+1)]
+	c.write(http.StatusOK, pageOf(rest, limit, adminview.ClientOf,
+		func(last *identity.Client) cursor { return cursor{ID: last.ID} }))
 }
 
 func (a *API) getClient(c *call) {

@@ -37,16 +37,11 @@ func (a *API) listUsers(c *call) {
 
 // userDetail is a single user's representation, with its second factors.
 func (a *API) userDetail(c *call, id string) (*adminview.User, error) {
-	u, err := a.Manage.User(c.ctx(), id)
+	u, f, err := a.Manage.UserDetail(c.ctx(), id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := a.Manage.Store.SecondFactors(c.ctx(), id)
-	if err != nil {
-		return nil, err
-	}
-	v := adminview.UserOf(u)
-	v.MFA = &adminview.MFA{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
+	v := adminview.UserDetailOf(u, f)
 	return &v, nil
 }
 

@@ -93,6 +93,14 @@ func UserOf(u *identity.User) User {
 		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
+// UserDetailOf is a single user's representation, with their second
+// factors.
+func UserDetailOf(u *identity.User, f identity.SecondFactors) User {
+	v := UserOf(u)
+	v.MFA = &MFA{TOTP: f.TOTP, Passkeys: f.Passkeys, RecoveryCodes: f.RecoveryCodes}
+	return v
+}
+
 // Session is a browser session; its ID is the stored digest of the
 // cookie, not the cookie.
 type Session struct {

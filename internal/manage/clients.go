@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/oauth"
@@ -119,9 +120,20 @@ func (s *Service) Client(ctx context.Context, id string) (*identity.Client, erro
 	return s.Store.ClientByID(ctx, id)
 }
 
-// Clients lists every client, ordered by id.
-func (s *Service) Clients(ctx context.Context) ([]identity.Client, error) {
-	return s.Store.ListClients(ctx)
+// Clients lists the clients whose id or name contains text, ignoring case
+// ("" for all), ordered by id byte-wise (whatever the database's
+// collation, so that a cursor on the id pages the same way everywhere).
+func (s *Service) Clients(ctx context.Context, text string) ([]identity.Client, error) {
+	all, err := s.Store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	text = strings.ToLower(text)
+	out := slices.DeleteFunc(all, func(c identity.Client) bool {
+		return text != "" && !strings.Contains(strings.ToLower(c.ID), text) && !strings.Contains(strings.ToLower(c.Name), text)
+	})
+	slices.SortFunc(out, func(x, y identity.Client) int { return strings.Compare(x.ID, y.ID) })
+	return out, nil
 }
 
 // CreateClient registers a client and returns it with its secret, shown

@@ -13,6 +13,16 @@ func (s *Service) User(ctx context.Context, id string) (*identity.User, error) {
 	return s.Store.UserByID(ctx, id)
 }
 
+// UserDetail returns a user with the summary of their second factors.
+func (s *Service) UserDetail(ctx context.Context, id string) (*identity.User, identity.SecondFactors, error) {
+	u, err := s.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, identity.SecondFactors{}, err
+	}
+	f, err := s.Store.SecondFactors(ctx, id)
+	return u, f, err
+}
+
 // SearchUsers pages through users.
 func (s *Service) SearchUsers(ctx context.Context, q identity.UserQuery) ([]identity.User, error) {
 	return s.Store.SearchUsers(ctx, q)
