@@ -65,8 +65,8 @@ type clientForm struct {
 // newClientForm is the empty form: the defaults manage.ClientSpec takes,
 // shown as such.
 func newClientForm() clientForm {
-	return clientForm{AuthMethod: identity.AuthMethodBasic, GrantTypes: []string{"authorization_code", "refresh_token"},
-		Scopes: "openid offline_access", TokenFormat: identity.TokenFormatJWT, IDTokenAlg: "RS256"}
+	return clientForm{AuthMethod: identity.AuthMethodBasic, GrantTypes: slices.Clone(manage.DefaultGrantTypes),
+		Scopes: strings.Join(manage.DefaultScopes, " "), TokenFormat: identity.TokenFormatJWT, IDTokenAlg: "RS256"}
 }
 
 // clientFormOf is the edit form filled with c's settings.

@@ -38,6 +38,12 @@ type ClientSpec struct {
 	Secret string
 }
 
+// What a client gets when its spec leaves them empty.
+var (
+	DefaultGrantTypes = []string{"authorization_code", "refresh_token"}
+	DefaultScopes     = []string{"openid", "offline_access"}
+)
+
 // apply sets the spec's fields on c, with defaults.
 func (sp *ClientSpec) apply(c *identity.Client) {
 	c.Name = sp.Name
@@ -47,7 +53,7 @@ func (sp *ClientSpec) apply(c *identity.Client) {
 	c.RedirectURIs, c.PostLogoutRedirectURIs = sp.RedirectURIs, sp.PostLogoutRedirectURIs
 	c.GrantTypes = sp.GrantTypes
 	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{"authorization_code", "refresh_token"}
+		c.GrantTypes = slices.Clone(DefaultGrantTypes)
 	}
 	c.ResponseTypes = nil
 	if slices.Contains(c.GrantTypes, "authorization_code") {
@@ -55,7 +61,7 @@ func (sp *ClientSpec) apply(c *identity.Client) {
 	}
 	c.Scopes = sp.Scopes
 	if len(c.Scopes) == 0 {
-		c.Scopes = []string{"openid", "offline_access"}
+		c.Scopes = slices.Clone(DefaultScopes)
 	}
 	c.Audience, c.Roles, c.JWKS = sp.Audience, sp.Roles, sp.JWKS
 	c.TokenFormat = cmpOr(sp.TokenFormat, identity.TokenFormatJWT)
