@@ -67,7 +67,7 @@ func (g *globals) events(ctx context.Context, args []string) error {
 	defer a.Close()
 	if *subject != "" {
 		f.Subject = *subject
-		if u, err := resolveUser(ctx, a.st, *subject); err == nil {
+		if u, err := a.svc.ResolveUser(ctx, *subject); err == nil {
 			f.Subject = u.ID
 		} else if !errors.Is(err, identity.ErrNotFound) {
 			return explain("events", err)
@@ -251,7 +251,7 @@ func (g *globals) requestsList(ctx context.Context, args []string) error {
 	defer a.Close()
 	if *userRef != "" {
 		f.UserID = *userRef
-		if u, err := resolveUser(ctx, a.st, *userRef); err == nil {
+		if u, err := a.svc.ResolveUser(ctx, *userRef); err == nil {
 			f.UserID = u.ID
 		} else if !errors.Is(err, identity.ErrNotFound) {
 			return explain("requests list", err)

@@ -37,7 +37,7 @@ func (g *globals) roles(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := resolveUser(ctx, a.st, *user)
+	u, err := a.svc.ResolveUser(ctx, *user)
 	if err != nil {
 		return explain(cmd, err)
 	}

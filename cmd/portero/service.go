@@ -117,34 +117,6 @@ func cliActor() manage.Actor {
 	return manage.Actor{ID: "cli:" + name, Roles: []string{identity.RoleSuperAdmin}}
 }
 
-// resolveUser finds a user by username, e-mail address or id. A reference
-// that is one user's login and another's id is refused: usernames are
-// chosen at sign-up, and one shaped like a victim's id must not catch a
-// command meant for the victim.
-func resolveUser(ctx context.Context, st identity.Store, ref string) (*identity.User, error) {
-	if ref == "" {
-		return nil, fmt.Errorf("a user (username, e-mail or id) is required: %w", identity.ErrInvalid)
-	}
-	byLogin, err := st.UserByLogin(ctx, ref)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return nil, err
-	}
-	byID, err := st.UserByID(ctx, ref)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		return nil, err
-	}
-	switch {
-	case byLogin != nil && byID != nil && byLogin.ID != byID.ID:
-		return nil, fmt.Errorf("%q is the id of %s and the username of another user (id %s): name the user by e-mail or by that id: %w",
-			ref, byID.Username, byLogin.ID, identity.ErrConflict)
-	case byID != nil:
-		return byID, nil
-	case byLogin != nil:
-		return byLogin, nil
-	}
-	return nil, fmt.Errorf("no user with username, e-mail or id %q: %w", ref, identity.ErrNotFound)
-}
-
 // explain prefixes err with the command and says what a refusal means.
 func explain(cmd string, err error) error {
 	if err == nil {

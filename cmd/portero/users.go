@@ -80,7 +80,7 @@ func (g *globals) users(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := resolveUser(ctx, a.st, ref)
+	u, err := a.svc.ResolveUser(ctx, ref)
 	if err != nil {
 		return explain(cmd, err)
 	}

@@ -83,16 +83,13 @@ func (p *eventsPage) url(before int64) string {
 	return "/admin/events?" + v.Encode()
 }
 
-// resolveUser turns a subject typed as a username or e-mail into the
-// user's id; an id (or a pseudonym of an erased account) stays as is.
+// resolveUser turns a user typed as a username, e-mail or id into the
+// id; what names no user (a pseudonym of an erased account) stays as is.
 func (a *Admin) resolveUser(r *http.Request, s string) string {
 	if s == "" {
 		return ""
 	}
-	if _, err := a.Users.UserByID(r.Context(), s); err == nil {
-		return s
-	}
-	if u, err := a.Users.UserByLogin(r.Context(), s); err == nil {
+	if u, err := a.Manage.ResolveUser(r.Context(), s); err == nil {
 		return u.ID
 	}
 	return s

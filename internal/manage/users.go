@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/throttle"
@@ -11,6 +12,34 @@ import (
 // User returns one user.
 func (s *Service) User(ctx context.Context, id string) (*identity.User, error) {
 	return s.Store.UserByID(ctx, id)
+}
+
+// ResolveUser finds a user by username, e-mail address or id. A reference
+// that is one user's login and another's id is refused: usernames are
+// chosen at sign-up, and one shaped like a victim's id must not catch a
+// command meant for the victim.
+func (s *Service) ResolveUser(ctx context.Context, ref string) (*identity.User, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("a user (username, e-mail or id) is required: %w", identity.ErrInvalid)
+	}
+	byLogin, err := s.Store.UserByLogin(ctx, ref)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return nil, err
+	}
+	byID, err := s.Store.UserByID(ctx, ref)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return nil, err
+	}
+	switch {
+	case byLogin != nil && byID != nil && byLogin.ID != byID.ID:
+		return nil, fmt.Errorf("%q is the id of %s and the username of another user (id %s): name the user by e-mail or by that id: %w",
+			ref, byID.Username, byLogin.ID, identity.ErrConflict)
+	case byID != nil:
+		return byID, nil
+	case byLogin != nil:
+		return byLogin, nil
+	}
+	return nil, fmt.Errorf("no user with username, e-mail or id %q: %w", ref, identity.ErrNotFound)
 }
 
 // UserDetail returns a user with the summary of their second factors.
