@@ -420,16 +420,16 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // not nil, receives the bound address once the listener is open.
 func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	type listener struct {
-		ln      net.Listener
-		handler http.Handler
-		name    string
+		addr, name string
+		handler    http.Handler
+		ln         net.Listener
 	}
-	listeners := []listener{{handler: s.Handler, name: "portero listening"}}
+	listeners := []listener{{addr: s.cfg.HTTP.Address, name: "portero listening", handler: s.Handler}}
 	if s.AdminHandler != nil {
-		listeners = append(listeners, listener{handler: s.AdminHandler, name: "admin API listening"})
+		listeners = append(listeners, listener{addr: s.cfg.HTTP.AdminAddress, name: "admin API listening", handler: s.AdminHandler})
 	}
-	for i, addr := range []string{s.cfg.HTTP.Address, s.cfg.HTTP.AdminAddress}[:len(listeners)] {
-		ln, err := net.Listen("tcp", addr)
+	for i := range listeners {
+		ln, err := net.Listen("tcp", listeners[i].addr)
 		if err != nil {
 			for _, l := range listeners[:i] {
 				l.ln.Close()
@@ -463,8 +463,10 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		ready(listeners[0].ln.Addr())
 	}
 	var err error
+	pending := len(servers)
 	select {
 	case err = <-errc:
+		pending--
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.HTTP.ShutdownTimeout.String())
@@ -477,10 +479,12 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	// Mail queued by the last requests still goes out.
 	s.WaitBackground()
-	for range len(servers) - 1 {
-		<-errc
+	for range pending {
+		if serr := <-errc; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
 	}
-	if err != nil && errors.Is(err, http.ErrServerClosed) {
+	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
