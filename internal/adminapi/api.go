@@ -287,13 +287,12 @@ func (a *API) serverError(w http.ResponseWriter, r *http.Request, what string, e
 // fail answers for an error from the service.
 func (c *call) fail(a *API, err error) {
 	w, r := c.w, c.r
-	var lb *identity.LedgerBreak
 	switch {
 	case errors.Is(err, manage.ErrForbidden):
 		a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden.", strings.TrimPrefix(err.Error(), "forbidden: "))
 	case errors.Is(err, identity.ErrNotFound):
 		a.problem(w, r, http.StatusNotFound, "not-found", "No such resource.", "")
-	case errors.Is(err, manage.ErrPrecondition), errors.Is(err, errStale):
+	case errors.Is(err, manage.ErrPrecondition):
 		a.problem(w, r, http.StatusPreconditionFailed, "precondition-failed", "The resource changed since it was read.", "Fetch it again and retry with its new ETag.")
 	case errors.Is(err, identity.ErrLastSuperAdmin):
 		a.problem(w, r, http.StatusConflict, "last-super-admin", "The last super_admin cannot be removed.", "")
@@ -301,8 +300,6 @@ func (c *call) fail(a *API, err error) {
 		a.problem(w, r, http.StatusConflict, "conflict", "Conflict.", err.Error())
 	case errors.Is(err, identity.ErrInvalid):
 		a.problem(w, r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", err.Error())
-	case errors.As(err, &lb):
-		a.serverError(w, r, "ledger", err)
 	default:
 		if status, kind := requestProblem(err); status != 0 {
 			a.problem(w, r, status, kind, "The request cannot be done.", err.Error())
@@ -311,8 +308,6 @@ func (c *call) fail(a *API, err error) {
 		a.serverError(w, r, "admin api", err)
 	}
 }
-
-var errStale = errors.New("stale")
 
 // write sends v as JSON with its ETag.
 func (c *call) write(status int, v any) { c.writeTagged(status, v, nil) }
@@ -362,7 +357,7 @@ func (c *call) matches(v any) error {
 			return nil
 		}
 	}
-	return errStale
+	return manage.ErrPrecondition
 }
 
 // decode reads a JSON body into v; it answers and returns false on error.

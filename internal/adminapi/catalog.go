@@ -9,6 +9,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/adminview"
+	"github.com/portero-id/portero/internal/manage"
 )
 
 // --- roles ---
@@ -63,7 +64,7 @@ func (a *API) ifMatchRole(c *call) bool {
 	}
 	r, err := a.role(c.ctx(), c.var_("name"))
 	if errors.Is(err, identity.ErrNotFound) {
-		err = errStale // RFC 9110 §13.1.1: If-Match fails when there is no current representation
+		err = manage.ErrPrecondition // RFC 9110 §13.1.1: If-Match fails when there is no current representation
 	} else if err == nil {
 		err = c.matches(adminview.RoleOf(r))
 	}
