@@ -73,59 +73,46 @@ func (a *API) answerUser(c *call) {
 
 func (a *API) getUser(c *call) { a.answerUser(c) }
 
-func (a *API) setUserState(c *call) {
+// userAction changes the user named in the path: If-Match is checked
+// first, and the answer is the user as it is after the change.
+func (a *API) userAction(c *call, change func(id string) error) {
 	if !a.ifMatchUser(c) {
 		return
 	}
-	if _, err := a.Manage.SetUserDisabled(c.ctx(), c.actor, c.var_("id"), c.var_("state") == "disable"); err != nil {
+	if err := change(c.var_("id")); err != nil {
 		c.fail(a, err)
 		return
 	}
 	a.answerUser(c)
+}
+
+func (a *API) setUserState(c *call) {
+	a.userAction(c, func(id string) error {
+		_, err := a.Manage.SetUserDisabled(c.ctx(), c.actor, id, c.var_("state") == "disable")
+		return err
+	})
 }
 
 func (a *API) unlockUser(c *call) {
-	if !a.ifMatchUser(c) {
-		return
-	}
-	if err := a.Manage.Unlock(c.ctx(), c.actor, c.var_("id")); err != nil {
-		c.fail(a, err)
-		return
-	}
-	a.answerUser(c)
+	a.userAction(c, func(id string) error { return a.Manage.Unlock(c.ctx(), c.actor, id) })
 }
 
 func (a *API) resetMFA(c *call) {
-	if !a.ifMatchUser(c) {
-		return
-	}
-	if err := a.Manage.ResetMFA(c.ctx(), c.actor, c.var_("id")); err != nil {
-		c.fail(a, err)
-		return
-	}
-	a.answerUser(c)
+	a.userAction(c, func(id string) error { return a.Manage.ResetMFA(c.ctx(), c.actor, id) })
 }
 
 func (a *API) grantRole(c *call) {
-	if !a.ifMatchUser(c) {
-		return
-	}
-	if _, err := a.Manage.GrantRole(c.ctx(), c.actor, c.var_("id"), c.var_("role")); err != nil {
-		c.fail(a, err)
-		return
-	}
-	a.answerUser(c)
+	a.userAction(c, func(id string) error {
+		_, err := a.Manage.GrantRole(c.ctx(), c.actor, id, c.var_("role"))
+		return err
+	})
 }
 
 func (a *API) revokeRole(c *call) {
-	if !a.ifMatchUser(c) {
-		return
-	}
-	if _, err := a.Manage.RevokeRole(c.ctx(), c.actor, c.var_("id"), c.var_("role")); err != nil {
-		c.fail(a, err)
-		return
-	}
-	a.answerUser(c)
+	a.userAction(c, func(id string) error {
+		_, err := a.Manage.RevokeRole(c.ctx(), c.actor, id, c.var_("role"))
+		return err
+	})
 }
 
 func (a *API) listSessions(c *call) {
