@@ -68,10 +68,7 @@ func (a *Admin) renderRoles(w http.ResponseWriter, r *http.Request, adm *identit
 		page.Roles = append(page.Roles, roleRow{Name: x.Name, Description: x.Description, Builtin: x.Builtin,
 			Includes: x.Includes, Expanded: all, Permissions: x.Permissions})
 	}
-	if page.CanEdit, err = a.Manage.HasPermission(ctx, a.manageActor(r, adm), manage.PermRoles); err != nil {
-		a.serverError(w, r, "permissions", err)
-		return
-	}
+	page.CanEdit = manage.CanChangePrivilege(catalog, adm.Roles)
 	a.Pages.Render(w, r, status, "adminroles", page)
 }
 

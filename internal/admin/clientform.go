@@ -160,23 +160,16 @@ func choices(all []option, selected ...string) []option {
 // renderClientForm shows the create form, or the edit form of client cur
 // (as stored), with f's values.
 func (a *Admin) renderClientForm(w http.ResponseWriter, r *http.Request, adm *identity.User, cur *identity.Client, status int, f clientForm, p problem) {
-	ctx := r.Context()
-	can, err := a.Manage.HasPermission(ctx, a.manageActor(r, adm), manage.PermRoles)
+	catalog, err := a.Manage.Catalog(r.Context())
 	if err != nil {
-		a.serverError(w, r, "permissions", err)
+		a.serverError(w, r, "role catalog", err)
 		return
 	}
+	can := manage.CanChangePrivilege(catalog, adm.Roles)
 	page := clientFormPage{clientForm: f, CanPrivilege: can, Problem: p,
 		AuthMethods: choices(formAuthMethods, f.AuthMethod), GrantTypeOptions: choices(formGrantTypes, f.GrantTypes...),
 		TokenFormats: choices(formTokenFormats, f.TokenFormat), IDTokenAlgs: choices(formIDTokenAlgs, f.IDTokenAlg)}
-	if cur != nil && !can {
-		catalog, err := a.Manage.Catalog(ctx)
-		if err != nil {
-			a.serverError(w, r, "role catalog", err)
-			return
-		}
-		page.Locked = manage.Privileged(catalog, cur)
-	}
+	page.Locked = cur != nil && !can && manage.Privileged(catalog, cur)
 	a.Pages.Render(w, r, status, "adminclientform", page)
 }
 

@@ -199,7 +199,7 @@ func above(cat identity.RoleCatalog, a Actor, roles []string) *refusal {
 // mayChangePrivilege refuses (and records) a change of privilege by an
 // actor without PermRoles.
 func (s *Service) mayChangePrivilege(ctx context.Context, cat identity.RoleCatalog, a Actor, op string, t target, reason string) error {
-	if _, perms := cat.Expand(a.Roles); !slices.Contains(perms, PermRoles) {
+	if !CanChangePrivilege(cat, a.Roles) {
 		return s.Deny(ctx, a, op, t.subject, t.clientID, reason)
 	}
 	return nil
@@ -226,15 +226,12 @@ func (s *Service) IsAdmin(ctx context.Context, roles []string) (bool, error) {
 	return slices.ContainsFunc(AdminRoles, func(r string) bool { return slices.Contains(all, r) }), nil
 }
 
-// HasPermission reports whether the actor's roles carry perm (the pages
-// ask it to offer only the forms the actor may use).
-func (s *Service) HasPermission(ctx context.Context, a Actor, perm string) (bool, error) {
-	cat, err := s.Catalog(ctx)
-	if err != nil {
-		return false, err
-	}
-	_, perms := cat.Expand(a.Roles)
-	return slices.Contains(perms, perm), nil
+// CanChangePrivilege reports whether holders of roles may change the role
+// catalog and privileged clients (PermRoles); the pages ask it to offer
+// only the forms the administrator may use.
+func CanChangePrivilege(cat identity.RoleCatalog, roles []string) bool {
+	_, perms := cat.Expand(roles)
+	return slices.Contains(perms, PermRoles)
 }
 
 func nonNil(s []string) []string {
