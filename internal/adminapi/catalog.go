@@ -20,11 +20,7 @@ func (a *API) listRoles(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[adminview.Role]{Items: []adminview.Role{}}
-	for i := range roles {
-		out.Items = append(out.Items, adminview.RoleOf(&roles[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, whole(roles, adminview.RoleOf))
 }
 
 // role finds one role of the catalog.
@@ -109,11 +105,7 @@ func (a *API) deleteRole(c *call) {
 
 func (a *API) listKeys(c *call) {
 	keys := a.Manage.SigningKeys()
-	out := page[adminview.Key]{Items: []adminview.Key{}}
-	for i := range keys {
-		out.Items = append(out.Items, adminview.KeyOf(&keys[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, whole(keys, adminview.KeyOf))
 }
 
 func (a *API) rotateKeys(c *call) {
@@ -122,11 +114,7 @@ func (a *API) rotateKeys(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[adminview.Key]{Items: []adminview.Key{}}
-	for i := range keys {
-		out.Items = append(out.Items, adminview.KeyOf(&keys[i]))
-	}
-	c.write(http.StatusCreated, out)
+	c.write(http.StatusCreated, whole(keys, adminview.KeyOf))
 }
 
 // --- the ledger ---

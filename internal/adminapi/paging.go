@@ -35,6 +35,12 @@ func pageOf[T, V any](items []T, limit int, view func(*T) V, next func(last *T) 
 	return out
 }
 
+// whole is a list that is never paged (roles, keys, a user's sessions:
+// a few each).
+func whole[T, V any](items []T, view func(*T) V) page[V] {
+	return pageOf(items, len(items), view, nil)
+}
+
 // cursor is the opaque position after the last item of a page.
 type cursor struct {
 	ID       string `json:"i,omitempty"`

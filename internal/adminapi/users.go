@@ -121,11 +121,7 @@ func (a *API) listSessions(c *call) {
 		c.fail(a, err)
 		return
 	}
-	out := page[adminview.Session]{Items: []adminview.Session{}}
-	for i := range sessions {
-		out.Items = append(out.Items, adminview.SessionOf(&sessions[i]))
-	}
-	c.write(http.StatusOK, out)
+	c.write(http.StatusOK, whole(sessions, adminview.SessionOf))
 }
 
 func (a *API) revokeSessions(c *call) {
