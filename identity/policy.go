@@ -3,6 +3,7 @@ package identity
 import (
 	"errors"
 	"slices"
+	"time"
 )
 
 // RoleSuperAdmin is the built-in role above every other; at least one
@@ -33,4 +34,17 @@ func (p MFAPolicy) Requires(u *User) bool {
 		}
 	}
 	return false
+}
+
+// FreshAuthWindow bounds how long after signing in a session may change
+// the account's factors, or an administrator may act, without signing in
+// again: a stolen or forgotten session must not be enough to add the
+// thief's passkey or TOTP, or to remove the owner's. It is the one
+// freshness rule; every factor change and admin action asks IsFresh.
+const FreshAuthWindow = 15 * time.Minute
+
+// IsFresh reports whether a sign-in made at authTime is recent enough at
+// now for a change of factors. A zero authTime is never fresh.
+func IsFresh(authTime, now time.Time) bool {
+	return !authTime.IsZero() && now.Sub(authTime) <= FreshAuthWindow
 }

@@ -206,7 +206,7 @@ func (a *Admin) guard(w http.ResponseWriter, r *http.Request) (*identity.Session
 		a.notFound(w, r)
 		return nil, nil, false
 	}
-	if identity.ACRRank(sess.ACR) < identity.ACRRank(identity.ACRMFA) || a.Now().Sub(sess.AuthTime) > FreshAuth {
+	if identity.ACRRank(sess.ACR) < identity.ACRRank(identity.ACRMFA) || !identity.IsFresh(sess.AuthTime, a.Now()) {
 		http.Redirect(w, r, reauthURL(u), http.StatusSeeOther)
 		return nil, nil, false
 	}

@@ -218,7 +218,7 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			a.deny(w, r, actor, op, "the token's sign-in did not use a second factor")
 			return
 		}
-		if p.UserID != "" && a.Now().Sub(p.AuthTime) > manage.FreshAuth {
+		if p.UserID != "" && !identity.IsFresh(p.AuthTime, a.Now()) {
 			// As on the pages: a refreshed token keeps its sign-in's
 			// time, so a stolen refresh token is not weeks of admin
 			// access. Consoles sign in again with max_age.

@@ -199,9 +199,11 @@ type Pending struct {
 	AMR []string
 	// Flow is the parked authorization request to resume, if any.
 	Flow string
-	// Enroll: the user has no second factor and the policy requires one.
-	Enroll  bool
-	Expires int64 // unix seconds
+	// AuthTime (unix seconds) is when the first factor was verified: the
+	// password just now, or the sign-in of the session a step-up starts
+	// from. Enrolling a factor needs it fresh (identity.IsFresh).
+	AuthTime int64
+	Expires  int64 // unix seconds
 }
 
 // PendingLifespan bounds how long a half-done sign-in may wait.

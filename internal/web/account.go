@@ -143,14 +143,11 @@ func (s *Site) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Se
 	return s.requireUser(w, r)
 }
 
-// freshAuthWindow bounds how long after signing in the factors of an
-// account may be changed without signing in again: a stolen or forgotten
-// session must not be enough to add the thief's passkey or TOTP, or to
-// remove the owner's.
-const freshAuthWindow = 15 * time.Minute
-
-func (s *Site) fresh(sess *identity.Session) bool {
-	return s.Now().Sub(sess.AuthTime) <= freshAuthWindow
+// fresh is identity.IsFresh on the page's clock: the one freshness rule
+// for every change of factors (the account page, passkeys, the enrolment
+// step of a sign-in).
+func (s *Site) fresh(authTime time.Time) bool {
+	return identity.IsFresh(authTime, s.Now())
 }
 
 // reauthURL is the sign-in page that brings the user back to the account
@@ -168,7 +165,7 @@ func (s *Site) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.S
 		}
 	}
 	sess, u, ok := s.requireUser(w, r)
-	if ok && !s.fresh(sess) {
+	if ok && !s.fresh(sess.AuthTime) {
 		http.Redirect(w, r, reauthURL(u), http.StatusSeeOther)
 		return nil, nil, false
 	}

@@ -146,11 +146,12 @@ func (s *Site) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *id
 		s.serverError(w, r, "load factors", err)
 		return
 	}
+	p := session.Pending{UserID: user.ID, AMR: amr, Flow: flow, AuthTime: s.Now().Unix()}
 	switch {
 	case f.any():
-		s.toPending(w, r, session.Pending{UserID: user.ID, AMR: amr, Flow: flow}, "/login/mfa")
+		s.toPending(w, r, p, string(stepSecondFactor))
 	case s.Opts.MFA.Requires(user):
-		s.toPending(w, r, session.Pending{UserID: user.ID, AMR: amr, Flow: flow, Enroll: true}, "/login/enroll")
+		s.toPending(w, r, p, string(stepEnroll))
 	default:
 		s.completeSignIn(w, r, user, amr, flow)
 	}
@@ -161,15 +162,72 @@ func (s *Site) toPending(w http.ResponseWriter, r *http.Request, p session.Pendi
 		s.serverError(w, r, "pending sign-in", err)
 		return
 	}
-	if p.Flow != "" {
-		path += "?flow=" + url.QueryEscape(p.Flow)
+	http.Redirect(w, r, path+flowQuery(p.Flow), http.StatusSeeOther)
+}
+
+// signInStep is the page a half-done sign-in is at.
+type signInStep string
+
+const (
+	// stepSecondFactor: the account has a second factor; prove it.
+	stepSecondFactor signInStep = "/login/mfa"
+	// stepEnroll: the account has no second factor and one is due.
+	stepEnroll signInStep = "/login/enroll"
+	// stepReauth: a factor is to be enrolled, but the first factor is
+	// older than the freshness window: sign in again first.
+	stepReauth signInStep = "/login"
+)
+
+// stepOf decides which step a half-done sign-in is at from what is true
+// now, not from what a cookie or the page posted says: an account with a
+// second factor must prove it (a password alone never enrols a factor on
+// an account that has one), and an account without one may enrol one only
+// while its first factor is fresh, the rule the account page keeps too.
+func (s *Site) stepOf(p *session.Pending, f factors) signInStep {
+	switch {
+	case f.any():
+		return stepSecondFactor
+	case s.fresh(time.Unix(p.AuthTime, 0)):
+		return stepEnroll
+	default:
+		return stepReauth
 	}
-	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// atStep opens every step of the sign-in state machine, GET and POST
+// alike: it loads the half-done sign-in, its user and their factors once,
+// and when the flow is at another step than want it sends the browser
+// there (303, so a POST is not replayed) and the handler stops.
+func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want signInStep) (*session.Pending, *identity.User, factors, bool) {
+	p, u, ok := s.pending(w, r)
+	if !ok {
+		return nil, nil, factors{}, false
+	}
+	f, err := s.factorsOf(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, "load factors", err)
+		return nil, nil, factors{}, false
+	}
+	switch at := s.stepOf(p, f); {
+	case at == want:
+		return p, u, f, true
+	case at == stepReauth:
+		s.Sessions.ClearPending(w)
+		target := reauthURL(u)
+		if p.Flow != "" {
+			target += "&flow=" + url.QueryEscape(p.Flow)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, string(at)+flowQuery(p.Flow), http.StatusSeeOther)
+	}
+	return nil, nil, factors{}, false
 }
 
 // pending returns the half-done sign-in: the pending cookie, or, for a
 // step-up the dispatcher asked for, the signed-in session as the first
-// factor. nil means the browser must sign in first (already answered).
+// factor (with that session's sign-in time). nil means the browser must
+// sign in first (already answered).
 func (s *Site) pending(w http.ResponseWriter, r *http.Request) (*session.Pending, *identity.User, bool) {
 	flow := flowParam(r)
 	p, err := s.Sessions.Pending(r)
@@ -180,14 +238,10 @@ func (s *Site) pending(w http.ResponseWriter, r *http.Request) (*session.Pending
 			return nil, nil, false
 		}
 		if sess == nil {
-			target := "/login"
-			if flow != "" {
-				target += "?flow=" + url.QueryEscape(flow)
-			}
-			http.Redirect(w, r, target, http.StatusSeeOther)
+			http.Redirect(w, r, "/login"+flowQuery(flow), http.StatusSeeOther)
 			return nil, nil, false
 		}
-		p = &session.Pending{UserID: u.ID, AMR: sess.AMR, Flow: flow}
+		p = &session.Pending{UserID: u.ID, AMR: sess.AMR, Flow: flow, AuthTime: sess.AuthTime.Unix()}
 		if err := s.Sessions.SetPending(w, *p); err != nil {
 			s.serverError(w, r, "pending sign-in", err)
 			return nil, nil, false
@@ -220,18 +274,8 @@ type mfaPage struct {
 }
 
 func (s *Site) showMFA(w http.ResponseWriter, r *http.Request) {
-	p, u, ok := s.pending(w, r)
+	p, _, f, ok := s.atStep(w, r, stepSecondFactor)
 	if !ok {
-		return
-	}
-	f, err := s.factorsOf(r.Context(), u.ID)
-	if err != nil {
-		s.serverError(w, r, "load factors", err)
-		return
-	}
-	if !f.any() {
-		p.Enroll = true
-		s.toPending(w, r, *p, "/login/enroll")
 		return
 	}
 	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0})
@@ -243,13 +287,8 @@ func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r)
 		return
 	}
-	p, u, ok := s.pending(w, r)
+	p, u, f, ok := s.atStep(w, r, stepSecondFactor)
 	if !ok {
-		return
-	}
-	f, err := s.factorsOf(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "load factors", err)
 		return
 	}
 	page := mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}

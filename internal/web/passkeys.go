@@ -134,7 +134,7 @@ func (s *Site) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required", Redirect: "/login"})
 		return
 	}
-	if !s.fresh(sess) {
+	if !s.fresh(sess.AuthTime) {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "reauth_required", Redirect: reauthURL(u)})
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/portero-id/portero/identity"
@@ -101,28 +102,25 @@ type recoveryCodesPage struct {
 	Continue string
 }
 
-// showEnroll is the enrolment the MFA policy requires, right after the
-// password: a TOTP secret to scan.
+// showEnroll is the enrolment the MFA policy (or a step-up) requires of
+// an account without a second factor, right after a fresh first factor:
+// a TOTP secret to scan.
 func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
-	p, u, ok := s.pending(w, r)
+	p, u, _, ok := s.atStep(w, r, stepEnroll)
 	if !ok {
-		return
-	}
-	if !p.Enroll {
-		http.Redirect(w, r, "/login/mfa"+flowQuery(p.Flow), http.StatusSeeOther)
 		return
 	}
 	page, err := s.newTOTPEnrollment(r, u)
 	if errors.Is(err, identity.ErrConflict) {
 		// Confirmed meanwhile (another tab): use it.
-		http.Redirect(w, r, "/login/mfa"+flowQuery(p.Flow), http.StatusSeeOther)
+		http.Redirect(w, r, string(stepSecondFactor)+flowQuery(p.Flow), http.StatusSeeOther)
 		return
 	}
 	if err != nil {
 		s.serverError(w, r, "totp enrolment", err)
 		return
 	}
-	page.Flow, page.Action = p.Flow, "/login/enroll"
+	page.Flow, page.Action = p.Flow, string(stepEnroll)
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
 }
 
@@ -131,7 +129,7 @@ func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r)
 		return
 	}
-	p, u, ok := s.pending(w, r)
+	p, u, _, ok := s.atStep(w, r, stepEnroll)
 	if !ok {
 		return
 	}
@@ -147,7 +145,7 @@ func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
 			s.serverError(w, r, "totp enrolment", err)
 			return
 		}
-		page.Flow, page.Action, page.Failed = p.Flow, "/login/enroll", true
+		page.Flow, page.Action, page.Failed = p.Flow, string(stepEnroll), true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
 		return
 	}
@@ -167,5 +165,5 @@ func flowQuery(flow string) string {
 	if flow == "" {
 		return ""
 	}
-	return "?flow=" + flow
+	return "?flow=" + url.QueryEscape(flow)
 }

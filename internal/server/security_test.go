@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/testdb"
+)
+
+// Regression tests for the defects an outside attack run found (one test
+// per finding, named after it). docs/security.md lists the class each
+// belongs to and the one mechanism that now prevents it.
+
+// send makes one request without following redirects.
+func (e *env) send(c *http.Client, method, path string, form url.Values) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.issuer+path, strings.NewReader(form.Encode()))
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+func (e *env) givePasskey(t *testing.T, userID string) {
+	t.Helper()
+	err := e.store.CreateWebAuthnCredential(context.Background(), &identity.WebAuthnCredential{
+		ID: "cred-" + randomString(), UserID: userID, Name: "phone", Credential: []byte(`{}`), CreatedAt: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) hasTOTP(t *testing.T, userID string) bool {
+	t.Helper()
+	_, err := e.store.TOTPByUser(context.Background(), userID)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// Finding 1 (critical): a password alone must not enrol TOTP on an account
+// whose only second factor is a passkey; every sign-in step checks, on
+// POST as on GET, that it is the step the flow is at.
+func TestSec01PasswordAloneCannotEnrolAFactorOnAPasskeyAccount(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, nil)
+		e.givePasskey(t, e.userID)
+		c := e.browser()
+		resp := e.send(c, http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/login/mfa" {
+			t.Fatalf("password sign-in of a passkey account: %d %q, want 303 /login/mfa", resp.StatusCode, loc)
+		}
+		for _, tc := range []struct {
+			method string
+			form   url.Values
+		}{
+			{http.MethodPost, url.Values{"code": {"000000"}}},
+			{http.MethodGet, nil},
+			{http.MethodPost, url.Values{"code": {"123456"}}},
+		} {
+			resp := e.send(c, tc.method, "/login/enroll", tc.form)
+			body := readAll(t, resp)
+			if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/login/mfa" {
+				t.Errorf("%s /login/enroll with a passkey account: %d %q, want 303 /login/mfa", tc.method, resp.StatusCode, loc)
+			}
+			if totpSecretPattern.MatchString(body) {
+				t.Errorf("%s /login/enroll showed a TOTP secret", tc.method)
+			}
+		}
+		if e.hasTOTP(t, e.userID) {
+			t.Error("a TOTP secret was stored on the passkey account")
+		}
+		if e.hasSession(t, c) {
+			t.Error("the password alone signed the browser in")
+		}
+		if n, _ := e.store.UnusedRecoveryCodes(context.Background(), e.userID); n != 0 {
+			t.Errorf("recovery codes were issued: %d", n)
+		}
+	})
+}
+
+// Finding 3 (medium): a session older than the freshness window cannot
+// enrol TOTP through the sign-in enrolment step; it must sign in again,
+// as on the account page.
+func TestSec03StaleSessionCannotEnrolThroughSignIn(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c := e.browser()
+	if resp, _ := e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}}); resp.Request.URL.Path != "/account" {
+		t.Fatalf("sign-in: %s", resp.Request.URL)
+	}
+	e.advance(identity.FreshAuthWindow + time.Minute)
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/login/mfa"}, {http.MethodGet, "/login/enroll"}, {http.MethodPost, "/login/enroll"},
+	} {
+		resp := e.send(c, tc.method, tc.path, url.Values{"code": {"000000"}})
+		body := readAll(t, resp)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?notice=reauth") {
+			t.Errorf("%s %s with a stale session: %d %q, want a redirect to sign in again", tc.method, tc.path, resp.StatusCode, loc)
+		}
+		if totpSecretPattern.MatchString(body) {
+			t.Errorf("%s %s showed a TOTP secret", tc.method, tc.path)
+		}
+	}
+	if e.hasTOTP(t, e.userID) {
+		t.Error("a stale session stored a TOTP secret")
+	}
+	// Freshly signed in, the same step-up enrols.
+	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
+	if resp, body := e.page(c, "/login/mfa"); resp.Request.URL.Path != "/login/enroll" || !totpSecretPattern.MatchString(body) {
+		t.Fatalf("a fresh session's step-up should reach enrolment, got %d %s", resp.StatusCode, resp.Request.URL)
+	}
+}
