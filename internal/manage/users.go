@@ -141,24 +141,17 @@ func (s *Service) SetUserDisabled(ctx context.Context, a Actor, id string, disab
 	}
 	var clients []string
 	err := s.onManagedUser(ctx, a, op, id, func(ctx context.Context, u *identity.User, _ identity.RoleCatalog) error {
-		var err error
 		if err := s.Store.SetUserDisabled(ctx, id, disabled, s.now()); err != nil {
 			return err
 		}
 		details := map[string]any{}
 		if disabled {
-			if clients, err = s.Store.SubjectGrantClients(ctx, id); err != nil {
-				return err
-			}
-			sessions, err := s.Store.DeleteUserSessions(ctx, id)
+			ended, err := identity.EndAccess(ctx, s.Store, id, "")
 			if err != nil {
 				return err
 			}
-			tokens, err := s.Store.DeactivateSubjectGrants(ctx, id, "")
-			if err != nil {
-				return err
-			}
-			details["sessions_ended"], details["tokens_revoked"] = sessions, tokens
+			clients = ended.Clients
+			details["sessions_ended"], details["tokens_revoked"] = ended.Sessions, ended.Tokens
 		}
 		return s.record(ctx, a, typ, target{subject: u.ID}, details)
 	})
@@ -198,9 +191,11 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 
 // ResetMFA removes a user's second factors (TOTP, passkeys, recovery
 // codes), for one who lost them; the next sign-in asks them to enrol again
-// where policy requires a factor.
+// where policy requires a factor. Whoever held the lost factor may hold a
+// session or tokens made with it: those end too (identity.EndAccess).
 func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
-	return s.onManagedUser(ctx, a, "user.reset_mfa", id, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
+	var clients []string
+	err := s.onManagedUser(ctx, a, "user.reset_mfa", id, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
 		if err := s.Store.DeleteTOTP(ctx, id); err != nil && !errors.Is(err, identity.ErrNotFound) {
 			return err
 		}
@@ -216,8 +211,18 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
 		if err := s.Store.ReplaceRecoveryCodes(ctx, id, nil, s.now()); err != nil {
 			return err
 		}
-		return s.record(ctx, a, EventMFAReset, target{subject: id}, map[string]any{"passkeys_removed": len(passkeys)})
+		ended, err := identity.EndAccess(ctx, s.Store, id, "")
+		if err != nil {
+			return err
+		}
+		clients = ended.Clients
+		return s.record(ctx, a, EventMFAReset, target{subject: id}, map[string]any{"passkeys_removed": len(passkeys),
+			"sessions_ended": ended.Sessions, "tokens_revoked": ended.Tokens})
 	})
+	if err == nil && len(clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, id, clients)
+	}
+	return err
 }
 
 // GrantRole gives a user a role the actor may grant.

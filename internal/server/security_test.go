@@ -123,3 +123,96 @@ func TestSec03StaleSessionCannotEnrolThroughSignIn(t *testing.T) {
 		t.Fatalf("a fresh session's step-up should reach enrolment, got %d %s", resp.StatusCode, resp.Request.URL)
 	}
 }
+
+// refreshTokenFor signs alice in with c and returns a refresh token of the
+// mobile app.
+func (e *env) refreshTokenFor(t *testing.T, c *http.Client) string {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	q := e.redirectQuery(e.login(c, e.authURL(challenge), "alice", testPassword))
+	status, body := e.exchange(q.Get("code"), verifier)
+	if status != http.StatusOK || body["refresh_token"] == nil {
+		t.Fatalf("token exchange: %d %v", status, body)
+	}
+	return body["refresh_token"].(string)
+}
+
+func (e *env) refresh(rt string) (int, map[string]any) {
+	status, _, body := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"mobile"}})
+	return status, body
+}
+
+// Finding 2 (medium): every credential event ends the user's grants
+// (refresh families and access tokens), not only their sessions.
+func TestSec02CredentialEventsRevokeRefreshTokens(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, nil)
+		root := e.newAdmin(t, "root")
+		alice := "/admin/users/" + e.userID
+		newPassword := "a different horse battery staple"
+		events := []struct {
+			name string
+			do   func(t *testing.T, c *http.Client)
+			// undo restores alice's password or account for the next event.
+			undo func(t *testing.T)
+		}{
+			{"password change", func(t *testing.T, c *http.Client) {
+				resp, _ := e.submit(c, "/account/password", url.Values{"current_password": {testPassword}, "new_password": {newPassword}})
+				if resp.Request.URL.Path != "/account" {
+					t.Fatalf("password change: %d %s", resp.StatusCode, resp.Request.URL)
+				}
+			}, func(t *testing.T) { e.setPassword(t, testPassword) }},
+			{"password reset", func(t *testing.T, c *http.Client) {
+				e.submit(e.browser(), "/password/forgot", url.Values{"login": {"alice@example.com"}})
+				m, ok := e.lastMail("alice@example.com")
+				if !ok {
+					t.Fatal("no reset mail")
+				}
+				link := linkPattern.FindString(m.Text)
+				token, _ := url.Parse(link)
+				resp, body := e.submit(e.browser(), "/password/reset", url.Values{"token": {token.Query().Get("token")}, "password": {newPassword}})
+				if resp.Request.URL.Path != "/login" {
+					t.Fatalf("reset: %d %s %s", resp.StatusCode, resp.Request.URL, body)
+				}
+			}, func(t *testing.T) { e.setPassword(t, testPassword) }},
+			{"sign out everywhere", func(t *testing.T, c *http.Client) {
+				e.submit(c, "/account/sessions/revoke-all", nil)
+			}, func(*testing.T) {}},
+			{"admin disables the user", func(t *testing.T, _ *http.Client) {
+				if resp, _ := e.submit(root.c, alice+"/disable", nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("disable: %d", resp.StatusCode)
+				}
+			}, func(t *testing.T) {
+				if resp, _ := e.submit(root.c, alice+"/enable", nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("enable: %d", resp.StatusCode)
+				}
+			}},
+			{"admin resets MFA", func(t *testing.T, _ *http.Client) {
+				if resp, _ := e.submit(root.c, alice+"/reset-mfa", nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("reset MFA: %d", resp.StatusCode)
+				}
+			}, func(*testing.T) {}},
+		}
+		for _, ev := range events {
+			t.Run(ev.name, func(t *testing.T) {
+				c := e.browser()
+				rt := e.refreshTokenFor(t, c)
+				defer ev.undo(t)
+				ev.do(t, c)
+				status, body := e.refresh(rt)
+				wantError(t, status, body, http.StatusBadRequest, "invalid_grant")
+			})
+		}
+	})
+}
+
+func (e *env) setPassword(t *testing.T, password string) {
+	t.Helper()
+	hash, err := identity.HashPassword(password, identity.Argon2Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UpdatePasswordHash(context.Background(), e.userID, hash); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -397,13 +397,15 @@ func (s *Site) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := s.Store.DeleteUserSessions(r.Context(), u.ID)
+	// "Sign out everywhere" also ends the tokens the sessions had given
+	// to applications: a thief's refresh token is signed out too.
+	ended, err := s.onCredentialEvent(r.Context(), u.ID, "", nil)
 	if err != nil {
 		s.serverError(w, r, "revoke sessions", err)
 		return
 	}
 	_ = s.Sessions.End(w, r)
-	s.audit(r, identity.AuditSessionsRevoked, u.ID, map[string]string{"count": itoa(n)})
+	s.audit(r, identity.AuditSessionsRevoked, u.ID, map[string]string{"count": itoa(ended.Sessions), "tokens_revoked": itoa(ended.Tokens)})
 	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
 }
 

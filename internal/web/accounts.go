@@ -308,36 +308,47 @@ func (s *Site) sendReset(r *http.Request, u *identity.User) error {
 	})
 }
 
-// replacePassword stores a new password and signs out whoever knew the old
-// one: every session but keep ("" for all), and every live reset link.
+// replacePassword stores a new password and ends whatever the old one
+// had opened (identity.EndAccess: every session but keep, "" for all, and
+// every grant to every client) in one transaction, then tells the clients
+// over the back channel and voids every live reset link.
 func (s *Site) replacePassword(ctx context.Context, u *identity.User, password, keep string) error {
 	hash, err := s.Hasher.Hash(password)
 	if err != nil {
 		return err
 	}
-	if err := s.Store.UpdatePasswordHash(ctx, u.ID, hash); err != nil {
+	_, err = s.onCredentialEvent(ctx, u.ID, keep, func(ctx context.Context) error {
+		return s.Store.UpdatePasswordHash(ctx, u.ID, hash)
+	})
+	return err
+}
+
+// onCredentialEvent makes a change to the user's credentials and ends
+// their access (identity.EndAccess) in one transaction, then notifies the
+// clients that held their tokens. Every credential event on the pages
+// goes through here; change may be nil ("sign out everywhere").
+func (s *Site) onCredentialEvent(ctx context.Context, userID, keepSession string, change func(ctx context.Context) error) (identity.AccessEnded, error) {
+	var ended identity.AccessEnded
+	err := s.Store.InTx(ctx, func(ctx context.Context) error {
+		if change != nil {
+			if err := change(ctx); err != nil {
+				return err
+			}
+		}
+		var err error
+		ended, err = identity.EndAccess(ctx, s.Store, userID, keepSession)
 		return err
+	})
+	if err != nil {
+		return ended, err
 	}
-	if keep == "" {
-		if _, err := s.Store.DeleteUserSessions(ctx, u.ID); err != nil {
-			s.Log.ErrorContext(ctx, "end sessions after a password change", "user_id", u.ID, "err", err)
-		}
-	} else if sessions, err := s.Store.SessionsByUser(ctx, u.ID); err != nil {
-		s.Log.ErrorContext(ctx, "end sessions after a password change", "user_id", u.ID, "err", err)
-	} else {
-		for _, o := range sessions {
-			if o.ID == keep {
-				continue
-			}
-			if err := s.Store.DeleteUserSession(ctx, u.ID, o.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
-				s.Log.ErrorContext(ctx, "end session after a password change", "user_id", u.ID, "err", err)
-			}
-		}
+	if len(ended.Clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(context.WithoutCancel(ctx), userID, ended.Clients)
 	}
-	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
+	if err := s.Store.DeleteUserOneTimeTokens(ctx, userID, identity.PurposeResetPassword); err != nil {
 		s.Log.WarnContext(ctx, "drop reset tokens", "err", err)
 	}
-	return nil
+	return ended, nil
 }
 
 func (s *Site) showReset(w http.ResponseWriter, r *http.Request) {
