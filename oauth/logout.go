@@ -92,6 +92,11 @@ func (p *Provider) parseLogout(r *http.Request) (logoutRequest, string) {
 		if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
 			return req, "logout.error.bad_hint"
 		}
+		if !isIDToken(tok) {
+			// An access or logout token is signed by the same keys; only
+			// an ID token names the user to the relying party.
+			return req, "logout.error.bad_hint"
+		}
 		claims := tok.Claims
 		if iss, _ := claims["iss"].(string); iss != p.opts.Issuer {
 			return req, "logout.error.foreign_hint"

@@ -191,6 +191,7 @@ func NewProvider(opts Options, d Deps) *Provider {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 	).(*fosite.Fosite)
+	cfg.ClientAuthenticationStrategy = authenticateClient(func() *fosite.Fosite { return f }, d.Now)
 	for i, h := range cfg.TokenEndpointHandlers {
 		cfg.TokenEndpointHandlers[i] = applicableOnly{h}
 	}

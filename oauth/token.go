@@ -318,19 +318,28 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 // userinfo implements OIDC Core §5.3 from the user's current record.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	token := fosite.AccessTokenFromRequest(r)
+	token, inQuery := bearerToken(r)
+	if inQuery {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_request"`)
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The access token must not be sent in the URL: use the Authorization header.")
+		return
+	}
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "An access token is required."})
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if err != nil || use != fosite.AccessToken {
-		if rfc := fosite.ErrorToRFC6749Error(err); err != nil && rfc.CodeField >= 500 {
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 			p.Log.ErrorContext(ctx, "userinfo introspection failed", "err", rfc.Error(), "cause", rfc.Unwrap())
-			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
 			return
 		}
+	}
+	if err != nil || use != fosite.AccessToken {
+		// Not active, or a token of another kind (a refresh token is not
+		// a bearer credential).
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is not active."})
 		return

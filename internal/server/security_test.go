@@ -2,12 +2,19 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/testdb"
@@ -214,5 +221,146 @@ func (e *env) setPassword(t *testing.T, password string) {
 	}
 	if err := e.store.UpdatePasswordHash(context.Background(), e.userID, hash); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Finding 10 (low): an expired but validly signed client assertion is
+// invalid_client (401), not server_error; assertions valid for long are
+// refused; a jti is still spent once.
+func TestSec10ClientAssertionLifetime(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, nil)
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		pub := jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
+		jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+		e.createClient(&identity.Client{
+			ID: "payments", Name: "Payments", TokenEndpointAuthMethod: identity.AuthMethodPrivateKey, JWKS: jwks,
+			GrantTypes: []string{"client_credentials"}, Scopes: []string{"payments:write"},
+			TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		})
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		call := func(iat, exp time.Time, jti string) (int, map[string]any) {
+			raw, err := jwt.Signed(signer).Claims(jwt.Claims{
+				Issuer: "payments", Subject: "payments", Audience: jwt.Audience{e.issuer + "/oauth2/token"},
+				ID: jti, IssuedAt: jwt.NewNumericDate(iat), Expiry: jwt.NewNumericDate(exp),
+			}).CompactSerialize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, _, body := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"client_credentials"},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {raw}})
+			return status, body
+		}
+		now := time.Now()
+		for _, tc := range []struct {
+			name     string
+			iat, exp time.Time
+		}{
+			{"expired", now.Add(-2 * time.Minute), now.Add(-time.Minute)},
+			{"valid for a year", now, now.AddDate(1, 0, 0)},
+			{"issued an hour ago", now.Add(-time.Hour), now.Add(time.Minute)},
+			{"issued in the future", now.Add(10 * time.Minute), now.Add(11 * time.Minute)},
+		} {
+			status, body := call(tc.iat, tc.exp, randomString())
+			if status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+				t.Errorf("%s: %d %v, want 401 invalid_client", tc.name, status, body)
+			}
+		}
+		jti := randomString()
+		if status, body := call(now, now.Add(time.Minute), jti); status != http.StatusOK {
+			t.Fatalf("a one-minute assertion: %d %v", status, body)
+		}
+		if status, body := call(now, now.Add(time.Minute), jti); status < 400 || status >= 500 {
+			t.Fatalf("a replayed jti: %d %v", status, body)
+		}
+	})
+}
+
+// tokensFor signs alice in with c and returns the mobile app's token
+// response (a JWT access token, a refresh token, an ID token).
+func (e *env) tokensFor(t *testing.T, c *http.Client) map[string]any {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	q := e.redirectQuery(e.login(c, e.authURL(challenge), "alice", testPassword))
+	status, body := e.exchange(q.Get("code"), verifier)
+	if status != http.StatusOK || body["refresh_token"] == nil || body["id_token"] == nil {
+		t.Fatalf("token exchange: %d %v", status, body)
+	}
+	return body
+}
+
+func (e *env) userinfo(t *testing.T, path, bearer string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.issuer+path, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]any{}
+	if err := json.Unmarshal([]byte(readAll(t, resp)), &body); err != nil {
+		t.Fatalf("%s: not JSON: %v", path, err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// Finding 8 (low): a refresh token used as a bearer at /userinfo is 401
+// invalid_token, not a recovered panic (500).
+func TestSec08RefreshTokenIsNotABearerToken(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	tok := e.tokensFor(t, e.browser())
+	status, hdr, body := e.userinfo(t, "/userinfo", tok["refresh_token"].(string))
+	wantError(t, status, body, http.StatusUnauthorized, "invalid_token")
+	if !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("WWW-Authenticate: %q", hdr.Get("WWW-Authenticate"))
+	}
+	if status, _, body := e.userinfo(t, "/userinfo", tok["access_token"].(string)); status != http.StatusOK || body["sub"] != e.userID {
+		t.Fatalf("the access token itself: %d %v", status, body)
+	}
+}
+
+// Finding 11 (low): /userinfo refuses an access token in the URL query
+// (RFC 9700 §2.3, RFC 6750 §2.3).
+func TestSec11UserinfoRefusesTokensInTheURL(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	tok := e.tokensFor(t, e.browser())
+	status, _, body := e.userinfo(t, "/userinfo?access_token="+url.QueryEscape(tok["access_token"].(string)), "")
+	wantError(t, status, body, http.StatusBadRequest, "invalid_request")
+	// The header, and a form body (RFC 6750 §2.2), still work.
+	if status, _, _ := e.userinfo(t, "/userinfo", tok["access_token"].(string)); status != http.StatusOK {
+		t.Fatalf("header: %d", status)
+	}
+	status, _, body = e.postForm("/userinfo", "", "", url.Values{"access_token": {tok["access_token"].(string)}})
+	if status != http.StatusOK || body["sub"] != e.userID {
+		t.Fatalf("form body: %d %v", status, body)
+	}
+}
+
+// Finding 9 (low): only an ID token is an id_token_hint. An access token
+// (signed by the same keys) gets the confirmation page, and the session
+// stays.
+func TestSec09AccessTokenIsNotAnIDTokenHint(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c := e.browser()
+	tok := e.tokensFor(t, c)
+	for _, hint := range []string{tok["access_token"].(string), tok["refresh_token"].(string)} {
+		resp := e.send(c, http.MethodGet, "/oauth2/logout?"+url.Values{"id_token_hint": {hint}}.Encode(), nil)
+		body := readAll(t, resp)
+		if resp.StatusCode == http.StatusSeeOther || strings.Contains(body, "loggedout") && !strings.Contains(body, `name="confirm"`) {
+			t.Fatalf("a non-ID token as hint ended the session: %d", resp.StatusCode)
+		}
+		if !e.hasSession(t, c) {
+			t.Fatal("the session ended")
+		}
+	}
+	resp := e.send(c, http.MethodGet, "/oauth2/logout?"+url.Values{"id_token_hint": {tok["id_token"].(string)}}.Encode(), nil)
+	resp.Body.Close()
+	if e.hasSession(t, c) {
+		t.Fatalf("the ID token as hint did not end the session: %d", resp.StatusCode)
 	}
 }
