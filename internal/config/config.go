@@ -107,6 +107,12 @@ type HTTP struct {
 	// http.address (still behind admin tokens). The admin pages stay on
 	// the issuer's address, where the session cookie is.
 	AdminAddress string `yaml:"admin_address"`
+	// MetricsAddress, when set, is a listener that serves only /metrics
+	// (e.g. 127.0.0.1:9464, or an address a Prometheus on the internal
+	// network scrapes). Empty: /metrics is on http.admin_address when that
+	// is set, and otherwise not served. Never on http.address: the series
+	// tell an outsider too much (queue sizes, failure rates).
+	MetricsAddress string `yaml:"metrics_address"`
 }
 
 // Database selects and tunes the SQL database.

@@ -44,6 +44,12 @@ func (c *Config) check(dev, final bool) []error {
 			v.errorf("http.admin_address", "must differ from http.address (leave it empty to serve the admin API there)")
 		}
 	}
+	if c.HTTP.MetricsAddress != "" {
+		v.address("http.metrics_address", c.HTTP.MetricsAddress)
+		if c.HTTP.MetricsAddress == c.HTTP.Address || c.HTTP.MetricsAddress == c.HTTP.AdminAddress {
+			v.errorf("http.metrics_address", "must differ from http.address and http.admin_address")
+		}
+	}
 	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.write_timeout", c.HTTP.WriteTimeout)

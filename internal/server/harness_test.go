@@ -65,6 +65,8 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	cfg.Issuer = issuer
 	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
 	cfg.OAuth.ClientCacheTTL = 0
+	// Tests read /metrics from srv.MetricsHandler; nothing listens here.
+	cfg.HTTP.MetricsAddress = "127.0.0.1:0"
 	// Cheap hashing keeps the suite fast; the seeded hash uses the same
 	// cost, so sign-in does not rehash.
 	cfg.Accounts.Argon2MemoryKiB, cfg.Accounts.Argon2Iterations, cfg.Accounts.Argon2Parallelism = 1024, 1, 1

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -26,6 +27,18 @@ func get(t *testing.T, u string) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(b)
 }
 
+// metrics reads /metrics from the metrics listener's handler (tests run
+// http.metrics_address without listening on it).
+func (e *env) metrics(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.MetricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
 func TestOperationalEndpoints(t *testing.T) {
 	e := newEnv(t, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, nil)
 	if s, _, _ := get(t, e.issuer+"/health/alive"); s != http.StatusOK {
@@ -39,7 +52,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		t.Fatalf("unknown path: %d %q", s, body)
 	}
 	e.clientCredentials("orders-api")
-	_, _, metrics := get(t, e.issuer+"/metrics")
+	metrics := e.metrics(t)
 	for _, want := range []string{
 		`portero_tokens_issued_total{grant_type="client_credentials"} 1`,
 		`portero_http_requests_total{method="POST",route="/oauth2/token",status="200"} 1`,
@@ -51,7 +64,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		}
 	}
 	e.introspect("nope")
-	_, _, metrics = get(t, e.issuer+"/metrics")
+	metrics = e.metrics(t)
 	if !strings.Contains(metrics, `portero_introspections_total{result="inactive"} 1`) {
 		t.Error("introspection metric missing")
 	}

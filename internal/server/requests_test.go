@@ -207,8 +207,7 @@ func requestItem(t *testing.T, body, id string) string {
 // metric reads one sample from /metrics.
 func (e *env) metric(t *testing.T, sample string) bool {
 	t.Helper()
-	_, _, body := get(t, e.issuer+"/metrics")
-	return strings.Contains(body, sample+"\n")
+	return strings.Contains(e.metrics(t), sample+"\n")
 }
 
 // TestH6ConsultaDueInTenBusinessDays: a consulta received Monday 2

@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/testdb"
 )
 
@@ -362,5 +365,70 @@ func TestSec09AccessTokenIsNotAnIDTokenHint(t *testing.T) {
 	resp.Body.Close()
 	if e.hasSession(t, c) {
 		t.Fatalf("the ID token as hint did not end the session: %d", resp.StatusCode)
+	}
+}
+
+// Finding 6 (low): /metrics is not on the public listener; it is on the
+// metrics listener (or the admin listener) only.
+func TestSec06MetricsAreNotPublic(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	if status, _, body := get(t, e.issuer+"/metrics"); status != http.StatusNotFound || strings.Contains(body, "portero_") {
+		t.Fatalf("public /metrics: %d", status)
+	}
+	if !strings.Contains(e.metrics(t), "portero_http_requests_total") {
+		t.Fatal("the metrics listener lacks the series")
+	}
+	// Without a metrics address, the admin listener serves them.
+	e2 := newEnv(t, sqlite(), func(c *config.Config) { c.HTTP.MetricsAddress, c.HTTP.AdminAddress = "", "127.0.0.1:0" })
+	if e2.srv.MetricsHandler != nil {
+		t.Fatal("a metrics handler without a metrics address")
+	}
+	rec := httptest.NewRecorder()
+	e2.srv.AdminHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "# TYPE ") {
+		t.Fatalf("admin listener /metrics: %d", rec.Code)
+	}
+	if status, _, _ := get(t, e2.issuer+"/metrics"); status != http.StatusNotFound {
+		t.Fatalf("public /metrics with an admin listener: %d", status)
+	}
+}
+
+// Finding 7 (low): every endpoint bounds its body (http.max_body_bytes)
+// and answers 413 above it: pages, OAuth endpoints and the admin API,
+// with a declared length or chunked.
+func TestSec07EveryEndpointLimitsItsBody(t *testing.T) {
+	e := newEnv(t, sqlite(), func(c *config.Config) { c.HTTP.MaxBodyBytes = 4096 })
+	big := "username=alice&password=" + strings.Repeat("x", 8192)
+	for _, path := range []string{"/login", "/signup", "/password/forgot", "/consent", "/oauth2/token", "/oauth2/introspect", "/oauth2/logout", "/lang", "/admin/v1/users", "/account/password"} {
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = strings.NewReader(big)
+			if chunked {
+				body = io.MultiReader(strings.NewReader(big)) // no length: sent chunked
+			}
+			req, _ := http.NewRequest(http.MethodPost, e.issuer+path, body)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("POST %s with %d bytes (chunked %v): %d, want 413", path, len(big), chunked, resp.StatusCode)
+			}
+		}
+	}
+	// A browser gets the page; a small body still works.
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/login", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(page, "<html") {
+		t.Fatalf("browser 413: %d", resp.StatusCode)
+	}
+	if resp, _ := e.submit(e.browser(), "/login", url.Values{"username": {"alice"}, "password": {testPassword}}); resp.Request.URL.Path != "/account" {
+		t.Fatalf("a normal sign-in: %s", resp.Request.URL)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -50,6 +51,9 @@ type Server struct {
 	// AdminHandler serves the admin API on http.admin_address; nil when
 	// the admin API is on Handler.
 	AdminHandler http.Handler
+	// MetricsHandler serves /metrics on http.metrics_address; nil when
+	// that is not set.
+	MetricsHandler http.Handler
 	adminRouter  *mux.Router
 	// guard is sign-in's throttle (administrators lift lockouts with it).
 	guard   *throttle.Guard
@@ -258,7 +262,17 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/health/ready", s.ready).Methods(http.MethodGet, http.MethodHead)
 	if cfg.Metrics.Enabled {
-		r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+		// Off the public listener: on a listener of its own, or on the
+		// admin API's internal one.
+		metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		switch {
+		case cfg.HTTP.MetricsAddress != "":
+			mr := http.NewServeMux()
+			mr.Handle("GET /metrics", metrics)
+			s.MetricsHandler = mr
+		case s.adminRouter != nil:
+			s.adminRouter.Handle("/metrics", metrics).Methods(http.MethodGet)
+		}
 	}
 	r.PathPrefix("/static/").Handler(http.StripPrefix("/static/", staticFiles())).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = s.observe(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -272,9 +286,20 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		s.closeRedis()
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
-	s.Handler = withRequestID(withClientAddr(proxies, r))
+	limit := int64(cfg.HTTP.MaxBodyBytes)
+	tooLarge := func(w http.ResponseWriter, r *http.Request) {
+		// The answer in the format of whoever asked: a page for a browser,
+		// an RFC 6749-style JSON error for everything else.
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			pages.Error(w, r, http.StatusRequestEntityTooLarge, "request_too_large", "error.too_large")
+			return
+		}
+		writeJSONStatus(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf(`{"error":"invalid_request","error_description":"The request body is larger than %d bytes."}`, limit))
+	}
+	s.Handler = withRequestID(withClientAddr(proxies, limitBodies(limit, tooLarge, r)))
 	if s.adminRouter != nil {
-		s.AdminHandler = withRequestID(withClientAddr(proxies, s.adminRouter))
+		s.AdminHandler = withRequestID(withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter)))
 	}
 	return s, nil
 }
@@ -427,6 +452,9 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	listeners := []listener{{addr: s.cfg.HTTP.Address, name: "portero listening", handler: s.Handler}}
 	if s.AdminHandler != nil {
 		listeners = append(listeners, listener{addr: s.cfg.HTTP.AdminAddress, name: "admin API listening", handler: s.AdminHandler})
+	}
+	if s.MetricsHandler != nil {
+		listeners = append(listeners, listener{addr: s.cfg.HTTP.MetricsAddress, name: "metrics listening", handler: s.MetricsHandler})
 	}
 	for i := range listeners {
 		ln, err := net.Listen("tcp", listeners[i].addr)
