@@ -54,7 +54,7 @@ type Server struct {
 	// MetricsHandler serves /metrics on http.metrics_address; nil when
 	// that is not set.
 	MetricsHandler http.Handler
-	adminRouter  *mux.Router
+	adminRouter    *mux.Router
 	// guard is sign-in's throttle (administrators lift lockouts with it).
 	guard   *throttle.Guard
 	router  *mux.Router
