@@ -171,12 +171,7 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 	if err != nil {
 		return err
 	}
-	keys := []string{throttle.MFAKey(u.ID)}
-	for _, login := range []string{u.Username, u.Email} {
-		if login != "" {
-			keys = append(keys, throttle.LoginKey(login))
-		}
-	}
+	keys := []string{throttle.MFAKey(u.ID), throttle.PasswordKey(u.ID)}
 	if s.Lockouts == nil {
 		return ErrNoLockouts
 	}

@@ -53,7 +53,22 @@ func (e *env) advance(d time.Duration) { e.skew.Add(int64(d)) }
 // newEnv starts Portero on backend b; tweak may adjust the config.
 func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 	t.Helper()
-	st := b.Open(t)
+	e := newServer(t, b.Open(t), tweak)
+	e.seed()
+	return e
+}
+
+// replica starts a second Portero on e's database (as a second replica
+// behind a load balancer would run), with its clients and users.
+func (e *env) replica(t testing.TB, tweak func(*config.Config)) *env {
+	t.Helper()
+	r := newServer(t, e.store, tweak)
+	r.secrets, r.userID = e.secrets, e.userID
+	return r
+}
+
+func newServer(t testing.TB, st *store.Store, tweak func(*config.Config)) *env {
+	t.Helper()
 	var handler http.Handler = http.NotFoundHandler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
@@ -90,9 +105,7 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 		t.Fatalf("server: %v", err)
 	}
 	handler = srv.Handler
-	e := &env{t: t, srv: srv, ts: ts, store: st, issuer: issuer, secrets: map[string]string{}, mails: mails, skew: skew}
-	e.seed()
-	return e
+	return &env{t: t, srv: srv, ts: ts, store: st, issuer: issuer, secrets: map[string]string{}, mails: mails, skew: skew}
 }
 
 type testWriter struct{ t testing.TB }

@@ -432,3 +432,34 @@ func TestSec07EveryEndpointLimitsItsBody(t *testing.T) {
 		t.Fatalf("a normal sign-in: %s", resp.Request.URL)
 	}
 }
+
+// Finding 5 (low): password guesses are counted per account, whichever
+// login name they use: the username and the e-mail share one budget.
+func TestSec05LockoutCountsPerAccount(t *testing.T) {
+	e := newEnv(t, sqlite(), func(c *config.Config) {
+		c.Throttle.Account = config.ThrottlePolicy{FreeAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Minute,
+			LockoutAfter: 4, LockoutFor: 15 * time.Minute, Window: time.Hour}
+	})
+	guess := func(login string) int {
+		resp, _ := e.submit(e.browser(), "/login", url.Values{"username": {login}, "password": {"not the password"}})
+		return resp.StatusCode
+	}
+	for _, login := range []string{"alice", "ALICE", "alice@example.com"} {
+		if status := guess(login); status != http.StatusUnauthorized {
+			t.Fatalf("guess with %s: %d", login, status)
+		}
+	}
+	if status := guess("Alice@Example.com"); status != http.StatusTooManyRequests {
+		t.Fatalf("the fourth guess at the account, by another name: %d, want 429", status)
+	}
+	if resp, _ := e.submit(e.browser(), "/login", url.Values{"username": {"alice"}, "password": {testPassword}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("right password while locked: %d", resp.StatusCode)
+	}
+	// Unknown names are throttled per name, like accounts.
+	for range 3 {
+		guess("nobody")
+	}
+	if status := guess("nobody"); status != http.StatusTooManyRequests {
+		t.Fatalf("unknown name: %d", status)
+	}
+}

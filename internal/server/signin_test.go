@@ -414,7 +414,7 @@ func testLockout(t *testing.T, redisURL string) {
 	}
 	if redisURL != "" {
 		// Another replica sharing the Redis server refuses alice too.
-		other := newEnv(t, sqlite(), tweak)
+		other := e.replica(t, tweak)
 		if resp, _ := other.submit(other.browser(), "/login", url.Values{"username": {"alice"}, "password": {testPassword}}); resp.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("the other replica let a locked account in: %d", resp.StatusCode)
 		}

@@ -70,9 +70,16 @@ func (g *Guard) Success(ctx context.Context, account, ip string) error {
 	return g.Store.Reset(ctx, accountKey(account))
 }
 
-// LoginKey is the account counter of a sign-in with a username or e-mail
-// (as typed: a user has one counter per login name).
-func LoginKey(login string) string { return "login:" + strings.ToLower(strings.TrimSpace(login)) }
+// PasswordKey is the account counter of password guesses against an
+// account, whichever of its login names (username, e-mail) they were typed
+// with: one budget per account, not one per name.
+func PasswordKey(userID string) string { return "login:user:" + userID }
+
+// UnknownLoginKey is the counter of guesses at a login name that names no
+// account, so that unknown names are throttled like known ones.
+func UnknownLoginKey(login string) string {
+	return "login:name:" + strings.ToLower(strings.TrimSpace(login))
+}
 
 // MFAKey is the account counter of a user's second-factor attempts.
 func MFAKey(userID string) string { return "mfa:" + userID }

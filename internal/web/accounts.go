@@ -389,11 +389,7 @@ func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "reset password", err)
 		return
 	}
-	for _, login := range []string{u.Username, u.Email} {
-		if login != "" {
-			_ = s.Throttle.Success(ctx, throttle.LoginKey(login), throttleIP(r))
-		}
-	}
+	_ = s.Throttle.Success(ctx, throttle.PasswordKey(u.ID), throttleIP(r))
 	s.audit(r, identity.AuditPasswordReset, u.ID, nil)
 	http.Redirect(w, r, "/login?notice=reset", http.StatusSeeOther)
 }

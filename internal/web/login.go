@@ -72,7 +72,17 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
 		return
 	}
-	acct, ip := throttle.LoginKey(username), throttleIP(r)
+	// The user is looked up first so that the guesses are counted per
+	// account, whichever login name (username or e-mail) they use.
+	user, err := s.Store.UserByLogin(ctx, username)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		s.serverError(w, r, "login lookup", err)
+		return
+	}
+	acct, ip := throttle.UnknownLoginKey(username), throttleIP(r)
+	if user != nil {
+		acct = throttle.PasswordKey(user.ID)
+	}
 	d, err := s.Throttle.Check(ctx, acct, ip)
 	if err != nil {
 		// Fail closed: without the counters a guess would go unmetered.
@@ -84,11 +94,6 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	user, err := s.Store.UserByLogin(ctx, username)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		s.serverError(w, r, "login lookup", err)
-		return
-	}
 	ok, rehash := false, false
 	if user == nil || user.PasswordHash == "" {
 		// Same work as a real check, so timing does not reveal accounts.
