@@ -463,3 +463,24 @@ func TestSec05LockoutCountsPerAccount(t *testing.T) {
 		t.Fatalf("unknown name: %d", status)
 	}
 }
+
+// Finding 13 (info): the language switcher's return target goes through
+// the one local-redirect check: tabs, newlines and backslashes that a
+// browser would turn into another origin are refused.
+func TestSec13LanguageSwitcherStaysLocal(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	for target, want := range map[string]string{
+		"/\t/evil.example/":    "/login",
+		"/\\evil.example/":     "/login",
+		"//evil.example/":      "/login",
+		"/\r\n/evil.example/":  "/login",
+		"https://evil.example": "/login",
+		"/account?x=1":         "/account?x=1",
+	} {
+		resp := e.send(e.browser(), http.MethodPost, "/lang", url.Values{"lang": {"en"}, "return": {target}})
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != want {
+			t.Errorf("return=%q: %d %q, want %q", target, resp.StatusCode, loc, want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/i18n"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/throttle"
 )
 
@@ -434,17 +435,7 @@ func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 			HttpOnly: true, Secure: s.Sessions.Secure, SameSite: http.SameSiteLaxMode})
 	}
-	back := r.PostForm.Get("return")
-	if !localPath(back) {
-		back = "/login"
-	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
-}
-
-// localPath accepts only same-origin absolute paths: not //host, not /\host.
-func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") &&
-		!strings.ContainsAny(p, "\r\n") && len(p) <= 2048
+	http.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"), http.StatusSeeOther)
 }
 
 func (s *Site) showDevMail(w http.ResponseWriter, r *http.Request) {
