@@ -340,6 +340,24 @@ func etagOf(b []byte) string {
 	return `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
 }
 
+// requireETag answers 428 unless If-Match names strong ETags: where a
+// change must be based on the representation as read, "*" (any current
+// representation) and weak tags do not say which one was read.
+func (c *call) requireETag(a *API, what string) bool {
+	want := strings.TrimSpace(c.r.Header.Get("If-Match"))
+	ok := want != "" && want != "*"
+	for _, tag := range strings.Split(want, ",") {
+		if tag = strings.TrimSpace(tag); !strings.HasPrefix(tag, `"`) || !strings.HasSuffix(tag, `"`) || len(tag) < 2 {
+			ok = false
+		}
+	}
+	if !ok {
+		a.problem(c.w, c.r, http.StatusPreconditionRequired, "precondition-required",
+			"If-Match with the ETag as read is required.", "Send the ETag of the "+what+" as read (not *), so that a concurrent change is not overwritten.")
+	}
+	return ok
+}
+
 // matches checks If-Match against the current representation v: nil when
 // there is no If-Match or it names v (or is "*").
 func (c *call) matches(v any) error {

@@ -93,9 +93,7 @@ func (a *API) createClient(c *call) {
 }
 
 func (a *API) updateClient(c *call) {
-	if c.r.Header.Get("If-Match") == "" {
-		a.problem(c.w, c.r, http.StatusPreconditionRequired, "precondition-required",
-			"If-Match is required.", "Send the ETag of the client as read, so that a concurrent change is not overwritten.")
+	if !c.requireETag(a, "client") {
 		return
 	}
 	var in clientInput

@@ -484,3 +484,21 @@ func TestSec13LanguageSwitcherStaysLocal(t *testing.T) {
 		}
 	}
 }
+
+// Finding 16 (info): where a change must be based on the client as read,
+// If-Match: * (and a weak tag) is 428, not a pass.
+func TestSec16IfMatchStarIsNotTheETagAsRead(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	spec := loadAdminSpec(t, e.issuer)
+	ops := e.serviceClient(t, spec, "ops", []string{"admin"}, "portero:admin:read", "portero:admin:write")
+	r := ops.want(t, ops.do(t, http.MethodGet, "/clients/reports", nil), http.StatusOK)
+	update := map[string]any{"client_name": "Reports v2", "grant_types": []string{"client_credentials"},
+		"scopes": []string{"openid"}, "token_format": "opaque"}
+	for _, tag := range []string{"*", "W/" + r.header.Get("ETag"), " "} {
+		ops.want(t, ops.do(t, http.MethodPut, "/clients/reports", update, "If-Match", tag), http.StatusPreconditionRequired)
+	}
+	if c, _ := e.store.ClientByID(context.Background(), "reports"); c.Name != "Reports job" {
+		t.Fatalf("the client changed: %q", c.Name)
+	}
+	ops.want(t, ops.do(t, http.MethodPut, "/clients/reports", update, "If-Match", r.header.Get("ETag")), http.StatusOK)
+}
