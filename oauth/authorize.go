@@ -46,8 +46,25 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if err := r.ParseForm(); err != nil {
+		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
+		return
+	}
+	if name := repeatedParam(r.Form); name != "" {
+		// RFC 6749 §3.1: which value would be meant is unknowable, so the
+		// redirect URI is not trusted either: an error page, no redirect.
+		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter is repeated.", name))
+		return
+	}
 	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
 	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	// The whole request is validated before any page is shown: a PKCE
+	// mistake found only after the user signed in and consented would
+	// waste their effort (fosite checks PKCE when it issues the code).
+	if err := p.checkPKCE(ar); err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
@@ -453,4 +470,46 @@ func (w *issWriter) WriteHeader(status int) {
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)
+}
+
+// repeatedParam returns the name of a parameter given more than once, or
+// "". RFC 6749 §3.1 and §3.2: request parameters MUST NOT be included more
+// than once.
+func repeatedParam(form url.Values) string {
+	for name, values := range form {
+		if len(values) > 1 {
+			return name
+		}
+	}
+	return ""
+}
+
+// checkPKCE validates the request's PKCE parameters as RFC 7636 §4.2 and
+// §4.3 define them: S256 only, a challenge of 43 to 128 characters of the
+// unreserved set, and required where PKCE is enforced (public clients
+// always, every client with oauth.enforce_pkce).
+func (p *Provider) checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	if challenge == "" {
+		if method != "" {
+			return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
+		}
+		if p.opts.EnforcePKCE || ar.GetClient().IsPublic() {
+			return fosite.ErrInvalidRequest.WithHint("This client must use PKCE: send code_challenge and code_challenge_method=S256.")
+		}
+		return nil
+	}
+	if method != "S256" {
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	}
+	if len(challenge) < 43 || len(challenge) > 128 || strings.IndexFunc(challenge, func(c rune) bool { return !isUnreserved(c) }) >= 0 {
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.")
+	}
+	return nil
+}
+
+// isUnreserved is RFC 3986's unreserved set, PKCE's alphabet.
+func isUnreserved(c rune) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }

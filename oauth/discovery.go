@@ -23,7 +23,7 @@ func (p *Provider) discoveryDocument() []byte {
 		"scopes_supported":                                 p.opts.ScopesSupported,
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                            supportedGrantTypes,
 		"subject_types_supported":                          []string{"public"},
 		"id_token_signing_alg_values_supported":            []string{AlgRS256, AlgES256},
 		"userinfo_signing_alg_values_supported":            []string{"none"},

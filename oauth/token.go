@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -67,8 +68,21 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err e
 	writeJSONError(w, rfc.CodeField, rfc.ErrorField, desc)
 }
 
+// supportedGrantTypes are the grants the token endpoint serves (the
+// discovery document lists the same).
+var supportedGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if name := repeatedParam(r.Form); name != "" {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("The %q parameter is repeated.", name))
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) {
+		// RFC 6749 §5.2 (fosite answers invalid_request).
+		writeJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "The grant type is not supported.")
+		return
+	}
 	sess := NewSession()
 	ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
 	if err != nil {

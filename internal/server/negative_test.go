@@ -215,7 +215,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.SetBasicAuth("orders-api", e.secrets["orders-api"])
 				status, body := do(t, req)
-				wantError(t, status, body, http.StatusBadRequest, "invalid_request")
+				wantError(t, status, body, http.StatusRequestEntityTooLarge, "invalid_request")
 			}
 		})
 	})

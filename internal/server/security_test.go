@@ -502,3 +502,59 @@ func TestSec16IfMatchStarIsNotTheETagAsRead(t *testing.T) {
 	}
 	ops.want(t, ops.do(t, http.MethodPut, "/clients/reports", update, "If-Match", r.header.Get("ETag")), http.StatusOK)
 }
+
+// Finding 14 (info): an unknown grant type is unsupported_grant_type
+// (RFC 6749 §5.2); a repeated parameter is invalid_request at the token
+// and the authorization endpoints (§3.1, §3.2), and the latter does not
+// redirect on it.
+func TestSec14GrantTypeAndRepeatedParameters(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	status, _, body := e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"password"}})
+	wantError(t, status, body, http.StatusBadRequest, "unsupported_grant_type")
+	status, _, body = e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"client_credentials", "client_credentials"}})
+	wantError(t, status, body, http.StatusBadRequest, "invalid_request")
+	code, verifier := e.codeFor(t)
+	status, _, body = e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
+		"client_id": {"mobile"}, "redirect_uri": {mobileScheme, "https://evil.example/"}})
+	wantError(t, status, body, http.StatusBadRequest, "invalid_request")
+
+	_, challenge := pkcePair()
+	resp := e.send(e.browser(), http.MethodGet, "/oauth2/auth?"+merge(challenge, url.Values{"client_id": {"mobile"}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {randomString()}, "redirect_uri": {mobileScheme, "http://127.0.0.1/callback"}}).Encode(), nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Fatalf("repeated redirect_uri at /oauth2/auth: %d Location=%q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// Finding 15 (info): PKCE is validated with the rest of the authorization
+// request, before the login page: a 3-character or ill-formed challenge,
+// the plain method, or none for a public client is an error redirect now,
+// not after the user signed in.
+func TestSec15PKCEValidatedBeforeTheLoginPage(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	_, good := pkcePair()
+	for name, extra := range map[string]url.Values{
+		"3 characters":     {"code_challenge": {"abc"}, "code_challenge_method": {"S256"}},
+		"129 characters":   {"code_challenge": {strings.Repeat("a", 129)}, "code_challenge_method": {"S256"}},
+		"outside the set":  {"code_challenge": {strings.Repeat("a", 42) + "+"}, "code_challenge_method": {"S256"}},
+		"plain":            {"code_challenge": good["code_challenge"], "code_challenge_method": {"plain"}},
+		"no method":        {"code_challenge": good["code_challenge"]},
+		"none for public":  {},
+		"method, no value": {"code_challenge_method": {"S256"}},
+	} {
+		resp := e.send(e.browser(), http.MethodGet, strings.TrimPrefix(e.authURL(extra), e.issuer), nil)
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound || loc == nil || !strings.HasPrefix(loc.String(), mobileScheme) ||
+			loc.Query().Get("error") != "invalid_request" {
+			t.Errorf("%s: %d Location=%q, want an invalid_request redirect to the client", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// A good challenge goes to the login page.
+	resp := e.send(e.browser(), http.MethodGet, strings.TrimPrefix(e.authURL(good), e.issuer), nil)
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("a good challenge: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
