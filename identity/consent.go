@@ -31,6 +31,9 @@ const (
 type ScopeRecord struct {
 	Scopes   []string `json:"scopes"`
 	Remember bool     `json:"remember"`
+	// Flow is the Digest of the authorization request (flow id) the
+	// decision was taken for: a decision answers that request alone.
+	Flow string `json:"flow,omitempty"`
 }
 
 // ScopeConsent is a remembered scope consent.

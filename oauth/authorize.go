@@ -335,18 +335,28 @@ func (p *Provider) scopeConsent(r *http.Request, user *identity.User, clientID s
 	pending *identity.PendingAuthorization, prompt bool) (granted []string, decided bool, err error) {
 	ctx := r.Context()
 	if pending != nil {
-		last, err := p.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: user.ID, Kind: identity.LedgerConsent, ClientID: clientID,
-			Types: []string{identity.ScopesGranted, identity.ScopesDenied}, Newest: true, Limit: 1})
+		// A decision taken at the scope page answers the one request it was
+		// shown for (its flow), not every request of the client parked at
+		// the time: the user approved what they saw.
+		recent, err := p.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: user.ID, Kind: identity.LedgerConsent, ClientID: clientID,
+			Types: []string{identity.ScopesGranted, identity.ScopesDenied}, Newest: true, Limit: 20})
 		if err != nil {
 			return nil, false, err
 		}
-		if len(last) == 1 && !last[0].OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond)) {
-			if last[0].Type == identity.ScopesDenied {
-				return nil, true, nil
+		flow := identity.Digest(pending.ID)
+		for _, e := range recent {
+			if e.OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond)) {
+				break
 			}
 			var rec identity.ScopeRecord
-			if err := json.Unmarshal(last[0].Payload, &rec); err != nil {
+			if err := json.Unmarshal(e.Payload, &rec); err != nil {
 				return nil, false, err
+			}
+			if rec.Flow != flow {
+				continue
+			}
+			if e.Type == identity.ScopesDenied {
+				return nil, true, nil
 			}
 			return intersect(scopes, rec.Scopes), true, nil
 		}

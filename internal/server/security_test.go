@@ -558,3 +558,34 @@ func TestSec15PKCEValidatedBeforeTheLoginPage(t *testing.T) {
 		t.Fatalf("a good challenge: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// Finding 12 (info): a scope-consent decision answers the flow it was
+// taken for: a second request of the same client, parked at the same
+// time, still needs its own approval.
+func TestSec12ScopeConsentBindsToTheFlow(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	e.createClient(&identity.Client{
+		ID: "partner", Name: "Partner app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "email"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	})
+	c := e.browser()
+	e.signIn(t, c, "alice")
+	partner := url.Values{"client_id": {"partner"}, "scope": {"openid email"}}
+	_, first := e.authorizeWith(c, partner)
+	readAll(t, first)
+	_, second := e.authorizeWith(c, partner)
+	readAll(t, second)
+	if first.Request.URL.Path != "/consent/scopes" || second.Request.URL.Path != "/consent/scopes" {
+		t.Fatalf("both requests should wait at the scope page: %s, %s", first.Request.URL, second.Request.URL)
+	}
+	resp, _ := e.submit(c, "/consent/scopes", url.Values{"flow": {first.Request.URL.Query().Get("flow")}, "decision": {"allow"}})
+	if e.redirectQuery(resp).Get("code") == "" {
+		t.Fatal("the approved flow got no code")
+	}
+	// Resuming the other parked flow shows the page again, no code.
+	resp, _ = e.page(c, "/oauth2/auth?flow="+second.Request.URL.Query().Get("flow"))
+	if resp.Request.URL.Path != "/consent/scopes" || strings.Contains(resp.Header.Get("Location"), "code=") {
+		t.Fatalf("the second flow went through on the first one's approval: %d %s %s", resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+	}
+}

@@ -394,7 +394,7 @@ func (s *Site) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
 	if decision == "deny" {
 		typ = identity.ScopesDenied
 	}
-	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: scopes, Remember: remember})
+	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: scopes, Remember: remember, Flow: identity.Digest(flow)})
 	bg := context.WithoutCancel(ctx)
 	err = s.Store.AppendLedger(bg, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: c.ID,
 		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload})
