@@ -169,7 +169,7 @@ func TestCookieKeyRotation(t *testing.T) {
 func TestPendingSignIn(t *testing.T) {
 	m, c, _, uid := newManager(t, true)
 	rec := httptest.NewRecorder()
-	want := session.Pending{UserID: uid, AMR: []string{"pwd"}, Flow: "flow-id-0123456789", Enroll: true}
+	want := session.Pending{UserID: uid, AMR: []string{"pwd"}, Flow: "flow-id-0123456789", AuthTime: 1796000000}
 	if err := m.SetPending(rec, want); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestPendingSignIn(t *testing.T) {
 		return req
 	}
 	got, err := m.Pending(withCookie(cookie))
-	if err != nil || got.UserID != uid || got.Flow != want.Flow || !got.Enroll || len(got.AMR) != 1 {
+	if err != nil || got.UserID != uid || got.Flow != want.Flow || got.AuthTime != want.AuthTime || len(got.AMR) != 1 {
 		t.Fatalf("Pending = %+v, %v", got, err)
 	}
 	tampered := *cookie
