@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/outbound"
 )
 
 // OpenID Connect Back-Channel Logout 1.0: when a user's authorization for a
@@ -32,10 +33,12 @@ type backchannel struct {
 	retries []time.Duration
 }
 
-func newBackchannel() *backchannel {
+func newBackchannel(policy outbound.Policy) *backchannel {
 	return &backchannel{
-		// No redirects: the token goes to the registered URI only.
-		client:  &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		// The policy's client: no redirects (the token goes to the
+		// registered URI only), and no connection to a non-public address
+		// the policy does not allow, whatever the name resolves to now.
+		client:  policy.Client(5 * time.Second),
 		retries: []time.Duration{0, time.Second, 5 * time.Second},
 	}
 }
@@ -96,6 +99,9 @@ func (b *backchannel) deliver(uri, token string) error {
 	for _, wait := range b.retries {
 		time.Sleep(wait)
 		resp, err := b.client.PostForm(uri, url.Values{"logout_token": {token}})
+		if errors.Is(err, outbound.ErrForbidden) {
+			return err // the policy will not change between tries
+		}
 		if err != nil {
 			last = err
 			continue

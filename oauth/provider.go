@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/outbound"
 	"github.com/portero-id/portero/internal/render"
 )
 
@@ -52,6 +53,8 @@ type Options struct {
 	// MFA names the roles that must have signed in with a second factor;
 	// a session without one is stepped up before a code is issued.
 	MFA identity.MFAPolicy
+	// Outbound vets the URLs Portero calls on a client's say-so.
+	Outbound outbound.Policy
 }
 
 // BrowserSessions tells the dispatcher who is signed in on this browser.
@@ -201,7 +204,7 @@ func NewProvider(opts Options, d Deps) *Provider {
 		Keys: d.Keys, Storage: st, Clients: clients, Store: d.Store,
 		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now, Legal: d.Legal,
 	}
-	p.backchannel = newBackchannel()
+	p.backchannel = newBackchannel(opts.Outbound)
 	p.discovery = p.discoveryDocument()
 	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")
 	return p

@@ -139,6 +139,11 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, merr := decodeMetadata(r)
+	if merr == nil && m.BackchannelLogoutURI != "" {
+		if err := p.opts.Outbound.CheckURL(r.Context(), m.BackchannelLogoutURI); err != nil {
+			merr = badMetadata("backchannel_logout_uri: " + err.Error() + ".")
+		}
+	}
 	if merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
@@ -192,6 +197,11 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, merr := decodeMetadata(r)
+	if merr == nil && m.BackchannelLogoutURI != "" {
+		if err := p.opts.Outbound.CheckURL(r.Context(), m.BackchannelLogoutURI); err != nil {
+			merr = badMetadata("backchannel_logout_uri: " + err.Error() + ".")
+		}
+	}
 	if merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return

@@ -187,6 +187,12 @@ type OAuth struct {
 	// include openid. portero:admin:read and portero:admin:write open
 	// the admin API (to holders of the admin role).
 	AllowedScopes []string `yaml:"allowed_scopes"`
+	// OutboundAllowedNetworks lists the non-public networks (IPs or CIDR
+	// ranges) that URLs Portero itself calls (clients' back-channel
+	// logout URIs) may reach. Empty: public addresses only, so that a
+	// registered URL cannot aim Portero at its own host or private
+	// network. For development, e.g. [127.0.0.0/8, ::1].
+	OutboundAllowedNetworks []string `yaml:"outbound_allowed_networks"`
 }
 
 // Session configures browser sessions.

@@ -69,6 +69,9 @@ func (c *Config) check(dev, final bool) []error {
 	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
 		v.errorf("http.trusted_proxies", "%v", err)
 	}
+	if _, err := ParsePrefixes(c.OAuth.OutboundAllowedNetworks); err != nil {
+		v.errorf("oauth.outbound_allowed_networks", "%v", err)
+	}
 
 	// database
 	v.databaseURL(c.Database.URL)

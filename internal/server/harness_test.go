@@ -82,6 +82,9 @@ func newServer(t testing.TB, st *store.Store, tweak func(*config.Config)) *env {
 	cfg.OAuth.ClientCacheTTL = 0
 	// Tests read /metrics from srv.MetricsHandler; nothing listens here.
 	cfg.HTTP.MetricsAddress = "127.0.0.1:0"
+	// The relying parties of the tests (back-channel logout) are httptest
+	// servers on loopback.
+	cfg.OAuth.OutboundAllowedNetworks = []string{"127.0.0.0/8"}
 	// Cheap hashing keeps the suite fast; the seeded hash uses the same
 	// cost, so sign-in does not rehash.
 	cfg.Accounts.Argon2MemoryKiB, cfg.Accounts.Argon2Iterations, cfg.Accounts.Argon2Parallelism = 1024, 1, 1

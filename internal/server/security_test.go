@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -587,5 +588,62 @@ func TestSec12ScopeConsentBindsToTheFlow(t *testing.T) {
 	resp, _ = e.page(c, "/oauth2/auth?flow="+second.Request.URL.Query().Get("flow"))
 	if resp.Request.URL.Path != "/consent/scopes" || strings.Contains(resp.Header.Get("Location"), "code=") {
 		t.Fatalf("the second flow went through on the first one's approval: %d %s %s", resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+	}
+}
+
+// Finding 4 (low): URLs Portero itself calls are refused at registration
+// when they name loopback, link-local or private addresses, and again at
+// connect time on the address dialled; only configuration allows them.
+func TestSec04OutboundURLsCannotReachPrivateAddresses(t *testing.T) {
+	e := newEnv(t, sqlite(), func(c *config.Config) {
+		c.Secrets.ClientRegistration = registrationToken
+		c.OAuth.OutboundAllowedNetworks = nil
+	})
+	for _, uri := range []string{"https://127.0.0.1/bcl", "https://[::1]/bcl", "https://169.254.169.254/latest/meta-data",
+		"https://10.0.0.5/bcl", "https://localhost:8443/bcl", "https://[::ffff:127.0.0.1]/bcl"} {
+		status, body := e.registerCall(t, http.MethodPost, "/oauth2/register", registrationToken, map[string]any{
+			"client_name": "Partner", "grant_types": []string{"client_credentials"}, "scope": "openid", "backchannel_logout_uri": uri})
+		if status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" {
+			t.Errorf("backchannel_logout_uri %s: %d %v", uri, status, body)
+		}
+	}
+
+	// Connect time: a client whose URI reaches loopback (set by whatever
+	// means, or a name that now resolves there) gets no call, unless the
+	// configuration allows the network.
+	deliveries := func(e *env) int {
+		var got atomic.Int32
+		rp := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
+		defer rp.Close()
+		e.createClient(&identity.Client{
+			ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
+			RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+			Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+			BackchannelLogoutURI: rp.URL + "/backchannel",
+		})
+		c := e.browser()
+		e.signIn(t, c, "alice")
+		verifier, resp := e.authorizeWith(c, url.Values{"client_id": {"shop"}})
+		e.idTokenForClient(t, resp, verifier, "shop")
+		e.submit(c, "/account/sessions/revoke-all", nil)
+		e.srv.WaitBackground()
+		return int(got.Load())
+	}
+	if n := deliveries(e); n != 0 {
+		t.Fatalf("a loopback back-channel URI was called %d times", n)
+	}
+	allowed := newEnv(t, sqlite(), nil) // the harness allows 127.0.0.0/8
+	if n := deliveries(allowed); n != 1 {
+		t.Fatalf("with loopback allowed: %d deliveries, want 1", n)
+	}
+}
+
+func (e *env) idTokenForClient(t *testing.T, resp *http.Response, verifier, clientID string) {
+	t.Helper()
+	q := e.redirectQuery(resp)
+	status, _, body := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"redirect_uri": {mobileScheme}, "client_id": {clientID}, "code_verifier": {verifier}})
+	if status != http.StatusOK {
+		t.Fatalf("token: %d %v", status, body)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/legal"
 	"github.com/portero-id/portero/internal/mail"
+	"github.com/portero-id/portero/internal/outbound"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
@@ -219,6 +220,10 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	outboundAllowed, err := config.ParsePrefixes(cfg.OAuth.OutboundAllowedNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("oauth.outbound_allowed_networks: %w", err)
+	}
 	provider := oauth.NewProvider(oauth.Options{
 		Issuer:                cfg.Issuer,
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan,
@@ -234,6 +239,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		PendingLifespan:       30 * time.Minute,
 		MFA:                   identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
 		RegistrationToken:     cfg.Secrets.ClientRegistration,
+		Outbound:              outbound.Policy{Allowed: outboundAllowed},
 	}, oauth.Deps{
 		Store: st, Keys: keys, Sessions: sessions, Pages: pages,
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,
