@@ -161,9 +161,12 @@ func validateRedirectURI(raw string) error {
 			return invalid("redirect URI %q has no host", raw)
 		}
 	case "http":
+		// RFC 8252 §7.3 and §8.3: the loopback IP literal, not "localhost",
+		// which a hosts file or resolver may send elsewhere and which a
+		// firewall may let through on another interface.
 		host := u.Hostname()
-		if host != "127.0.0.1" && host != "::1" && host != "localhost" {
-			return invalid("redirect URI %q: http is only allowed on loopback (127.0.0.1, [::1])", raw)
+		if host != "127.0.0.1" && host != "::1" {
+			return invalid("redirect URI %q: http is only allowed on the loopback IP literals 127.0.0.1 and [::1] (not localhost, RFC 8252 §8.3)", raw)
 		}
 	case "javascript", "data", "file", "vbscript":
 		return invalid("redirect URI %q uses a forbidden scheme", raw)

@@ -89,6 +89,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(w, r, err)
 		return
 	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		// RFC 6749 §6: a refresh may not ask for a scope the grant does
+		// not have (fosite silently grants the original scopes).
+		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+			if !ar.GetGrantedScopes().Has(s) {
+				p.writeTokenError(w, r, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", s))
+				return
+			}
+		}
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// RFC 9068 §2.2: with no user, the subject is the client itself,
 		// and the roles are the client's own.

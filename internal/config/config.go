@@ -356,6 +356,7 @@ func Defaults() *Config {
 			ClientCacheTTL:           30 * time.Second,
 			PruneInterval:            10 * time.Minute,
 			AllowedScopes:            []string{"openid", "offline_access", "profile", "email", "roles", "portero:admin:read", "portero:admin:write"},
+			OutboundAllowedNetworks:  []string{},
 		},
 		Session: Session{
 			Lifespan:    24 * time.Hour,

@@ -647,3 +647,39 @@ func (e *env) idTokenForClient(t *testing.T, resp *http.Response, verifier, clie
 		t.Fatalf("token: %d %v", status, body)
 	}
 }
+
+// Also seen by the attack run: /static/ listed its directory; a refresh
+// asking for more scopes silently got the originals; http://localhost
+// redirect URIs were accepted (RFC 8252 §8.3 wants the IP literal).
+func TestSecAlsoSeenStaticListingRefreshScopeAndLocalhostRedirects(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	for _, path := range []string{"/static/", "/static", "/static/../static/"} {
+		if status, _, body := get(t, e.issuer+path); status == http.StatusOK || strings.Contains(body, "passkeys.js") {
+			t.Errorf("GET %s lists the directory: %d", path, status)
+		}
+	}
+	if status, _, _ := get(t, e.issuer+"/static/passkeys.js"); status != http.StatusOK {
+		t.Errorf("a static file: %d", status)
+	}
+
+	rt := e.refreshTokenFor(t, e.browser())
+	status, _, body := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {"mobile"}, "scope": {"openid offline_access roles"}})
+	wantError(t, status, body, http.StatusBadRequest, "invalid_scope")
+	status, _, body = e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"client_id": {"mobile"}, "scope": {"openid"}})
+	if status != http.StatusOK {
+		t.Fatalf("a refresh within the granted scopes: %d %v", status, body)
+	}
+
+	c := &identity.Client{ID: "native", Name: "Native", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{"http://localhost:7777/cb"}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256"}
+	if err := c.Validate(nil); err == nil {
+		t.Fatal("an http://localhost redirect URI was accepted")
+	}
+	c.RedirectURIs = []string{"http://127.0.0.1:7777/cb", "http://[::1]/cb"}
+	if err := c.Validate(nil); err != nil {
+		t.Fatalf("loopback IP literals: %v", err)
+	}
+}

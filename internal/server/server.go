@@ -416,6 +416,11 @@ func (s *Server) closeRedis() {
 func staticFiles() http.Handler {
 	files := http.FileServerFS(static.FS)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Files only: no directory listings (they tell what is deployed).
+		if info, err := fs.Stat(static.FS, strings.TrimPrefix(r.URL.Path, "/")); r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") || err != nil || info.IsDir() {
+			writeJSONStatus(w, http.StatusNotFound, `{"error":"not_found"}`)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		files.ServeHTTP(w, r)
