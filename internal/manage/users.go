@@ -265,21 +265,29 @@ func (s *Service) Sessions(ctx context.Context, userID string) ([]identity.Sessi
 	return s.Store.SessionsByUser(ctx, userID)
 }
 
-// RevokeSession ends one of a user's sessions ("" ends all of them).
+// RevokeSession ends one of a user's sessions. "" ends all of them and,
+// like the user's own "sign out everywhere", every grant they gave
+// (identity.EndAccess): a signed-out thief keeps no refresh token.
 func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID string) error {
-	return s.onManagedUser(ctx, a, "session.revoke", userID, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
+	var clients []string
+	err := s.onManagedUser(ctx, a, "session.revoke", userID, func(ctx context.Context, _ *identity.User, _ identity.RoleCatalog) error {
 		if sessionID == "" {
-			n, err := s.Store.DeleteUserSessions(ctx, userID)
+			ended, err := identity.EndAccess(ctx, s.Store, userID, "")
 			if err != nil {
 				return err
 			}
-			return s.record(ctx, a, EventSessionsRevoked, target{subject: userID}, map[string]any{"sessions_ended": n})
+			clients = ended.Clients
+			return s.record(ctx, a, EventSessionsRevoked, target{subject: userID}, map[string]any{"sessions_ended": ended.Sessions, "tokens_revoked": ended.Tokens})
 		}
 		if err := s.Store.DeleteUserSession(ctx, userID, sessionID); err != nil {
 			return err
 		}
 		return s.record(ctx, a, EventSessionRevoked, target{subject: userID}, map[string]any{"session": sessionID})
 	})
+	if err == nil && len(clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, userID, clients)
+	}
+	return err
 }
 
 // Consents are a user's consent records: the decisions in the ledger

@@ -198,6 +198,11 @@ func TestSec02CredentialEventsRevokeRefreshTokens(t *testing.T) {
 					t.Fatalf("enable: %d", resp.StatusCode)
 				}
 			}},
+			{"admin ends every session", func(t *testing.T, _ *http.Client) {
+				if resp, _ := e.submit(root.c, alice+"/end-sessions", nil); resp.StatusCode != http.StatusOK {
+					t.Fatalf("end sessions: %d", resp.StatusCode)
+				}
+			}, func(*testing.T) {}},
 			{"admin resets MFA", func(t *testing.T, _ *http.Client) {
 				if resp, _ := e.submit(root.c, alice+"/reset-mfa", nil); resp.StatusCode != http.StatusOK {
 					t.Fatalf("reset MFA: %d", resp.StatusCode)
