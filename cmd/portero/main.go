@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,12 +12,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/portero-id/portero/internal/buildinfo"
 )
 
 const usage = `Usage: portero [--config FILE] [--json] COMMAND [ARGS]
 
 Server:
   serve [--dev]              run the server
+  version                    print the version, commit and Go version (also --version)
   migrate                    apply pending database migrations
   bootstrap --admin-email E  create the first super_admin and print a one-time link
 
@@ -82,10 +86,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&g.configPath, "config", "", "configuration file")
 	fs.BoolVar(&g.json, "json", false, "machine-readable output")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rest := fs.Args()
+	if *showVersion {
+		return g.version()
+	}
 	if len(rest) == 0 {
 		fs.Usage()
 		return errors.New("no command given")
@@ -114,6 +122,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.incidents(ctx, rest)
 	case "bootstrap":
 		return g.bootstrap(ctx, rest)
+	case "version":
+		return g.version()
 	case "help":
 		fs.Usage()
 		return nil
@@ -121,6 +131,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.Usage()
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// version prints which build this is (JSON with --json).
+func (g *globals) version() error {
+	info := buildinfo.Read()
+	if g.json {
+		return json.NewEncoder(g.stdout).Encode(info)
+	}
+	_, err := fmt.Fprintln(g.stdout, info.String())
+	return err
 }
 
 // subcommand splits "clients create ..." into its verb and arguments.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portero-id/portero/internal/buildinfo"
 	"github.com/portero-id/portero/internal/manage"
 )
 
@@ -166,5 +167,22 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, _, err := c.run("", "frobnicate"); err == nil {
 		t.Fatal("unknown command accepted")
+	}
+}
+
+// TestVersion: `portero version`, `--version` and `--json version` say
+// which build this is (under go test: "(devel)" and the Go version).
+func TestVersion(t *testing.T) {
+	c := newCLI(t)
+	want := buildinfo.Read()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out := c.ok("", args...); !strings.HasPrefix(out, "portero "+want.Version) || !strings.Contains(out, want.GoVersion) {
+			t.Errorf("%v: %q", args, out)
+		}
+	}
+	var got buildinfo.Info
+	c.jsonOut(&got, "version")
+	if got != want {
+		t.Fatalf("--json version: %+v, want %+v", got, want)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/buildinfo"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/legal"
@@ -43,6 +44,7 @@ import (
 type Server struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	build    buildinfo.Info
 	Store    *store.Store
 	Provider *oauth.Provider
 	Keys     *oauth.Keyring
@@ -219,6 +221,8 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}
 
 	reg := prometheus.NewRegistry()
+	build := buildinfo.Read()
+	build.Register(reg)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	outboundAllowed, err := config.ParsePrefixes(cfg.OAuth.OutboundAllowedNetworks)
 	if err != nil {
@@ -247,7 +251,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		Legal:          legalSet,
 	})
 
-	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet}
+	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet, build: build}
 	s.metrics = newHTTPMetrics(reg)
 
 	site, err := s.newSite(cfg, issuer, o, sessions, pages, secrets)
@@ -496,7 +500,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
 		go func() { errc <- servers[i].Serve(l.ln) }()
-		s.log.Info(l.name, "address", l.ln.Addr().String(), "issuer", s.cfg.Issuer)
+		s.log.Info(l.name, "address", l.ln.Addr().String(), "issuer", s.cfg.Issuer, "version", s.build.Version, "commit", s.build.Commit)
 	}
 	if ready != nil {
 		ready(listeners[0].ln.Addr())
