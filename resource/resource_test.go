@@ -434,8 +434,7 @@ func TestRevokedTokens(t *testing.T) {
 
 	t.Run("local JWT without RevocationCheck: valid until exp", func(t *testing.T) {
 		// The documented trade-off of LocalJWT.
-		v, _, _ := p.newValidator(func(c *Config) { c.Mode = LocalJWT })
-		v, _, _ = p.newValidator(func(c *Config) { c.Mode = LocalJWT; c.Audience = "" })
+		v, _, _ := p.newValidator(func(c *Config) { c.Mode = LocalJWT; c.Audience = "" })
 		tok := p.serviceToken("shop")
 		p.revoke("shop", tok)
 		if res := call(v, "Bearer "+tok, nil); res.status != http.StatusOK {

@@ -52,12 +52,13 @@ func (g *globals) audit(ctx context.Context, args []string) error {
 	if brk != nil {
 		v.BrokenAt, v.Reason = brk.Seq, brk.Reason
 	}
-	err = g.output(v, func() {
+	err = g.output(v, func() error {
 		if v.OK {
 			fmt.Fprintf(g.stdout, "ledger intact: %d entries checked\n", v.Checked)
 		} else {
 			fmt.Fprintf(g.stdout, "ledger broken at entry %d: %s\n", v.BrokenAt, v.Reason)
 		}
+		return nil
 	})
 	if err != nil {
 		return err

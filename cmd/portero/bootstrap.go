@@ -78,8 +78,9 @@ func (g *globals) bootstrap(ctx context.Context, args []string) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	v.UserID = u.ID
-	return g.output(v, func() {
+	return g.output(v, func() error {
 		fmt.Fprintf(g.stdout, "created super_admin %q (%s)\n", u.Username, u.ID)
 		fmt.Fprintf(g.stdout, "open this link within 24 hours to choose a password (it works once):\n%s\n", v.Link)
+		return nil
 	})
 }

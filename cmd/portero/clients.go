@@ -17,7 +17,7 @@ import (
 )
 
 // printClient shows a client, and its secret when it was just made.
-func (g *globals) printClient(v adminview.Client, secret string) {
+func (g *globals) printClient(v adminview.Client, secret string) error {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "client_id\t%s\n", v.ID)
 	fmt.Fprintf(w, "name\t%s\n", v.Name)
@@ -40,7 +40,7 @@ func (g *globals) printClient(v adminview.Client, secret string) {
 	fmt.Fprintf(w, "first party\t%v\n", v.FirstParty)
 	fmt.Fprintf(w, "permissions claim\t%v\n", v.PermissionsClaim)
 	fmt.Fprintf(w, "updated\t%s\n", v.UpdatedAt.Format(time.RFC3339))
-	w.Flush()
+	return w.Flush()
 }
 
 func (g *globals) clients(ctx context.Context, args []string) error {
@@ -71,13 +71,13 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 		for i := range list {
 			views = append(views, adminview.ClientOf(&list[i]))
 		}
-		return g.output(views, func() {
+		return g.output(views, func() error {
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "CLIENT ID\tNAME\tPUBLIC\tDISABLED\tGRANT TYPES")
 			for _, v := range views {
 				fmt.Fprintf(w, "%s\t%s\t%v\t%v\t%s\n", v.ID, v.Name, v.Public, v.Disabled, strings.Join(v.GrantTypes, ","))
 			}
-			w.Flush()
+			return w.Flush()
 		})
 	}
 
@@ -108,8 +108,9 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 		if err := a.svc.DeleteClient(ctx, a.actor, id, nil); err != nil {
 			return explain(cmd, err)
 		}
-		return g.output(map[string]string{"deleted": id}, func() {
+		return g.output(map[string]string{"deleted": id}, func() error {
 			fmt.Fprintf(g.stdout, "deleted client %s (running servers forget it within oauth.client_cache_ttl)\n", id)
+			return nil
 		})
 	case "rotate-secret":
 		c, secret, err = a.svc.RotateClientSecret(ctx, a.actor, id, nil)
@@ -123,11 +124,14 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 	if secret != "" {
 		out = adminview.ClientWithSecret{Client: adminview.ClientOf(c), Secret: secret}
 	}
-	return g.output(out, func() {
-		g.printClient(adminview.ClientOf(c), secret)
+	return g.output(out, func() error {
+		if err := g.printClient(adminview.ClientOf(c), secret); err != nil {
+			return err
+		}
 		if verb != "get" {
 			fmt.Fprintf(g.stdout, "(running servers see the change within oauth.client_cache_ttl, %s)\n", a.cfg.OAuth.ClientCacheTTL)
 		}
+		return nil
 	})
 }
 
@@ -285,7 +289,7 @@ func (g *globals) clientsWrite(ctx context.Context, verb string, args []string) 
 			return explain(cmd, err)
 		}
 		v := adminview.ClientWithSecret{Client: adminview.ClientOf(c), Secret: secret}
-		return g.output(v, func() { g.printClient(v.Client, v.Secret) })
+		return g.output(v, func() error { return g.printClient(v.Client, v.Secret) })
 	}
 
 	prev, err := a.svc.Client(ctx, *f.id)
@@ -307,8 +311,11 @@ func (g *globals) clientsWrite(ctx context.Context, verb string, args []string) 
 		return explain(cmd, err)
 	}
 	v := adminview.ClientOf(c)
-	return g.output(v, func() {
-		g.printClient(v, "")
+	return g.output(v, func() error {
+		if err := g.printClient(v, ""); err != nil {
+			return err
+		}
 		fmt.Fprintf(g.stdout, "(running servers see the change within oauth.client_cache_ttl, %s)\n", a.cfg.OAuth.ClientCacheTTL)
+		return nil
 	})
 }

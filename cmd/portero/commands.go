@@ -56,14 +56,15 @@ func (g *globals) openStore(ctx context.Context, dev, strict bool) (*config.Conf
 	return cfg, st, log, nil
 }
 
-func (g *globals) output(v any, text func()) error {
+// output writes v as JSON with --json, else the text form; text returns
+// the error of flushing its table, so that a failed write is not a success.
+func (g *globals) output(v any, text func() error) error {
 	if g.json {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
-	text()
-	return nil
+	return text()
 }
 
 func newFlags(name string, g *globals) *flag.FlagSet {
@@ -149,9 +150,10 @@ func (g *globals) migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return g.output(status, func() {
+	return g.output(status, func() error {
 		for _, m := range status {
 			fmt.Fprintf(g.stdout, "%v\n", m)
 		}
+		return nil
 	})
 }

@@ -71,9 +71,10 @@ func (g *globals) incidents(ctx context.Context, args []string) error {
 		}
 		v := incidentView{Seq: e.Seq, RecordedAt: e.OccurredAt, DetectedAt: rec.DetectedAt, SICDueAt: rec.SICDueAt,
 			Overdue: now.After(rec.SICDueAt), Description: rec.Description}
-		return g.output(v, func() {
+		return g.output(v, func() error {
 			fmt.Fprintf(g.stdout, "incident %d recorded; report it to the SIC by %s\n", v.Seq,
 				v.SICDueAt.In(calendar.Location()).Format("2006-01-02 (Monday)"))
+			return nil
 		})
 	}
 
@@ -90,13 +91,13 @@ func (g *globals) incidents(ctx context.Context, args []string) error {
 		views = append(views, incidentView{Seq: e.Seq, RecordedAt: e.OccurredAt, DetectedAt: rec.DetectedAt, SICDueAt: rec.SICDueAt,
 			Overdue: now.After(rec.SICDueAt), Description: rec.Description})
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "SEQ\tDETECTED\tSIC DUE\tOVERDUE\tDESCRIPTION")
 		for _, v := range views {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%v\t%s\n", v.Seq, v.DetectedAt.In(calendar.Location()).Format("2006-01-02 15:04"),
 				v.SICDueAt.In(calendar.Location()).Format("2006-01-02"), v.Overdue, v.Description)
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }

@@ -13,14 +13,14 @@ import (
 	"github.com/portero-id/portero/internal/adminview"
 )
 
-func (g *globals) printEvents(events []adminview.Event) {
+func (g *globals) printEvents(events []adminview.Event) error {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SEQ\tTIME\tTYPE\tACTOR\tSUBJECT\tCLIENT\tDETAILS")
 	for _, e := range events {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.OccurredAt.Format(time.RFC3339), e.Type, e.Actor,
 			e.Subject, e.ClientID, e.Payload)
 	}
-	w.Flush()
+	return w.Flush()
 }
 
 // events searches the ledger, newest first.
@@ -81,7 +81,7 @@ func (g *globals) events(ctx context.Context, args []string) error {
 	for i := range entries {
 		views = append(views, adminview.EventOf(&entries[i]))
 	}
-	return g.output(views, func() { g.printEvents(views) })
+	return g.output(views, func() error { return g.printEvents(views) })
 }
 
 // due is the request's effective due date.
@@ -93,7 +93,7 @@ func due(v *adminview.DataRequest) time.Time {
 }
 
 // printRequest shows a request, with its history when given.
-func (g *globals) printRequest(v adminview.DataRequest, history []adminview.Event) {
+func (g *globals) printRequest(v adminview.DataRequest, history []adminview.Event) error {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", v.ID)
 	fmt.Fprintf(w, "user\t%s\n", v.UserID)
@@ -118,11 +118,11 @@ func (g *globals) printRequest(v adminview.DataRequest, history []adminview.Even
 	if v.RefusalReason != "" {
 		fmt.Fprintf(w, "refused for\t%s\n", v.RefusalReason)
 	}
-	w.Flush()
-	if history != nil {
-		fmt.Fprintln(g.stdout, "\nhistory:")
-		g.printEvents(history)
+	if err := w.Flush(); err != nil || history == nil {
+		return err
 	}
+	fmt.Fprintln(g.stdout, "\nhistory:")
+	return g.printEvents(history)
 }
 
 func (g *globals) requests(ctx context.Context, args []string) error {
@@ -188,7 +188,7 @@ func (g *globals) requests(ctx context.Context, args []string) error {
 			return explain(cmd, err)
 		}
 		v := adminview.DataRequestDetailOf(d, history)
-		return g.output(v, func() { g.printRequest(v.DataRequest, v.History) })
+		return g.output(v, func() error { return g.printRequest(v.DataRequest, v.History) })
 	case "extend":
 		d, err = req.Extend(wctx, by, id, *reason)
 	case "info":
@@ -211,7 +211,7 @@ func (g *globals) requests(ctx context.Context, args []string) error {
 		return explain(cmd, err)
 	}
 	v := adminview.DataRequestOf(d)
-	return g.output(v, func() { g.printRequest(v, nil) })
+	return g.output(v, func() error { return g.printRequest(v, nil) })
 }
 
 func (g *globals) requestsList(ctx context.Context, args []string) error {
@@ -265,12 +265,12 @@ func (g *globals) requestsList(ctx context.Context, args []string) error {
 	for i := range rs {
 		views = append(views, adminview.DataRequestOf(&rs[i]))
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ID\tKIND\tTYPE\tSTATUS\tDUE\tUSER")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Kind, v.Type, v.Status, due(&v).Format("2006-01-02"), v.UserID)
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }

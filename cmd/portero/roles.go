@@ -50,8 +50,9 @@ func (g *globals) roles(ctx context.Context, args []string) error {
 		return explain(cmd, err)
 	}
 	v := adminview.UserOf(u)
-	return g.output(v, func() {
+	return g.output(v, func() error {
 		fmt.Fprintf(g.stdout, "%s: roles now %s\n", v.Username, strings.Join(v.Roles, ","))
+		return nil
 	})
 }
 
@@ -93,7 +94,7 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 		if err := a.svc.DeleteRole(ctx, a.actor, *name); err != nil {
 			return explain(cmd, err)
 		}
-		return g.output(map[string]string{"deleted": *name}, func() { fmt.Fprintf(g.stdout, "deleted role %s\n", *name) })
+		return g.output(map[string]string{"deleted": *name}, func() error { fmt.Fprintf(g.stdout, "deleted role %s\n", *name); return nil })
 	}
 	roles, err := a.svc.Roles(ctx)
 	if err != nil {
@@ -109,13 +110,13 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 	if verb == "get" && len(views) == 0 {
 		return explain(cmd, fmt.Errorf("role %q: %w", *name, identity.ErrNotFound))
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ROLE\tINCLUDES\tPERMISSIONS\tDESCRIPTION")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Name, strings.Join(v.Includes, ","), strings.Join(v.Permissions, ","), v.Description)
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }
 
@@ -147,12 +148,12 @@ func (g *globals) keys(ctx context.Context, args []string) error {
 	for i := range keys {
 		views[i] = adminview.KeyOf(&keys[i])
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "KID\tALG\tCREATED\tSIGNS FROM")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.ID, v.Algorithm, v.CreatedAt.Format(time.RFC3339), v.ActiveAt.Format(time.RFC3339))
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/portero-id/portero/internal/server"
 )
 
-func (g *globals) printUser(v adminview.User) {
+func (g *globals) printUser(v adminview.User) error {
 	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "id\t%s\n", v.ID)
 	fmt.Fprintf(w, "username\t%s\n", v.Username)
@@ -32,7 +32,7 @@ func (g *globals) printUser(v adminview.User) {
 	}
 	fmt.Fprintf(w, "created\t%s\n", v.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "updated\t%s\n", v.UpdatedAt.Format(time.RFC3339))
-	w.Flush()
+	return w.Flush()
 }
 
 // userDetail is one user with the summary of their second factors.
@@ -110,12 +110,13 @@ func (g *globals) users(ctx context.Context, args []string) error {
 		if *session != "" {
 			out["revoked"] = *session
 		}
-		return g.output(out, func() {
+		return g.output(out, func() error {
 			if *session == "" {
 				fmt.Fprintf(g.stdout, "ended every session of %s\n", u.Username)
 			} else {
 				fmt.Fprintf(g.stdout, "ended session %s of %s\n", *session, u.Username)
 			}
+			return nil
 		})
 	case "consents":
 		return g.userConsents(ctx, a, u)
@@ -127,7 +128,7 @@ func (g *globals) users(ctx context.Context, args []string) error {
 	if err != nil {
 		return explain(cmd, err)
 	}
-	return g.output(v, func() { g.printUser(v) })
+	return g.output(v, func() error { return g.printUser(v) })
 }
 
 func (g *globals) userSessions(ctx context.Context, a *adminSession, u *identity.User) error {
@@ -139,14 +140,14 @@ func (g *globals) userSessions(ctx context.Context, a *adminSession, u *identity
 	for i := range sessions {
 		views = append(views, adminview.SessionOf(&sessions[i]))
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "SESSION\tSIGNED IN\tAMR\tIP\tLAST SEEN\tEXPIRES")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.AuthTime.Format(time.RFC3339), strings.Join(v.AMR, ","), v.IP,
 				v.LastSeenAt.Format(time.RFC3339), v.ExpiresAt.Format(time.RFC3339))
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }
 
@@ -158,16 +159,18 @@ func (g *globals) userConsents(ctx context.Context, a *adminSession, u *identity
 		return explain("users consents", err)
 	}
 	out := adminview.ConsentsOf(cs)
-	return g.output(out, func() {
+	return g.output(out, func() error {
 		fmt.Fprintf(g.stdout, "consent decisions of %s:\n", u.Username)
-		g.printEvents(out.Records)
+		if err := g.printEvents(out.Records); err != nil {
+			return err
+		}
 		fmt.Fprintln(g.stdout, "\nscope consents remembered:")
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "CLIENT\tSCOPES\tGRANTED")
 		for _, s := range out.Scopes {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", s.ClientID, strings.Join(s.Scopes, " "), s.GrantedAt.Format(time.RFC3339))
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }
 
@@ -210,13 +213,13 @@ func (g *globals) usersList(ctx context.Context, args []string) error {
 	if more {
 		fmt.Fprintf(g.stderr, "note: more than %d users match: narrow with --q or --role, or raise --limit\n", *limit)
 	}
-	return g.output(views, func() {
+	return g.output(views, func() error {
 		w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ID\tUSERNAME\tEMAIL\tROLES\tDISABLED")
 		for _, v := range views {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\n", v.ID, v.Username, v.Email, strings.Join(v.Roles, ","), v.Disabled)
 		}
-		w.Flush()
+		return w.Flush()
 	})
 }
 
@@ -261,7 +264,8 @@ func (g *globals) usersCreate(ctx context.Context, args []string) error {
 		return explain("users create", err)
 	}
 	v := adminview.UserOf(created)
-	return g.output(v, func() {
+	return g.output(v, func() error {
 		fmt.Fprintf(g.stdout, "created user %s (%s) id=%s roles=%s\n", v.Username, v.Email, v.ID, strings.Join(v.Roles, ","))
+		return nil
 	})
 }

@@ -506,7 +506,7 @@ func (b *browser) withoutPasskeyAutofill() (restore func()) {
 	}
 	return func() {
 		b.t.Helper()
-		_, err := chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: res.Identifier})
+		_, err := chromedp.Call(b.ctx, page.RemoveScriptToEvaluateOnNewDocument, page.RemoveScriptToEvaluateOnNewDocumentParams(res))
 		if err != nil {
 			b.t.Fatal(err)
 		}

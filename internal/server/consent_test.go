@@ -491,7 +491,7 @@ func TestScopeConsentPerClient(t *testing.T) {
 	access := tokens["access_token"].(string)
 
 	// Remembered: straight through; prompt=consent asks again.
-	verifier, resp = e.authorizeWith(c, partner(nil))
+	_, resp = e.authorizeWith(c, partner(nil))
 	if q := e.redirectQuery(resp); q.Get("code") == "" {
 		t.Fatalf("remembered permission: %v", q)
 	}

@@ -370,7 +370,7 @@ func testH7ReclamoTimersAndLegends(t *testing.T, b testdb.Backend) {
 	// Friday 20 March: the titular completes it; the term restarts.
 	e.setClock(cot(2026, time.March, 20, 11, 0))
 	e.signIn(t, c, "alice")
-	resp, body = e.submit(c, "/account/requests/"+incomplete.ID+"/info", url.Values{"info": {"  "}})
+	resp, _ = e.submit(c, "/account/requests/"+incomplete.ID+"/info", url.Values{"info": {"  "}})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty information: %d", resp.StatusCode)
 	}

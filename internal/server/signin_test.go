@@ -144,7 +144,8 @@ func TestMFAPolicyEnrolmentTOTPReplayAndRecoveryCodes(t *testing.T) {
 		if resp.Request.URL.Path != "/login/enroll" {
 			t.Fatalf("a vendor without a second factor should enrol, got %s", resp.Request.URL)
 		}
-		secret := match(t, totpSecretPattern, body)
+		// The page shows a secret; the wrong code below replaces it.
+		match(t, totpSecretPattern, body)
 		flow := resp.Request.URL.Query().Get("flow")
 
 		// A wrong first code is refused and a new secret is shown.
@@ -152,7 +153,7 @@ func TestMFAPolicyEnrolmentTOTPReplayAndRecoveryCodes(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong enrolment code: %d", resp.StatusCode)
 		}
-		secret = match(t, totpSecretPattern, body)
+		secret := match(t, totpSecretPattern, body)
 		code, err := identity.TOTPCode(secret, time.Now())
 		if err != nil {
 			t.Fatal(err)
