@@ -153,7 +153,7 @@ type PendingAuthorization struct {
 // the RFC 8176 authentication method references (amr) behind them.
 const (
 	// ACRPassword: something the user knows.
-	ACRPassword = "urn:portero:acr:pwd"
+	ACRPassword = "urn:portero:acr:pwd" // #nosec G101 -- an identifier, not a credential
 	// ACRMFA: a password plus a second factor (TOTP, recovery code or a
 	// passkey used as second factor).
 	ACRMFA = "urn:portero:acr:mfa"
@@ -239,8 +239,8 @@ const (
 	AuditMFAFailure        = "mfa.failure"
 	AuditTOTPEnrolled      = "mfa.totp_enrolled"
 	AuditTOTPRemoved       = "mfa.totp_removed"
-	AuditPasskeyAdded      = "mfa.passkey_added"
-	AuditPasskeyRemoved    = "mfa.passkey_removed"
+	AuditPasskeyAdded      = "mfa.passkey_added"   // #nosec G101 -- an identifier, not a credential
+	AuditPasskeyRemoved    = "mfa.passkey_removed" // #nosec G101 -- an identifier, not a credential
 	AuditRecoveryCodeUsed  = "mfa.recovery_code_used"
 	AuditRecoveryGenerated = "mfa.recovery_codes_generated"
 	AuditPasswordChanged   = "password.changed"

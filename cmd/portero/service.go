@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os/user"
 	"time"
 
@@ -42,12 +43,17 @@ type adminSession struct {
 	st      *store.Store
 	svc     *manage.Service
 	actor   manage.Actor
-	closers []func()
+	closers []func() error
+	// stderr hears about a failure to close: the command's work is done
+	// by then, so it does not change the exit status.
+	stderr io.Writer
 }
 
 func (a *adminSession) Close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
+		if err := a.closers[i](); err != nil {
+			fmt.Fprintln(a.stderr, "portero: closing:", err)
+		}
 	}
 }
 
@@ -66,7 +72,7 @@ func (g *globals) manage(ctx context.Context, o adminOptions) (*adminSession, er
 	if err != nil {
 		return nil, err
 	}
-	a := &adminSession{cfg: cfg, st: st, actor: cliActor(), closers: []func(){func() { st.Close() }}}
+	a := &adminSession{cfg: cfg, st: st, actor: cliActor(), closers: []func() error{st.Close}, stderr: g.stderr}
 	a.svc = &manage.Service{
 		Store:         st,
 		Requests:      &identity.Requests{Store: st, Calendar: server.Calendar(cfg), Now: time.Now},
@@ -93,7 +99,7 @@ func (g *globals) manage(ctx context.Context, o adminOptions) (*adminSession, er
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
 		client := redis.NewClient(ropts)
-		a.closers = append(a.closers, func() { _ = client.Close() })
+		a.closers = append(a.closers, client.Close)
 		a.svc.Lockouts = &throttle.Guard{Store: throttle.NewRedis(client, cfg.Redis.KeyPrefix+"throttle:")}
 	}
 	// Without Redis, Lockouts stays nil: the counters are in the memory of

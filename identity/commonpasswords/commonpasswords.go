@@ -18,6 +18,7 @@ import (
 	"compress/gzip"
 	_ "embed"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -99,6 +100,9 @@ var load = sync.OnceValue(func() *list {
 	return l
 })
 
+// maxListBytes bounds the inflated list (it is about 5 MiB).
+const maxListBytes = 64 << 20
+
 func parse(gz []byte) (*list, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
@@ -107,12 +111,18 @@ func parse(gz []byte) (*list, error) {
 	var b strings.Builder
 	if len(gz) >= 4 {
 		// The gzip trailer holds the uncompressed size (mod 2^32).
-		if n := binary.LittleEndian.Uint32(gz[len(gz)-4:]); n < 64<<20 {
+		if n := binary.LittleEndian.Uint32(gz[len(gz)-4:]); n < maxListBytes {
 			b.Grow(int(n))
 		}
 	}
-	if _, err := io.Copy(&b, zr); err != nil {
+	// Bounded: the offsets below are uint32, and a list that inflates
+	// past the bound is not the one that was built.
+	n, err := io.Copy(&b, io.LimitReader(zr, maxListBytes+1))
+	if err != nil {
 		return nil, err
+	}
+	if n > maxListBytes {
+		return nil, fmt.Errorf("the list inflates past %d bytes", maxListBytes)
 	}
 	if err := zr.Close(); err != nil {
 		return nil, err
@@ -123,10 +133,10 @@ func parse(gz []byte) (*list, error) {
 	}
 	off := make([]uint32, 0, strings.Count(data, "\n")+1)
 	for i := 0; i < len(data); {
-		off = append(off, uint32(i))
+		off = append(off, uint32(i)) // #nosec G115 -- i < len(data) <= maxListBytes
 		i += strings.IndexByte(data[i:], '\n') + 1
 	}
-	off = append(off, uint32(len(data)))
+	off = append(off, uint32(len(data))) // #nosec G115 -- len(data) <= maxListBytes+1
 	return &list{data: data, off: off}, nil
 }
 

@@ -105,7 +105,7 @@ func newUser(name string) *identity.User {
 		ID:           "u-" + name,
 		Username:     name,
 		Email:        name + "@example.com",
-		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a2V5",
+		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a2V5", // #nosec G101 -- a fixture hash of no one's password
 		CreatedAt:    base,
 		UpdatedAt:    base.Add(time.Minute),
 	}
@@ -882,7 +882,7 @@ func testSigningKeys(t *testing.T, s identity.Store) {
 			Algorithm:           "ES256",
 			Use:                 "access_token",
 			PublicJWK:           []byte(`{"kty":"EC","kid":"` + id + `"}`),
-			EncryptedPrivateJWK: []byte{0x01, 0x00, 0xff, byte(len(id))},
+			EncryptedPrivateJWK: append([]byte{0x01, 0x00, 0xff}, id...),
 			CreatedAt:           created,
 			ActiveAt:            created.Add(time.Hour),
 		}

@@ -67,6 +67,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
@@ -131,7 +132,7 @@ func (a *Admin) Mount(r *mux.Router) {
 	// answered a post (a problem, a new client secret) returns there.
 	back := func(path string, to func(vars map[string]string) string) {
 		get(path, func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, to(mux.Vars(r)), http.StatusSeeOther)
+			localpath.Redirect(w, r, to(mux.Vars(r)))
 		})
 	}
 	back("/admin/requests/{id}/{action:extend|info|answer|refuse|dispute}", func(v map[string]string) string {
@@ -207,7 +208,7 @@ func (a *Admin) guard(w http.ResponseWriter, r *http.Request) (*identity.Session
 		return nil, nil, false
 	}
 	if identity.ACRRank(sess.ACR) < identity.ACRRank(identity.ACRMFA) || !identity.IsFresh(sess.AuthTime, a.Now()) {
-		http.Redirect(w, r, reauthURL(u), http.StatusSeeOther)
+		localpath.Redirect(w, r, reauthURL(u))
 		return nil, nil, false
 	}
 	return sess, u, true
@@ -218,7 +219,7 @@ func (a *Admin) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Admin) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	a.Log.ErrorContext(r.Context(), what, "err", err)
+	a.Log.ErrorContext(r.Context(), what, "err", err) // #nosec G706 -- slog quotes values; what is a constant of the caller
 	a.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "error.server")
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/manage"
 )
 
@@ -94,7 +95,7 @@ func (a *Admin) putRole(w http.ResponseWriter, r *http.Request) {
 		Includes: list(form.Get("includes")), Permissions: list(form.Get("permissions"))}
 	err := a.Manage.PutRole(context.WithoutCancel(r.Context()), a.manageActor(r, adm), role)
 	if err == nil {
-		http.Redirect(w, r, notice("/admin/roles", "defined"), http.StatusSeeOther)
+		localpath.Redirect(w, r, notice("/admin/roles", "defined"))
 		return
 	}
 	if p, ok := problemOf(err, "admin.roles.problem.forbidden"); ok {
@@ -113,7 +114,7 @@ func (a *Admin) deleteRole(w http.ResponseWriter, r *http.Request) {
 	}
 	err := a.Manage.DeleteRole(context.WithoutCancel(r.Context()), a.manageActor(r, adm), mux.Vars(r)["name"])
 	if err == nil {
-		http.Redirect(w, r, notice("/admin/roles", "deleted"), http.StatusSeeOther)
+		localpath.Redirect(w, r, notice("/admin/roles", "deleted"))
 		return
 	}
 	if errors.Is(err, identity.ErrNotFound) {
@@ -179,5 +180,5 @@ func (a *Admin) rotateKeys(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, "rotate keys", err)
 		return
 	}
-	http.Redirect(w, r, notice("/admin/keys", "rotated"), http.StatusSeeOther)
+	localpath.Redirect(w, r, notice("/admin/keys", "rotated"))
 }

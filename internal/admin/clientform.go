@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/manage"
 )
 
@@ -198,7 +199,7 @@ func (a *Admin) createClient(w http.ResponseWriter, r *http.Request) {
 	c, secret, err := a.Manage.CreateClient(context.WithoutCancel(r.Context()), a.manageActor(r, adm), f.spec())
 	if err == nil {
 		if secret == "" {
-			http.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(c.ID), "created"), http.StatusSeeOther)
+			localpath.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(c.ID), "created"))
 			return
 		}
 		a.renderClient(w, r, c.ID, http.StatusOK, clientPage{Secret: secret, Notice: clientNotices["created"]})
@@ -273,7 +274,7 @@ func (a *Admin) updateClient(w http.ResponseWriter, r *http.Request) {
 	_, err = a.Manage.UpdateClient(context.WithoutCancel(r.Context()), a.manageActor(r, adm), cur.ID, f.spec(), check)
 	switch {
 	case err == nil:
-		http.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(cur.ID), "updated"), http.StatusSeeOther)
+		localpath.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(cur.ID), "updated"))
 		return
 	case errors.Is(err, identity.ErrNotFound):
 		a.notFound(w, r)

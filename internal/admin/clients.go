@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 )
 
 // clientActions are the forms of a client's page (the route's pattern).
@@ -128,7 +129,7 @@ func (a *Admin) actOnClient(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err = a.Manage.DeleteClient(ctx, by, id, nil); err == nil {
-			http.Redirect(w, r, notice("/admin/clients", "deleted"), http.StatusSeeOther)
+			localpath.Redirect(w, r, notice("/admin/clients", "deleted"))
 			return
 		}
 	}
@@ -144,5 +145,5 @@ func (a *Admin) actOnClient(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, "client "+action, err)
 		return
 	}
-	http.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(id), action), http.StatusSeeOther)
+	localpath.Redirect(w, r, notice("/admin/clients/"+url.PathEscape(id), action))
 }

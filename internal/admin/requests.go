@@ -12,6 +12,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/render"
 )
 
@@ -384,5 +385,5 @@ func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 		a.serverError(w, r, "data request "+action, err)
 		return
 	}
-	http.Redirect(w, r, "/admin/requests/"+url.PathEscape(id)+"?notice="+action, http.StatusSeeOther)
+	localpath.Redirect(w, r, "/admin/requests/"+url.PathEscape(id)+"?notice="+action)
 }

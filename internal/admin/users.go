@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 )
 
 // usersPerPage is how many users the search shows at once.
@@ -285,5 +286,5 @@ func (a *Admin) actOnUser(w http.ResponseWriter, r *http.Request) {
 	}
 	// An administrator who ended their own session is sent on to sign in
 	// by the guard of the page this redirects to.
-	http.Redirect(w, r, notice("/admin/users/"+url.PathEscape(id), action), http.StatusSeeOther)
+	localpath.Redirect(w, r, notice("/admin/users/"+url.PathEscape(id), action))
 }

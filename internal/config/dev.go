@@ -58,7 +58,7 @@ func (c *Config) PrepareDev(logger *slog.Logger) error {
 }
 
 func readDevSecret(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) // #nosec G304 -- the dev secret beside database.sqlite_path, from the operator's configuration
 	if err != nil {
 		return "", err
 	}
@@ -79,7 +79,7 @@ func writeDevSecret(path string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("creating the directory for the development secret: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // #nosec G304 -- the dev secret beside database.sqlite_path, from the operator's configuration
 	if err != nil {
 		return "", err
 	}

@@ -120,6 +120,14 @@ func (c *Config) check(dev, final bool) []error {
 	if c.Accounts.Argon2Parallelism > 255 {
 		v.errorf("accounts.argon2_parallelism", "must be at most 255")
 	}
+	// Upper bounds too: the values become argon2's uint32 parameters, and
+	// a cost nobody can pay is an outage, not security.
+	if c.Accounts.Argon2MemoryKiB > 4<<20 {
+		v.errorf("accounts.argon2_memory_kib", "must be at most 4194304 (4 GiB)")
+	}
+	if c.Accounts.Argon2Iterations > 1000 {
+		v.errorf("accounts.argon2_iterations", "must be at most 1000")
+	}
 	v.positive("accounts.verify_email_lifespan", c.Accounts.VerifyEmailLifespan)
 	if v.positive("accounts.reset_password_lifespan", c.Accounts.ResetPasswordLifespan) && c.Accounts.ResetPasswordLifespan > 24*time.Hour {
 		v.errorf("accounts.reset_password_lifespan", "must be at most 24h")

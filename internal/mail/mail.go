@@ -69,8 +69,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
-		conn.Close()
-		return fmt.Errorf("mail: relay greeting: %w", err)
+		return errors.Join(fmt.Errorf("mail: relay greeting: %w", err), conn.Close())
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); ok {

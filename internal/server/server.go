@@ -145,8 +145,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 	}
 	if cfg.Database.MigrateOnStart {
 		if err := st.Migrate(ctx); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("migrate: %w", err)
+			return nil, errors.Join(fmt.Errorf("migrate: %w", err), st.Close())
 		}
 	}
 	return st, nil
@@ -161,8 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	s, err := NewWithStore(ctx, cfg, st, log, opts...)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
 	return s, nil
 }
@@ -397,12 +395,13 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 	}, nil
 }
 
-// PasswordHasher hashes with the configured argon2id cost.
+// PasswordHasher hashes with the configured argon2id cost. config.Validate
+// bounds the three values to what argon2's parameter types hold.
 func PasswordHasher(cfg *config.Config) *identity.PasswordHasher {
 	return &identity.PasswordHasher{Params: identity.Argon2Params{
-		MemoryKiB:   uint32(cfg.Accounts.Argon2MemoryKiB),
-		Iterations:  uint32(cfg.Accounts.Argon2Iterations),
-		Parallelism: uint8(cfg.Accounts.Argon2Parallelism),
+		MemoryKiB:   uint32(cfg.Accounts.Argon2MemoryKiB),  // #nosec G115 -- at most 4 GiB (config.Validate)
+		Iterations:  uint32(cfg.Accounts.Argon2Iterations), // #nosec G115 -- at most 1000 (config.Validate)
+		Parallelism: uint8(cfg.Accounts.Argon2Parallelism), // #nosec G115 -- 1 to 255 (config.Validate)
 	}}
 }
 
@@ -475,7 +474,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		ln, err := net.Listen("tcp", listeners[i].addr)
 		if err != nil {
 			for _, l := range listeners[:i] {
-				l.ln.Close()
+				err = errors.Join(err, l.ln.Close())
 			}
 			return err
 		}

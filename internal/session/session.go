@@ -136,7 +136,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, userID string, a
 	if err != nil {
 		return nil, fmt.Errorf("seal session cookie: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
 		Name:     m.cookieName(),
 		Value:    encoded,
 		Path:     "/",
@@ -153,7 +153,7 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) error {
 	if err := m.endRow(r.Context(), r); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
 		Name: m.cookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
@@ -218,7 +218,7 @@ func (m *Manager) SetPending(w http.ResponseWriter, p Pending) error {
 	if err != nil {
 		return fmt.Errorf("seal pending sign-in: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
 		Name: m.pendingName(), Value: encoded, Path: "/", MaxAge: int(PendingLifespan.Seconds()),
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})
@@ -243,7 +243,7 @@ func (m *Manager) Pending(r *http.Request) (*Pending, error) {
 
 // ClearPending removes the pending sign-in cookie.
 func (m *Manager) ClearPending(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
 		Name: m.pendingName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
 	})

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -101,8 +102,7 @@ func PostgresSchemaURL(tb testing.TB) string {
 func migrated(t testing.TB, st *store.Store) *store.Store {
 	t.Helper()
 	if err := st.Migrate(context.Background()); err != nil {
-		st.Close()
-		t.Fatalf("migrate: %v", err)
+		t.Fatalf("migrate: %v", errors.Join(err, st.Close()))
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	return st

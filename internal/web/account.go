@@ -167,7 +167,7 @@ func (s *Site) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.S
 	}
 	sess, u, ok := s.requireUser(w, r)
 	if ok && !s.fresh(sess.AuthTime) {
-		http.Redirect(w, r, reauthURL(u), http.StatusSeeOther)
+		localpath.Redirect(w, r, reauthURL(u))
 		return nil, nil, false
 	}
 	return sess, u, ok
@@ -386,7 +386,10 @@ func (s *Site) revokeSession(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(r, identity.AuditSessionRevoked, u.ID, nil)
 	if id == sess.ID {
-		s.Sessions.End(w, r)
+		if err := s.Sessions.End(w, r); err != nil {
+			s.serverError(w, r, "end session", err)
+			return
+		}
 		http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
 		return
 	}
@@ -432,10 +435,10 @@ func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := r.PostForm.Get("lang")
 	if s.Pages.Supports(lang) {
-		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
 			HttpOnly: true, Secure: s.Sessions.Secure, SameSite: http.SameSiteLaxMode})
 	}
-	http.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"), http.StatusSeeOther)
+	localpath.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"))
 }
 
 func (s *Site) showDevMail(w http.ResponseWriter, r *http.Request) {

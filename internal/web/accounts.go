@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	mailer "github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/throttle"
 )
@@ -235,7 +236,7 @@ func (s *Site) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	if flowPattern.MatchString(flow) {
 		target += "&flow=" + flow
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	localpath.Redirect(w, r, target)
 }
 
 func (s *Site) showForgot(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/legal"
+	"github.com/portero-id/portero/internal/localpath"
 )
 
 // The consent page (Ley 1581 de 2012, Decreto 1377 de 2013): the dispatcher
@@ -146,7 +147,7 @@ func (s *Site) showConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	needs := s.Legal.Needs(st)
 	if !needs.Any() {
-		http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+		localpath.Redirect(w, r, continueURL(flow))
 		return
 	}
 	page, err := s.consentData(r, flow, needs, st)
@@ -171,7 +172,7 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	needs := s.Legal.Needs(st)
 	if !needs.Any() {
-		http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+		localpath.Redirect(w, r, continueURL(flow))
 		return
 	}
 	decision := r.PostForm.Get("decision")
@@ -266,7 +267,7 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	// The dispatcher sees the decision in the ledger: an acceptance lets
 	// the flow go on, a denial ends it with access_denied.
-	http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+	localpath.Redirect(w, r, continueURL(flow))
 }
 
 // showLegal serves the policy or the notice: the version in force, or a
@@ -408,5 +409,5 @@ func (s *Site) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.Redirect(w, r, continueURL(flow), http.StatusSeeOther)
+	localpath.Redirect(w, r, continueURL(flow))
 }

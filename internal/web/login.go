@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/throttle"
 )
@@ -167,7 +168,7 @@ func (s *Site) toPending(w http.ResponseWriter, r *http.Request, p session.Pendi
 		s.serverError(w, r, "pending sign-in", err)
 		return
 	}
-	http.Redirect(w, r, path+flowQuery(p.Flow), http.StatusSeeOther)
+	localpath.Redirect(w, r, path+flowQuery(p.Flow))
 }
 
 // signInStep is the page a half-done sign-in is at.
@@ -222,9 +223,9 @@ func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want signInStep) (
 		if p.Flow != "" {
 			target += "&flow=" + url.QueryEscape(p.Flow)
 		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		localpath.Redirect(w, r, target)
 	default:
-		http.Redirect(w, r, string(at)+flowQuery(p.Flow), http.StatusSeeOther)
+		localpath.Redirect(w, r, string(at)+flowQuery(p.Flow))
 	}
 	return nil, nil, factors{}, false
 }
@@ -243,7 +244,7 @@ func (s *Site) pending(w http.ResponseWriter, r *http.Request) (*session.Pending
 			return nil, nil, false
 		}
 		if sess == nil {
-			http.Redirect(w, r, "/login"+flowQuery(flow), http.StatusSeeOther)
+			localpath.Redirect(w, r, "/login"+flowQuery(flow))
 			return nil, nil, false
 		}
 		p = &session.Pending{UserID: u.ID, AMR: sess.AMR, Flow: flow, AuthTime: sess.AuthTime.Unix()}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/identity/calendar"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/render"
 )
 
@@ -165,5 +166,5 @@ func (s *Site) afterRequestChange(w http.ResponseWriter, r *http.Request, u *ide
 		s.serverError(w, r, "change data request", err)
 		return
 	}
-	http.Redirect(w, r, "/account/requests?notice="+url.QueryEscape(notice), http.StatusSeeOther)
+	localpath.Redirect(w, r, "/account/requests?notice="+url.QueryEscape(notice))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
@@ -196,7 +197,7 @@ func flowParam(r *http.Request) string {
 // is waiting, else to the account page.
 func (s *Site) finish(w http.ResponseWriter, r *http.Request, flow string) {
 	if flow != "" {
-		http.Redirect(w, r, "/oauth2/auth?flow="+url.QueryEscape(flow), http.StatusSeeOther)
+		localpath.Redirect(w, r, "/oauth2/auth?flow="+url.QueryEscape(flow))
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)

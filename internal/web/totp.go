@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/localpath"
 )
 
 type totpSetupPage struct {
@@ -40,7 +41,7 @@ func (s *Site) newTOTPEnrollment(r *http.Request, u *identity.User) (*totpSetupP
 	}
 	return &totpSetupPage{
 		Secret: e.Secret,
-		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)),
+		QR:     template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRPNG)), // #nosec G203 -- a data: URL of a PNG Portero just encoded, base64 only
 	}, nil
 }
 
@@ -113,7 +114,7 @@ func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
 	page, err := s.newTOTPEnrollment(r, u)
 	if errors.Is(err, identity.ErrConflict) {
 		// Confirmed meanwhile (another tab): use it.
-		http.Redirect(w, r, string(stepSecondFactor)+flowQuery(p.Flow), http.StatusSeeOther)
+		localpath.Redirect(w, r, string(stepSecondFactor)+flowQuery(p.Flow))
 		return
 	}
 	if err != nil {
