@@ -7,6 +7,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -15,7 +16,22 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	// ErrUnavailable marks a failure of the storage itself (the database
+	// is down, slow or refused the statement): not an answer about the
+	// data. Every surface answers it 503 with Retry-After, never with a
+	// protocol verdict such as active:false or invalid_client.
+	ErrUnavailable = errors.New("storage unavailable")
 )
+
+// Unavailable marks err as a storage failure unless it is one of the
+// answers about the data (ErrNotFound, ErrConflict) or already marked.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrLastSuperAdmin) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
 
 // Store is the persistence boundary. Implementations must be safe for
 // concurrent use. Every method that writes joins the transaction carried in

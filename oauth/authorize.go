@@ -225,8 +225,7 @@ func (p *Provider) resumePending(w http.ResponseWriter, r *http.Request) (*ident
 	pending, err := p.Store.PendingAuthorizationByID(r.Context(), id)
 	if err != nil || len(q) != 1 || !p.Now().Before(pending.ExpiresAt) {
 		if err != nil && !errors.Is(err, identity.ErrNotFound) {
-			p.Log.ErrorContext(r.Context(), "load pending authorization", "err", err)
-			p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "authorize.error.server")
+			p.writeAuthorizeError(w, r, nil, fosite.ErrServerError.WithWrap(noteOutage(r.Context(), err)))
 			return nil, false
 		}
 		p.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "authorize.error.flow_expired")
@@ -442,6 +441,12 @@ func (p *Provider) userSession(ar fosite.AuthorizeRequester, user *identity.User
 // redirect_uri must never receive a redirect.
 func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if storageFailed(r.Context(), err) {
+		p.Log.ErrorContext(r.Context(), "storage unavailable", "path", r.URL.Path, "err", rfc.Error(), "cause", rfc.Unwrap())
+		w.Header().Set("Retry-After", retryAfter)
+		p.Pages.Error(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "error.unavailable")
+		return
+	}
 	if rfc.CodeField >= 500 {
 		p.Log.ErrorContext(r.Context(), "authorization request failed", "err", rfc.Error(), "cause", rfc.Unwrap(), "debug", rfc.DebugField)
 	}

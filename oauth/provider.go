@@ -232,7 +232,7 @@ func (p *Provider) Mount(r *mux.Router) {
 func (p *Provider) limitBody(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
-		h(w, r)
+		h(w, r.WithContext(watchOutage(r.Context())))
 	})
 }
 

@@ -87,7 +87,7 @@ func (s *Storage) create(ctx context.Context, kind identity.GrantKind, signature
 		// A refresh token without a lifespan still needs a prune horizon.
 		expiresAt = s.Now().Add(10 * 365 * 24 * time.Hour)
 	}
-	return s.Store.CreateGrant(ctx, &identity.Grant{
+	return storeErr(ctx, s.Store.CreateGrant(ctx, &identity.Grant{
 		Kind:        kind,
 		Signature:   signature,
 		RequestID:   req.GetID(),
@@ -97,7 +97,7 @@ func (s *Storage) create(ctx context.Context, kind identity.GrantKind, signature
 		RequestedAt: req.GetRequestedAt(),
 		ExpiresAt:   expiresAt,
 		Data:        data,
-	})
+	}))
 }
 
 // load returns the grant and its request, or fosite.ErrNotFound. When into
@@ -110,7 +110,7 @@ func (s *Storage) load(ctx context.Context, kind identity.GrantKind, signature s
 		return nil, nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, storeErr(ctx, err)
 	}
 	req, err := s.decode(ctx, g, into)
 	if err != nil {
@@ -141,7 +141,7 @@ func (s *Storage) decode(ctx context.Context, g *identity.Grant, into fosite.Ses
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeErr(ctx, err)
 	}
 	if sr.Form == nil {
 		sr.Form = url.Values{}
@@ -175,7 +175,7 @@ func (s *Storage) delete(ctx context.Context, kind identity.GrantKind, signature
 	if errors.Is(err, identity.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
-	return err
+	return storeErr(ctx, err)
 }
 
 // --- fosite.ClientManager ---
@@ -186,7 +186,7 @@ func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, storeErr(ctx, err)
 	}
 	return c, nil
 }
@@ -194,7 +194,7 @@ func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	used, err := s.Store.JTIUsed(ctx, jti)
 	if err != nil {
-		return err
+		return storeErr(ctx, err)
 	}
 	if used {
 		return fosite.ErrJTIKnown
@@ -207,7 +207,7 @@ func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp tim
 	if errors.Is(err, identity.ErrConflict) {
 		return fosite.ErrJTIKnown
 	}
-	return err
+	return storeErr(ctx, err)
 }
 
 // --- authorization codes ---
@@ -230,7 +230,7 @@ func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 	if errors.Is(err, identity.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
-	return err
+	return storeErr(ctx, err)
 }
 
 // --- PKCE and OIDC records, keyed by the code's signature ---
@@ -301,7 +301,7 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, signature strin
 	if errors.Is(err, identity.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
-	return err
+	return storeErr(ctx, err)
 }
 
 // RotateRefreshToken marks the presented refresh token as used. The first
@@ -311,30 +311,33 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, signature strin
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
 	first, err := s.Store.MarkRotated(ctx, signature, s.Now())
 	if err != nil {
-		return err
+		return storeErr(ctx, err)
 	}
 	if !first {
 		return nil
 	}
 	_, err = s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
-	return err
+	return storeErr(ctx, err)
 }
 
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
 	_, err := s.Store.DeactivateFamily(ctx, identity.GrantRefreshToken, requestID)
-	return err
+	return storeErr(ctx, err)
 }
 
 func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
 	_, err := s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
-	return err
+	return storeErr(ctx, err)
 }
 
 // --- storage.Transactional ---
 
-func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) { return s.Store.BeginTx(ctx) }
-func (s *Storage) Commit(ctx context.Context) error                     { return s.Store.CommitTx(ctx) }
-func (s *Storage) Rollback(ctx context.Context) error                   { return s.Store.RollbackTx(ctx) }
+func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) {
+	tx, err := s.Store.BeginTx(ctx)
+	return tx, storeErr(ctx, err)
+}
+func (s *Storage) Commit(ctx context.Context) error   { return storeErr(ctx, s.Store.CommitTx(ctx)) }
+func (s *Storage) Rollback(ctx context.Context) error { return s.Store.RollbackTx(ctx) }
 
 // ClientCache keeps client records in memory for a short time: every token
 // and introspection request authenticates a client, and the record rarely
@@ -348,6 +351,10 @@ type ClientCache struct {
 	mu      sync.RWMutex
 	entries map[string]clientEntry
 }
+
+// staleClientLimit bounds how long past its TTL a cached client is still
+// served while the database is unreachable.
+const staleClientLimit = 5 * time.Minute
 
 type clientEntry struct {
 	client  *Client
@@ -365,6 +372,16 @@ func (c *ClientCache) Get(ctx context.Context, id string) (*Client, error) {
 		return e.client, nil
 	}
 	rec, err := c.Store.ClientByID(ctx, id)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		err = noteOutage(ctx, err)
+		if ok && now.Before(e.expires.Add(staleClientLimit)) {
+			// The database is unreachable: a client known a moment ago
+			// stays known for a bounded while, rather than every valid
+			// client being told invalid_client.
+			return e.client, nil
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}

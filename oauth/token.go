@@ -43,11 +43,16 @@ const statusClientClosedRequest = 499
 
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= 500 && errors.Is(r.Context().Err(), context.Canceled) {
+	if (rfc.CodeField >= 500 || storageFailed(r.Context(), err)) && errors.Is(r.Context().Err(), context.Canceled) {
 		// The client went away mid-request: not a server failure. 499 is
 		// nginx's "client closed request", so metrics tell the two apart.
 		p.Log.DebugContext(r.Context(), "client closed request", "path", r.URL.Path)
 		w.WriteHeader(statusClientClosedRequest)
+		return
+	}
+	if storageFailed(r.Context(), err) {
+		p.Log.ErrorContext(r.Context(), "storage unavailable", "path", r.URL.Path, "err", rfc.Error(), "cause", rfc.Unwrap())
+		writeUnavailable(w)
 		return
 	}
 	if rfc.CodeField >= 500 {
@@ -198,6 +203,13 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, req.Token, req.TokenTypeHint, NewSession())
+	if storageFailed(ctx, err) {
+		// Never active:false because the database failed: to a resource
+		// server that is revocation.
+		p.Metrics.Introspections.WithLabelValues("unavailable").Inc()
+		p.writeTokenError(w, r, err)
+		return
+	}
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		if rfc.CodeField >= 500 {
@@ -226,8 +238,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 			return
 		case err != nil:
-			p.Log.ErrorContext(ctx, "introspection user look-up", "err", err)
-			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+			p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
 			return
 		}
 		roles := slices.Clone(u.Roles)
@@ -240,8 +251,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	// and the catalog decide, as they are now.
 	catalog, err := p.roleCatalog(ctx)
 	if err != nil {
-		p.Log.ErrorContext(ctx, "introspection role catalog", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
 		return
 	}
 	roles, _ := body["roles"].([]string)
@@ -320,6 +330,12 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := p.fosite.NewRevocationRequest(ctx, r)
+	if storageFailed(ctx, err) {
+		// fosite answers an unknown token with success (RFC 7009 §2.2);
+		// a token it could not look up is not revoked, and must not look so.
+		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+		return
+	}
 	if err != nil {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		switch {
@@ -354,12 +370,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if err != nil {
-		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
-			p.Log.ErrorContext(ctx, "userinfo introspection failed", "err", rfc.Error(), "cause", rfc.Unwrap())
-			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
-			return
-		}
+	if err != nil && (storageFailed(ctx, err) || fosite.ErrorToRFC6749Error(err).CodeField >= 500) {
+		p.writeTokenError(w, r, err)
+		return
 	}
 	if err != nil || use != fosite.AccessToken {
 		// Not active, or a token of another kind (a refresh token is not
@@ -381,8 +394,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.Log.ErrorContext(ctx, "userinfo user lookup", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
 		return
 	}
 	scopes := ar.GetGrantedScopes()

@@ -220,7 +220,7 @@ func (a *Admin) notFound(w http.ResponseWriter, r *http.Request) {
 
 func (a *Admin) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	a.Log.ErrorContext(r.Context(), what, "err", err) // #nosec G706 -- slog quotes values; what is a constant of the caller
-	a.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "error.server")
+	a.Pages.Failure(w, r, err)
 }
 
 // manageActor is the administrator acting in r, as manage.Service sees

@@ -42,6 +42,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/manage"
+	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/throttle"
 	"github.com/portero-id/portero/oauth"
@@ -281,6 +282,11 @@ func (a *API) problem(w http.ResponseWriter, r *http.Request, status int, kind, 
 
 func (a *API) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	a.Log.ErrorContext(r.Context(), what, "err", err)
+	if errors.Is(err, identity.ErrUnavailable) {
+		w.Header().Set("Retry-After", render.RetryAfter)
+		a.problem(w, r, http.StatusServiceUnavailable, "unavailable", "The service is temporarily unavailable.", "Try again shortly.")
+		return
+	}
 	a.problem(w, r, http.StatusInternalServerError, "server-error", "Internal error.", "")
 }
 

@@ -4,6 +4,7 @@ package render
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/i18n"
 )
 
@@ -143,6 +145,21 @@ type ErrorData struct {
 func (r *Renderer) Error(w http.ResponseWriter, req *http.Request, status int, code, messageKey string) {
 	r.ErrorDetail(w, req, status, code, messageKey, "")
 }
+
+// Failure is the page for an unexpected error: 503 with Retry-After when
+// the storage failed (identity.ErrUnavailable: the user can try again in a
+// moment), 500 otherwise. The caller has logged err.
+func (r *Renderer) Failure(w http.ResponseWriter, req *http.Request, err error) {
+	if errors.Is(err, identity.ErrUnavailable) {
+		w.Header().Set("Retry-After", RetryAfter)
+		r.Error(w, req, http.StatusServiceUnavailable, "temporarily_unavailable", "error.unavailable")
+		return
+	}
+	r.Error(w, req, http.StatusInternalServerError, "server_error", "error.server")
+}
+
+// RetryAfter is the Retry-After, in seconds, of every outage answer.
+const RetryAfter = "5"
 
 // ErrorDetail is Error with a detail shown as is (a protocol error's
 // description, which the client developer needs).

@@ -233,19 +233,25 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	unlock, err := s.lockWriter(ctx)
 	if err != nil {
-		return err
+		return identity.Unavailable(err)
 	}
 	defer unlock()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	var fnErr error
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		st := &txState{db: tx}
-		if err := fn(context.WithValue(ctx, txKey{s}, st)); err != nil {
-			return err
+		if fnErr = fn(context.WithValue(ctx, txKey{s}, st)); fnErr != nil {
+			return fnErr
 		}
 		if st.rollbackOnly.Load() {
 			return errRollbackOnly
 		}
 		return nil
 	})
+	if err != nil && fnErr == nil && !errors.Is(err, errRollbackOnly) {
+		// Beginning or committing failed: the database, not fn.
+		return identity.Unavailable(err)
+	}
+	return err
 }
 
 // BeginTx starts a transaction and returns a ctx carrying it, for callers
@@ -268,7 +274,7 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	tx := s.db.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		unlock()
-		return ctx, fmt.Errorf("store: begin transaction: %w", tx.Error)
+		return ctx, fmt.Errorf("store: begin transaction: %w", identity.Unavailable(tx.Error))
 	}
 	return context.WithValue(ctx, txKey{s}, &txState{db: tx, unlock: unlock}), nil
 }
@@ -290,7 +296,7 @@ func (s *Store) CommitTx(ctx context.Context) error {
 		return errRollbackOnly
 	}
 	if err := st.db.Commit().Error; err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", identity.Unavailable(err))
 	}
 	return nil
 }
@@ -415,8 +421,8 @@ func (s *Store) queryAll(ctx context.Context, scan func(scanner) error, query st
 func isDuplicate(err error) bool  { return errors.Is(err, gorm.ErrDuplicatedKey) }
 func isForeignKey(err error) bool { return errors.Is(err, gorm.ErrForeignKeyViolated) }
 
-// failed wraps an unexpected database error with what was being done. It
-// never includes statement parameters.
+// failed wraps an unexpected database error with what was being done and
+// marks it identity.ErrUnavailable. It never includes statement parameters.
 func failed(what string, err error) error {
-	return fmt.Errorf("store: %s: %w", what, err)
+	return fmt.Errorf("store: %s: %w", what, identity.Unavailable(err))
 }

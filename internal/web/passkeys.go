@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/render"
 )
 
 // ceremonyLifespan bounds a WebAuthn ceremony (the browser prompt).
@@ -113,6 +114,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Site) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.Log.ErrorContext(r.Context(), what, "err", err)
+	if errors.Is(err, identity.ErrUnavailable) {
+		w.Header().Set("Retry-After", render.RetryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, jsonError{Error: "temporarily_unavailable"})
+		return
+	}
 	writeJSON(w, http.StatusInternalServerError, jsonError{Error: "server_error"})
 }
 

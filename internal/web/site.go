@@ -206,7 +206,7 @@ func (s *Site) finish(w http.ResponseWriter, r *http.Request, flow string) {
 // serverError logs err and shows the generic error page.
 func (s *Site) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.Log.ErrorContext(r.Context(), what, "err", err)
-	s.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "error.server")
+	s.Pages.Failure(w, r, err)
 }
 
 func (s *Site) badRequest(w http.ResponseWriter, r *http.Request) {
