@@ -94,6 +94,10 @@ type HTTP struct {
 	// ShutdownTimeout is how long a graceful shutdown waits for in-flight
 	// requests before closing connections.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainPeriod is how long, after SIGTERM, /health/ready fails while
+	// requests are still served, so that load balancers stop sending new
+	// ones before the listener closes. 0 shuts down at once.
+	DrainPeriod time.Duration `yaml:"drain_period"`
 	// MaxBodyBytes caps the size of a request body.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
 	// TrustedProxies lists the addresses (IPs or CIDR ranges) of reverse
@@ -330,6 +334,7 @@ func Defaults() *Config {
 			WriteTimeout:      15 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			ShutdownTimeout:   15 * time.Second,
+			DrainPeriod:       5 * time.Second,
 			MaxBodyBytes:      64 << 10,
 			TrustedProxies:    []string{},
 		},

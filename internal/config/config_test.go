@@ -933,3 +933,23 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepareDevDrain: --dev drops the default drain period (nobody's load
+// balancer waits for a development server) but keeps a configured one.
+func TestPrepareDevDrain(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load("", []string{"PORTERO_DATABASE_SQLITE_PATH=" + filepath.Join(dir, "p.db"), "PORTERO_SECRETS_SYSTEM=" + testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrepareDev(nil); err != nil || c.HTTP.DrainPeriod != 0 {
+		t.Fatalf("default drain under --dev: %v, %v", c.HTTP.DrainPeriod, err)
+	}
+	c, err = Load("", []string{"PORTERO_HTTP_DRAIN_PERIOD=2s", "PORTERO_SECRETS_SYSTEM=" + testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrepareDev(nil); err != nil || c.HTTP.DrainPeriod != 2*time.Second {
+		t.Fatalf("configured drain under --dev: %v, %v", c.HTTP.DrainPeriod, err)
+	}
+}

@@ -27,10 +27,15 @@ func (c *Config) DevSecretPath() string {
 // empty it reads the development secret from DevSecretPath, or generates
 // one there (32 random bytes, base64url without padding, file mode 0600 in a
 // directory created 0700) and logs a WARN line with its path, never the
-// secret. A configured secrets.system is left alone.
+// secret. A configured secrets.system is left alone. It also drops the
+// drain period unless one was configured: no load balancer waits for a
+// development server.
 func (c *Config) PrepareDev(logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if c.sources["http.drain_period"] == "" {
+		c.HTTP.DrainPeriod = 0
 	}
 	if c.Secrets.System != "" {
 		return nil

@@ -50,6 +50,9 @@ func (c *Config) check(dev, final bool) []error {
 			v.errorf("http.metrics_address", "must differ from http.address and http.admin_address")
 		}
 	}
+	if c.HTTP.DrainPeriod < 0 {
+		v.errorf("http.drain_period", "must not be negative")
+	}
 	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	v.positive("http.read_timeout", c.HTTP.ReadTimeout)
 	v.positive("http.write_timeout", c.HTTP.WriteTimeout)

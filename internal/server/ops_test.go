@@ -126,14 +126,16 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 	}
 }
 
-// TestGracefulShutdown: a request in flight when shutdown starts still
-// gets its answer, and Run returns cleanly.
+// TestGracefulShutdown: when shutdown starts, readiness fails at once while
+// new requests are still served for the drain period; a request in flight
+// still gets its answer; Run returns cleanly.
 func TestGracefulShutdown(t *testing.T) {
 	st := testdb.SQLite(t)
 	cfg := config.Defaults()
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Secrets.System = "test-system-secret-0123456789abcdefghij"
 	cfg.Legal.File = "../legal/example/legal.yaml" // a legal file, as in production
+	cfg.HTTP.DrainPeriod = 500 * time.Millisecond
 	srv, err := server.NewWithStore(context.Background(), cfg, st, server.WithRequestIDs(discardLogger()))
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +162,19 @@ func TestGracefulShutdown(t *testing.T) {
 	_, _ = pw.Write([]byte("grant_type=client_"))
 	time.Sleep(100 * time.Millisecond) // the handler is now reading the body
 	cancel()
-	time.Sleep(100 * time.Millisecond) // shutdown has begun
+	time.Sleep(100 * time.Millisecond) // draining has begun
+	base := "http://" + addr.String()
+	if s, _, body := get(t, base+"/health/ready"); s != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
+		t.Errorf("ready while draining: %d %s", s, body)
+	}
+	// A new connection is still served while the balancer takes the
+	// replica out.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := fresh.Get(base + "/health/alive"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a request while draining: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	_, _ = pw.Write([]byte("credentials"))
 	pw.Close()
 	resp := <-respc

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -42,9 +43,11 @@ import (
 
 // Server is a configured Portero instance.
 type Server struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	build    buildinfo.Info
+	cfg   *config.Config
+	log   *slog.Logger
+	build buildinfo.Info
+	// draining is set when shutdown begins: readiness fails from then on.
+	draining atomic.Bool
 	Store    *store.Store
 	Provider *oauth.Provider
 	Keys     *oauth.Keyring
@@ -441,9 +444,14 @@ func writeJSONStatus(w http.ResponseWriter, code int, body string) {
 	_, _ = w.Write([]byte(body + "\n"))
 }
 
-// ready fails while the database does not answer, so a load balancer stops
-// sending traffic to a replica that cannot serve it.
+// ready fails while the database does not answer, and while the replica
+// drains before shutting down, so a load balancer stops sending traffic to
+// a replica that cannot (or soon will not) serve it.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeStatus(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
@@ -510,6 +518,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	case err = <-errc:
 		pending--
 	case <-ctx.Done():
+		s.drain()
 	}
 	s.log.Info("shutting down", "timeout", s.cfg.HTTP.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.HTTP.ShutdownTimeout)
@@ -530,6 +539,17 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		err = nil
 	}
 	return err
+}
+
+// drain fails readiness and keeps serving for http.drain_period: the load
+// balancer takes the replica out of rotation before its listener closes,
+// so no request is sent to a closed port.
+func (s *Server) drain() {
+	s.draining.Store(true)
+	if d := s.cfg.HTTP.DrainPeriod; d > 0 {
+		s.log.Info("draining: readiness fails, requests are still served", "period", d.String())
+		time.Sleep(d)
+	}
 }
 
 // pruneLoop deletes expired grants and sessions in bounded batches.
