@@ -63,3 +63,18 @@ func TestCalendarHasTheConfiguredExtraHolidays(t *testing.T) {
 		t.Fatalf("a bad holiday: %v", err)
 	}
 }
+
+// TestEveryRequestHasADeadline: handlers see http.write_timeout as their
+// context's deadline (a stuck database call ends with the request).
+func TestEveryRequestHasADeadline(t *testing.T) {
+	var left time.Duration
+	h := withDeadline(15*time.Second, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		if d, ok := r.Context().Deadline(); ok {
+			left = time.Until(d)
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if left <= 14*time.Second || left > 15*time.Second {
+		t.Fatalf("deadline %v from now, want 15s", left)
+	}
+}

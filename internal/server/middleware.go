@@ -221,3 +221,19 @@ func limitBodies(limit int64, tooLarge http.HandlerFunc, next http.Handler) http
 		next.ServeHTTP(w, r)
 	})
 }
+
+// withDeadline gives every request a deadline (http.write_timeout: past
+// it the server cannot deliver the answer anyway), so that a database or
+// relay that stops answering fails the request instead of holding it and
+// its connection. Work that must outlive the response (audit events, mail)
+// already runs on a context without cancellation.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -187,5 +188,25 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestReadinessReflectsRedis: with redis.url set, sign-ins need Redis, so
+// a replica that cannot reach it is not ready.
+func TestReadinessReflectsRedis(t *testing.T) {
+	down := newEnv(t, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, func(c *config.Config) { c.Redis.URL = "redis://127.0.0.1:1/0" })
+	if s, _, body := get(t, down.issuer+"/health/ready"); s != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
+		t.Fatalf("ready with Redis unreachable: %d %s", s, body)
+	}
+	url := os.Getenv("PORTERO_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PORTERO_TEST_REDIS_URL is not set (CI must run this against Redis)")
+		}
+		t.Skip("PORTERO_TEST_REDIS_URL not set")
+	}
+	up := newEnv(t, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, func(c *config.Config) { c.Redis.URL = url })
+	if s, _, body := get(t, up.issuer+"/health/ready"); s != http.StatusOK {
+		t.Fatalf("ready with Redis up: %d %s", s, body)
 	}
 }

@@ -308,9 +308,10 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		writeJSONStatus(w, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf(`{"error":"invalid_request","error_description":"The request body is larger than %d bytes."}`, limit))
 	}
-	s.Handler = withRequestID(withClientAddr(proxies, limitBodies(limit, tooLarge, r)))
+	deadline := cfg.HTTP.WriteTimeout
+	s.Handler = withRequestID(withClientAddr(proxies, withDeadline(deadline, limitBodies(limit, tooLarge, r))))
 	if s.adminRouter != nil {
-		s.AdminHandler = withRequestID(withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter)))
+		s.AdminHandler = withRequestID(withClientAddr(proxies, withDeadline(deadline, limitBodies(limit, tooLarge, s.adminRouter))))
 	}
 	return s, nil
 }
@@ -444,7 +445,8 @@ func writeJSONStatus(w http.ResponseWriter, code int, body string) {
 	_, _ = w.Write([]byte(body + "\n"))
 }
 
-// ready fails while the database does not answer, and while the replica
+// ready fails while the database (or Redis, when configured) does not
+// answer, and while the replica
 // drains before shutting down, so a load balancer stops sending traffic to
 // a replica that cannot (or soon will not) serve it.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -458,6 +460,15 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(r.Context(), "readiness check failed", "err", err)
 		writeStatus(w, http.StatusServiceUnavailable, "database unavailable")
 		return
+	}
+	if s.redis != nil {
+		// With redis.url set, sign-ins meter guesses there and fail closed
+		// without it: a replica that cannot reach it cannot sign anyone in.
+		if err := s.redis.Ping(ctx).Err(); err != nil {
+			s.log.WarnContext(r.Context(), "readiness check failed: redis", "err", err)
+			writeStatus(w, http.StatusServiceUnavailable, "redis unavailable")
+			return
+		}
 	}
 	writeStatus(w, http.StatusOK, "ok")
 }

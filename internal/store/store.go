@@ -101,7 +101,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	switch {
 	case strings.HasPrefix(opts.URL, "postgres://") || strings.HasPrefix(opts.URL, "postgresql://"):
 		s.dialect = DialectPostgres
-		dialector = postgres.New(postgres.Config{DSN: opts.URL})
+		dsn, err := withTimeouts(opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		dialector = postgres.New(postgres.Config{DSN: dsn})
 		if maxOpen <= 0 {
 			maxOpen = 20
 		}
@@ -347,6 +351,33 @@ func (s *Store) lockWriter(ctx context.Context) (func(), error) {
 	case <-timer.C:
 		return nil, errors.New("store: database is busy (timed out waiting for the SQLite writer)")
 	}
+}
+
+// PostgreSQL timeouts, unless the URL sets its own: a database that stops
+// answering without closing connections must not hold requests until the
+// caller gives up. connect_timeout bounds a new connection (seconds);
+// statement_timeout and idle_in_transaction_session_timeout are server
+// settings sent at connection start.
+var pgTimeouts = [][2]string{
+	{"connect_timeout", "5"},
+	{"statement_timeout", "15s"},
+	{"idle_in_transaction_session_timeout", "30s"},
+}
+
+// withTimeouts adds the defaults of pgTimeouts that url does not set.
+func withTimeouts(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("store: the PostgreSQL URL does not parse") // never echo it: it may hold a password
+	}
+	q := u.Query()
+	for _, kv := range pgTimeouts {
+		if !q.Has(kv[0]) {
+			q.Set(kv[0], kv[1])
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // Statement helpers.
