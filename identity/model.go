@@ -92,6 +92,10 @@ const (
 	GrantRefreshToken  GrantKind = "refresh_token"
 	GrantPKCE          GrantKind = "pkce"
 	GrantOIDC          GrantKind = "oidc"
+	// GrantRefreshReplay keeps, for the refresh grace period, the sealed
+	// response a refresh token's exchange got, under that token's
+	// signature: a duplicate exchange gets the same answer.
+	GrantRefreshReplay GrantKind = "refresh_replay"
 )
 
 // Grant is the stored request behind one token or code. RequestID groups a

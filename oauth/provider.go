@@ -24,6 +24,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/outbound"
 	"github.com/portero-id/portero/internal/render"
+	"github.com/portero-id/portero/internal/seal"
 )
 
 // Options configure the provider.
@@ -82,8 +83,10 @@ type Provider struct {
 	Now      func() time.Time
 	Legal    *identity.LegalSet
 
-	discovery   []byte
-	logoutKey   []byte
+	discovery []byte
+	logoutKey []byte
+	// replayBox seals the responses kept for duplicate refreshes.
+	replayBox   *seal.Box
 	backchannel *backchannel
 
 	catalog atomic.Pointer[cachedCatalog]
@@ -136,7 +139,7 @@ func DeriveKey(secret []byte, purpose string) []byte {
 }
 
 // NewProvider composes fosite with Portero's storage and strategies.
-func NewProvider(opts Options, d Deps) *Provider {
+func NewProvider(opts Options, d Deps) (*Provider, error) {
 	clients := &ClientCache{Store: d.Store, TTL: d.ClientCacheTTL, Now: d.Now}
 	st := &Storage{Store: d.Store, Clients: clients, RefreshGrace: opts.RefreshGrace, Now: d.Now}
 
@@ -207,7 +210,12 @@ func NewProvider(opts Options, d Deps) *Provider {
 	p.backchannel = newBackchannel(opts.Outbound)
 	p.discovery = p.discoveryDocument()
 	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")
-	return p
+	box, err := seal.New("refresh replay", opts.Secrets...)
+	if err != nil {
+		return nil, err
+	}
+	p.replayBox = box
+	return p, nil
 }
 
 // Mount registers the endpoints.

@@ -288,7 +288,7 @@ func (s *Storage) GetRefreshTokenSession(ctx context.Context, signature string, 
 	if !g.Active {
 		return req, fosite.ErrInactiveToken
 	}
-	if g.RotatedAt != nil && s.Now().Sub(*g.RotatedAt) > s.RefreshGrace {
+	if g.RotatedAt != nil && s.Now().Sub(*g.RotatedAt) > s.reuseWindow() {
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
@@ -314,7 +314,10 @@ func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, signature s
 		return storeErr(ctx, err)
 	}
 	if !first {
-		return nil
+		// Another exchange rotated it: this one issues nothing (its
+		// transaction rolls back) and gets the winner's answer or
+		// invalid_grant (refresh.go).
+		return errRotationRace
 	}
 	_, err = s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
 	return storeErr(ctx, err)

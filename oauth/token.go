@@ -126,9 +126,20 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
+	if errors.Is(err, errRotationRace) {
+		p.replayRefresh(w, r, ar)
+		return
+	}
 	if err != nil {
 		p.writeTokenError(w, r, err)
 		return
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		if err := p.keepRefreshResponse(ctx, r, ar, resp); err != nil {
+			// Duplicates within the grace period will get invalid_grant
+			// instead of this answer: worse for a retrying app, not unsafe.
+			p.Log.WarnContext(ctx, "keep refresh response for duplicates", "err", err)
+		}
 	}
 	p.Metrics.TokensIssued.WithLabelValues(grantTypeLabel(ar.GetGrantTypes())).Inc()
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)

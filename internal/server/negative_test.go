@@ -326,32 +326,79 @@ func TestConcurrentRefreshWithinGrace(t *testing.T) {
 		_, first := e.exchange(code, verifier)
 		rt := first["refresh_token"].(string)
 
-		const n = 16
-		var wg sync.WaitGroup
-		results := make([]map[string]any, n)
-		statuses := make([]int, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				statuses[i], _, results[i] = e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"mobile"}})
-			}()
-		}
-		wg.Wait()
-		for i := range n {
+		statuses, results := e.concurrentRefreshes(rt, 20)
+		for i := range statuses {
 			if statuses[i] != http.StatusOK {
 				t.Fatalf("duplicate refresh %d failed: %d %v", i, statuses[i], results[i])
 			}
+			// Idempotent: every duplicate gets the very same pair, so one
+			// stolen refresh token does not become twenty branches.
+			if results[i]["refresh_token"] != results[0]["refresh_token"] || results[i]["access_token"] != results[0]["access_token"] {
+				t.Fatalf("duplicate %d got another token pair", i)
+			}
 		}
-		for i := range n {
-			if e.introspect(results[i]["access_token"].(string))["active"] != true {
-				t.Fatalf("access token of duplicate %d was revoked", i)
-			}
-			if e.introspect(results[i]["refresh_token"].(string))["active"] != true {
-				t.Fatalf("refresh token of duplicate %d was revoked", i)
-			}
+		if e.introspect(results[0]["access_token"].(string))["active"] != true || e.introspect(results[0]["refresh_token"].(string))["active"] != true {
+			t.Fatal("the pair the duplicates share was revoked")
+		}
+		// A duplicate from a second replica on the same database gets the
+		// same pair too.
+		other := e.replica(t, func(c *config.Config) { c.OAuth.RefreshGracePeriod = 30 * time.Second })
+		status, _, again := other.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"mobile"}})
+		if status != http.StatusOK || again["refresh_token"] != results[0]["refresh_token"] {
+			t.Fatalf("a duplicate on another replica: %d %v", status, again)
+		}
+		// The next token in the family refreshes as usual.
+		if status, _, next := e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"},
+			"refresh_token": {results[0]["refresh_token"].(string)}, "client_id": {"mobile"}}); status != http.StatusOK {
+			t.Fatalf("refreshing the shared pair: %d %v", status, next)
 		}
 	})
+}
+
+// TestConcurrentRefreshWithoutGrace: with no grace period, exactly one of
+// twenty concurrent exchanges wins; the others get invalid_grant, and the
+// race does not revoke the winner's family.
+func TestConcurrentRefreshWithoutGrace(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, func(c *config.Config) { c.OAuth.RefreshGracePeriod = 0 })
+		code, verifier := e.codeFor(t)
+		_, first := e.exchange(code, verifier)
+		statuses, results := e.concurrentRefreshes(first["refresh_token"].(string), 20)
+		var winners []map[string]any
+		for i := range statuses {
+			switch {
+			case statuses[i] == http.StatusOK:
+				winners = append(winners, results[i])
+			case statuses[i] != http.StatusBadRequest || results[i]["error"] != "invalid_grant":
+				t.Errorf("loser %d: %d %v, want 400 invalid_grant", i, statuses[i], results[i])
+			}
+		}
+		if len(winners) != 1 {
+			t.Fatalf("%d winners, want exactly 1", len(winners))
+		}
+		if e.introspect(winners[0]["access_token"].(string))["active"] != true || e.introspect(winners[0]["refresh_token"].(string))["active"] != true {
+			t.Fatal("the race revoked the winner's tokens")
+		}
+	})
+}
+
+// concurrentRefreshes exchanges rt n times at once.
+func (e *env) concurrentRefreshes(rt string, n int) ([]int, []map[string]any) {
+	var wg sync.WaitGroup
+	results := make([]map[string]any, n)
+	statuses := make([]int, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses[i], _, results[i] = e.postForm("/oauth2/token", "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"mobile"}})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return statuses, results
 }
 
 var _ = context.Background

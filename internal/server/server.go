@@ -229,7 +229,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	if err != nil {
 		return nil, fmt.Errorf("oauth.outbound_allowed_networks: %w", err)
 	}
-	provider := oauth.NewProvider(oauth.Options{
+	provider, err := oauth.NewProvider(oauth.Options{
 		Issuer:                cfg.Issuer,
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan,
 		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan,
@@ -251,6 +251,9 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		ClientCacheTTL: cfg.OAuth.ClientCacheTTL,
 		Legal:          legalSet,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("oauth provider: %w", err)
+	}
 
 	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet, build: build}
 	s.metrics = newHTTPMetrics(reg)
