@@ -260,6 +260,16 @@ func (p *Provider) backChannel(h http.HandlerFunc) http.Handler {
 // InvalidateClient drops a client from the cache after a change.
 func (p *Provider) InvalidateClient(id string) { p.Clients.Invalidate(id) }
 
+// ForgetRoleCatalog drops the cached role catalog after a change.
+func (p *Provider) ForgetRoleCatalog() { p.catalog.Store(nil) }
+
+// ForgetCaches drops every cached client and the role catalog: after a
+// gap in change notifications, any of them may be stale.
+func (p *Provider) ForgetCaches() {
+	p.Clients.InvalidateAll()
+	p.ForgetRoleCatalog()
+}
+
 // Prune deletes expired grants in bounded batches until none are left or
 // ctx ends.
 func (p *Provider) Prune(ctx context.Context, batch int) (int64, error) {

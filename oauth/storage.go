@@ -416,3 +416,10 @@ func (c *ClientCache) Invalidate(id string) {
 	delete(c.entries, id)
 	c.mu.Unlock()
 }
+
+// InvalidateAll empties the cache.
+func (c *ClientCache) InvalidateAll() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}

@@ -321,6 +321,11 @@ type Metrics struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// KeyReloadInterval is how often a replica reloads the signing keys even
+// without a change notification; oauth.jwks_cache_period may not be
+// shorter.
+const KeyReloadInterval = time.Minute
+
 // Defaults returns a new Config holding every default value. The issuer
 // default (http://localhost:8080) and the empty system secret are only
 // acceptable in dev mode.

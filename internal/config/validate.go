@@ -101,7 +101,12 @@ func (c *Config) check(dev, final bool) []error {
 	if v.nonNegative("oauth.refresh_grace_period", c.OAuth.RefreshGracePeriod) && c.OAuth.RefreshGracePeriod > time.Minute {
 		v.errorf("oauth.refresh_grace_period", "must be at most 1m (0 disables it)")
 	}
-	v.nonNegative("oauth.jwks_cache_period", c.OAuth.JWKSCachePeriod)
+	if v.nonNegative("oauth.jwks_cache_period", c.OAuth.JWKSCachePeriod) && c.OAuth.JWKSCachePeriod < KeyReloadInterval {
+		// A new key signs only after this period; every replica must have
+		// published it by then, and the periodic reload (the bound when a
+		// change notification is lost) takes up to KeyReloadInterval.
+		v.errorf("oauth.jwks_cache_period", "must be at least %s (how often replicas reload the signing keys)", KeyReloadInterval)
+	}
 	v.nonNegative("oauth.client_cache_ttl", c.OAuth.ClientCacheTTL)
 	v.positive("oauth.prune_interval", c.OAuth.PruneInterval)
 	v.scopes("oauth.allowed_scopes", c.OAuth.AllowedScopes)

@@ -504,7 +504,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	bg, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-	go s.Keys.Run(bg, time.Minute, func(err error) { s.log.Error("reload signing keys", "err", err) })
+	go s.Keys.Run(bg, config.KeyReloadInterval, func(err error) { s.log.Error("reload signing keys", "err", err) })
+	go s.FollowChanges(bg)
 	go s.pruneLoop(bg)
 	go s.dataRequestsLoop(bg)
 
@@ -553,6 +554,40 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		err = nil
 	}
 	return err
+}
+
+// FollowChanges keeps this replica's caches (clients and their secrets,
+// the role catalog, the signing keys) in step with changes made anywhere:
+// on PostgreSQL it listens to the changes the database announces
+// (store.ListenChanges) until ctx ends; on SQLite, a single process, it
+// returns at once. Run starts it.
+func (s *Server) FollowChanges(ctx context.Context) {
+	reloadKeys := func() {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.Keys.Reload(rctx); err != nil {
+			s.log.Error("reload signing keys", "err", err)
+		}
+	}
+	resync := func() {
+		s.Provider.ForgetCaches()
+		reloadKeys()
+	}
+	apply := func(payload string) {
+		switch {
+		case strings.HasPrefix(payload, "clients:"):
+			s.Provider.InvalidateClient(strings.TrimPrefix(payload, "clients:"))
+		case payload == "signing_keys":
+			reloadKeys()
+		default: // roles, role_includes, role_permissions
+			s.Provider.ForgetRoleCatalog()
+		}
+	}
+	// It returns store.ErrNoChanges on SQLite, else when ctx ends: either
+	// way there is nothing more to follow.
+	_ = s.Store.ListenChanges(ctx, resync, apply, func(err error) {
+		s.log.Warn("change notifications interrupted; reconnecting", "err", err)
+	})
 }
 
 // drain fails readiness and keeps serving for http.drain_period: the load

@@ -70,6 +70,9 @@ type Store struct {
 	// handler, which polls with sleeps. busy_timeout still covers other
 	// processes (a CLI next to the server). Nil on PostgreSQL.
 	writer chan struct{}
+	// dsn is the PostgreSQL connection URL, for the change listener's own
+	// connection.
+	dsn string
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -106,6 +109,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, err
 		}
 		dialector = postgres.New(postgres.Config{DSN: dsn})
+		s.dsn = dsn
 		if maxOpen <= 0 {
 			maxOpen = 20
 		}
