@@ -72,7 +72,7 @@ func EndAccess(ctx context.Context, s Store, userID, keepSession string) (Access
 			ended.Sessions++
 		}
 	}
-	if ended.Tokens, err = s.DeactivateSubjectGrants(ctx, userID, ""); err != nil {
+	if ended.Tokens, err = s.DeactivateGrants(ctx, GrantFilter{Subject: userID}); err != nil {
 		return ended, err
 	}
 	return ended, nil

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"slices"
 	"time"
 )
@@ -115,6 +116,23 @@ type Grant struct {
 	// the store.
 	Data []byte
 }
+
+// GrantFilter selects grants to revoke; every field set must match.
+type GrantFilter struct {
+	Subject  string
+	ClientID string
+	// IssuedBefore selects grants whose request was made before it (a
+	// refresh family keeps the time of its first request).
+	IssuedBefore time.Time
+}
+
+// Empty reports whether f selects every grant.
+func (f GrantFilter) Empty() bool {
+	return f.Subject == "" && f.ClientID == "" && f.IssuedBefore.IsZero()
+}
+
+// ErrEmptyGrantFilter refuses to revoke every grant by accident.
+var ErrEmptyGrantFilter = errors.New("a grant filter needs a subject, a client or a time")
 
 // SigningKey is one JOSE signing key. PrivateJWK is encrypted by the caller
 // before it reaches the store.

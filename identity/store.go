@@ -138,11 +138,11 @@ type GrantStore interface {
 	// DeactivateFamily marks every record of kind issued under requestID
 	// inactive and returns how many changed.
 	DeactivateFamily(ctx context.Context, kind GrantKind, requestID string) (int64, error)
-	// DeactivateSubjectGrants marks every active record of the subject
-	// inactive (codes, access and refresh tokens) issued to clientID, or to
-	// every client when clientID is "", and returns how many changed: a
-	// revoked authorization ends them at once.
-	DeactivateSubjectGrants(ctx context.Context, subject, clientID string) (int64, error)
+	// DeactivateGrants marks every active record (codes, access and refresh
+	// tokens) that the filter selects inactive and returns how many
+	// changed: a revoked authorization, a credential event or an incident
+	// ends them at once. An empty filter is refused (ErrEmptyGrantFilter).
+	DeactivateGrants(ctx context.Context, f GrantFilter) (int64, error)
 	// SubjectGrantClients lists the clients holding active records of the
 	// subject: those to notify when the subject's authorization ends.
 	SubjectGrantClients(ctx context.Context, subject string) ([]string, error)

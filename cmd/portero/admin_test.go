@@ -520,3 +520,55 @@ func TestRequestsAndEventsCommands(t *testing.T) {
 		t.Fatalf("text output: %q", out)
 	}
 }
+
+// TestTokensRevoke: `portero tokens revoke` ends the grants selected by
+// client, user and issue time, refuses to select everything by accident,
+// and records each revocation in the ledger.
+func TestTokensRevoke(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "users", "create", "--username", "alice", "--email", "alice@example.com")
+	st := c.sqliteStore()
+	ctx := context.Background()
+	alice, err := st.UserByLogin(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	mk := func(sig, client, subject string, at time.Time) {
+		if err := st.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantRefreshToken, Signature: sig, RequestID: "r-" + sig,
+			ClientID: client, Subject: subject, Active: true, RequestedAt: at, ExpiresAt: at.Add(24 * time.Hour), Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("s1", "shop", alice.ID, base)
+	mk("s2", "shop", "someone", base)
+	mk("b1", "blog", "someone", base.Add(2*time.Hour))
+	mk("b2", "blog", alice.ID, base.Add(3*time.Hour))
+	active := func(sig string) bool {
+		g, err := st.GrantBySignature(ctx, identity.GrantRefreshToken, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Active
+	}
+	if _, _, err := c.run("", "tokens", "revoke"); err == nil {
+		t.Fatal("a revocation without a selection ran")
+	}
+	var out map[string]int64
+	c.jsonOut(&out, "tokens", "revoke", "--client", "shop")
+	if out["tokens_revoked"] != 2 || active("s1") || active("s2") || !active("b1") {
+		t.Fatalf("--client shop: %v", out)
+	}
+	c.jsonOut(&out, "tokens", "revoke", "--user", "alice@example.com")
+	if out["tokens_revoked"] != 1 || active("b2") || !active("b1") {
+		t.Fatalf("--user alice: %v", out)
+	}
+	c.jsonOut(&out, "tokens", "revoke", "--issued-before", base.Add(150*time.Minute).Format(time.RFC3339))
+	if out["tokens_revoked"] != 1 || active("b1") {
+		t.Fatalf("--issued-before: %v", out)
+	}
+	if _, _, err := c.run("", "tokens", "revoke", "--issued-before", "yesterday"); err == nil {
+		t.Fatal("a malformed time was accepted")
+	}
+	wantRecorded(t, st, manage.EventTokensRevoked, 3)
+}

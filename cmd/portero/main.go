@@ -37,6 +37,8 @@ is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id)
   roles define --name N [--description D] [--includes a,b] [--permissions p,q]
   roles delete|get N | roles list
   keys list|rotate [--dev]              needs the system secret
+  tokens revoke [--client ID] [--user U] [--issued-before T]
+                                        end every token, code and refresh token selected
   requests list [--status open|S,..] [--kind consulta|reclamo] [--user U] [--limit N]
   requests get ID                       the read is recorded
   requests extend --reason R ID | info --info-needed T ID
@@ -120,6 +122,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.events(ctx, rest)
 	case "incidents":
 		return g.incidents(ctx, rest)
+	case "tokens":
+		return g.tokens(ctx, rest)
 	case "bootstrap":
 		return g.bootstrap(ctx, rest)
 	case "version":

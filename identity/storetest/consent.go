@@ -15,7 +15,7 @@ var consentTests = []struct {
 }{
 	{"legal texts publish once and refuse a changed text", testLegalTexts},
 	{"scope consents are remembered per user and client", testScopeConsents},
-	{"grants of a subject are deactivated per client or all", testDeactivateSubjectGrants},
+	{"grants are deactivated by subject, client and issue time", testDeactivateGrants},
 	{"deleting an account erases it and keeps the ledger", testDeleteUser},
 	{"the last super_admin cannot be removed", testLastSuperAdmin},
 	{"the role catalog expands, updates and protects built-ins", testRoleCatalog},
@@ -79,29 +79,44 @@ func testScopeConsents(t *testing.T, s identity.Store) {
 	wantErr(t, "Put(unknown user)", s.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: "u-nobody", ClientID: "shop", Scopes: []string{"openid"}}), identity.ErrNotFound)
 }
 
-func testDeactivateSubjectGrants(t *testing.T, s identity.Store) {
+func testDeactivateGrants(t *testing.T, s identity.Store) {
 	ctx := t.Context()
-	mk := func(sig, client, subject string) {
+	mk := func(sig, client, subject string, at time.Time) {
 		noErr(t, "CreateGrant", s.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantAccessToken, Signature: sig, RequestID: "r-" + sig,
-			ClientID: client, Subject: subject, Active: true, RequestedAt: base, ExpiresAt: base.Add(time.Hour), Data: []byte("{}")}))
+			ClientID: client, Subject: subject, Active: true, RequestedAt: at, ExpiresAt: at.Add(time.Hour), Data: []byte("{}")}))
 	}
-	mk("a1", "shop", "alice")
-	mk("a2", "blog", "alice")
-	mk("b1", "shop", "bob")
+	mk("a1", "shop", "alice", base)
+	mk("a2", "blog", "alice", base)
+	mk("b1", "shop", "bob", base)
+	mk("b2", "blog", "bob", base.Add(time.Hour))
+	mk("c1", "blog", "carol", base.Add(2*time.Hour))
 	active := func(sig string) bool {
 		g, err := s.GrantBySignature(ctx, identity.GrantAccessToken, sig)
 		noErr(t, "GrantBySignature", err)
 		return g.Active
 	}
-	n, err := s.DeactivateSubjectGrants(ctx, "alice", "shop")
-	noErr(t, "Deactivate(shop)", err)
-	if n != 1 || active("a1") || !active("a2") || !active("b1") {
-		t.Fatalf("per client: n=%d a1=%v a2=%v b1=%v", n, active("a1"), active("a2"), active("b1"))
+	if _, err := s.DeactivateGrants(ctx, identity.GrantFilter{}); !errors.Is(err, identity.ErrEmptyGrantFilter) {
+		t.Fatalf("an empty filter: %v", err)
 	}
-	n, err = s.DeactivateSubjectGrants(ctx, "alice", "")
-	noErr(t, "Deactivate(all)", err)
+	n, err := s.DeactivateGrants(ctx, identity.GrantFilter{Subject: "alice", ClientID: "shop"})
+	noErr(t, "Deactivate(alice, shop)", err)
+	if n != 1 || active("a1") || !active("a2") || !active("b1") {
+		t.Fatalf("per subject and client: n=%d a1=%v a2=%v b1=%v", n, active("a1"), active("a2"), active("b1"))
+	}
+	n, err = s.DeactivateGrants(ctx, identity.GrantFilter{Subject: "alice"})
+	noErr(t, "Deactivate(alice)", err)
 	if n != 1 || active("a2") || !active("b1") {
-		t.Fatalf("all clients: n=%d", n)
+		t.Fatalf("per subject: n=%d", n)
+	}
+	n, err = s.DeactivateGrants(ctx, identity.GrantFilter{ClientID: "blog", IssuedBefore: base.Add(90 * time.Minute)})
+	noErr(t, "Deactivate(blog, before)", err)
+	if n != 1 || active("b2") || !active("c1") || !active("b1") {
+		t.Fatalf("per client and time: n=%d b2=%v c1=%v", n, active("b2"), active("c1"))
+	}
+	n, err = s.DeactivateGrants(ctx, identity.GrantFilter{IssuedBefore: base.Add(3 * time.Hour)})
+	noErr(t, "Deactivate(before)", err)
+	if n != 2 || active("b1") || active("c1") {
+		t.Fatalf("per time: n=%d", n)
 	}
 }
 

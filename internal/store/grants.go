@@ -93,14 +93,23 @@ func (s *Store) DeactivateFamily(ctx context.Context, kind identity.GrantKind, r
 	return n, nil
 }
 
-func (s *Store) DeactivateSubjectGrants(ctx context.Context, subject, clientID string) (int64, error) {
-	q, args := `UPDATE grants SET active = FALSE WHERE subject = ? AND active`, []any{subject}
-	if clientID != "" {
-		q, args = q+` AND client_id = ?`, append(args, clientID)
+func (s *Store) DeactivateGrants(ctx context.Context, f identity.GrantFilter) (int64, error) {
+	if f.Empty() {
+		return 0, identity.ErrEmptyGrantFilter
+	}
+	q, args := `UPDATE grants SET active = FALSE WHERE active`, []any{}
+	if f.Subject != "" {
+		q, args = q+` AND subject = ?`, append(args, f.Subject)
+	}
+	if f.ClientID != "" {
+		q, args = q+` AND client_id = ?`, append(args, f.ClientID)
+	}
+	if !f.IssuedBefore.IsZero() {
+		q, args = q+` AND requested_at < ?`, append(args, s.timeArg(f.IssuedBefore))
 	}
 	n, err := s.exec(ctx, q, args...)
 	if err != nil {
-		return 0, failed("deactivate subject grants", err)
+		return 0, failed("deactivate grants", err)
 	}
 	return n, nil
 }

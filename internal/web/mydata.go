@@ -157,7 +157,7 @@ func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
 			s.serverError(w, r, "revoke tokens", err)
 			return
 		}
-		if _, err := s.Store.DeactivateSubjectGrants(bg, u.ID, ""); err != nil {
+		if _, err := s.Store.DeactivateGrants(bg, identity.GrantFilter{Subject: u.ID}); err != nil {
 			s.serverError(w, r, "revoke tokens", err)
 			return
 		}
@@ -196,7 +196,7 @@ func (s *Site) revokeClient(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "delete scope consent", err)
 		return
 	}
-	n, err := s.Store.DeactivateSubjectGrants(ctx, u.ID, clientID)
+	n, err := s.Store.DeactivateGrants(ctx, identity.GrantFilter{Subject: u.ID, ClientID: clientID})
 	if err != nil {
 		s.serverError(w, r, "revoke tokens", err)
 		return
