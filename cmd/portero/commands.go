@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portero-id/portero/internal/buildinfo"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/server"
 	"github.com/portero-id/portero/internal/store"
@@ -107,8 +108,15 @@ func (g *globals) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if owns, err := srv.Store.OwnsTables(ctx); err != nil {
+		log.Warn("cannot tell who owns the tables", "err", err)
+	} else if owns {
+		log.Warn("the database role owns Portero's tables (or is a superuser): it could disable the ledger's append-only triggers; " +
+			"run the servers as a runtime role (portero db grants, docs/operations.md)")
+	}
+	build := buildinfo.Read()
 	return srv.Run(ctx, func(net.Addr) {
-		log.Info("ready", "startup", time.Since(start).String())
+		log.Info("ready", "startup", time.Since(start).String(), "version", build.Version, "commit", build.Commit)
 	})
 }
 

@@ -22,6 +22,7 @@ Server:
   serve [--dev]              run the server
   version                    print the version, commit and Go version (also --version)
   migrate                    apply pending database migrations
+  db grants [--role R] [--schema S]  the SQL for a least-privilege runtime role (PostgreSQL)
   bootstrap --admin-email E  create the first super_admin and print a one-time link
 
 Administration (the admin API's operations, with its guard rails; each change
@@ -124,6 +125,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.incidents(ctx, rest)
 	case "tokens":
 		return g.tokens(ctx, rest)
+	case "db":
+		return g.db(ctx, rest)
 	case "bootstrap":
 		return g.bootstrap(ctx, rest)
 	case "version":

@@ -186,3 +186,19 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("--json version: %+v, want %+v", got, want)
 	}
 }
+
+// TestDBGrants: `portero db grants` prints the runtime role's grants (the
+// statements internal/store's TestRuntimeRoleCannotRewriteTheLedger
+// applies) and refuses names that are not plain identifiers.
+func TestDBGrants(t *testing.T) {
+	c := newCLI(t)
+	out := c.ok("", "db", "grants", "--role", "portero_app", "--schema", "portero")
+	for _, want := range []string{"GRANT USAGE ON SCHEMA portero TO portero_app;", "REVOKE UPDATE, DELETE, TRUNCATE ON portero.ledger FROM portero_app;"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("db grants lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := c.run("", "db", "grants", "--role", "x; DROP TABLE ledger"); err == nil {
+		t.Fatal("a role name with SQL in it was accepted")
+	}
+}
