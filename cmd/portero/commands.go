@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -50,11 +51,32 @@ func (g *globals) openStore(ctx context.Context, dev, strict bool) (*config.Conf
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// Only `portero migrate` (and serve, with database.migrate_on_start)
+	// changes the schema: an administrator's command never does.
+	cfg.Database.MigrateOnStart = false
 	st, err := server.OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	status, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return nil, nil, nil, errors.Join(err, st.Close())
+	}
+	if pending := pendingOf(status); len(pending) > 0 {
+		return nil, nil, nil, errors.Join(fmt.Errorf("the database schema is %d migration(s) behind this portero (first: %s): run `portero migrate` first",
+			len(pending), pending[0].Name), st.Close())
+	}
 	return cfg, st, log, nil
+}
+
+func pendingOf(status []store.Migration) []store.Migration {
+	var out []store.Migration
+	for _, m := range status {
+		if !m.Applied {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // output writes v as JSON with --json, else the text form; text returns
@@ -138,6 +160,7 @@ func tuneGC(log *slog.Logger) {
 
 func (g *globals) migrate(ctx context.Context, args []string) error {
 	fs := newFlags("migrate", g)
+	plan := fs.Bool("plan", false, "print the pending migrations and change nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -151,16 +174,31 @@ func (g *globals) migrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
-	status, err := st.MigrationStatus(ctx)
+	before, err := st.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
-	return g.output(status, func() error {
-		for _, m := range status {
-			fmt.Fprintf(g.stdout, "%v\n", m)
+	pending := pendingOf(before)
+	if !*plan && len(pending) > 0 {
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	after, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	return g.output(after, func() error {
+		switch {
+		case len(pending) == 0:
+			fmt.Fprintf(g.stdout, "the schema is up to date (%d migrations applied)\n", len(after))
+		case *plan:
+			fmt.Fprintf(g.stdout, "%d migration(s) to apply (nothing changed; run without --plan to apply):\n", len(pending))
+		default:
+			fmt.Fprintf(g.stdout, "applied %d migration(s):\n", len(pending))
+		}
+		for _, m := range pending {
+			fmt.Fprintf(g.stdout, "  %05d  %s\n", m.Version, m.Name)
 		}
 		return nil
 	})

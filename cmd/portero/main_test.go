@@ -18,7 +18,15 @@ type cli struct {
 	env []string
 }
 
+// newCLI is a command line on a new, migrated database.
 func newCLI(t *testing.T) *cli {
+	c := newBareCLI(t)
+	c.ok("", "migrate")
+	return c
+}
+
+// newBareCLI is a command line on a database nobody has migrated.
+func newBareCLI(t *testing.T) *cli {
 	dir := t.TempDir()
 	return &cli{t: t, env: []string{
 		"PORTERO_DATABASE_SQLITE_PATH=" + filepath.Join(dir, "portero.db"),
@@ -201,4 +209,28 @@ func TestDBGrants(t *testing.T) {
 	if _, _, err := c.run("", "db", "grants", "--role", "x; DROP TABLE ledger"); err == nil {
 		t.Fatal("a role name with SQL in it was accepted")
 	}
+}
+
+// TestMigrateIsExplicit: no administrator's command changes the schema; on
+// a database behind the binary it says to run `portero migrate`, whose
+// --plan lists what it would apply and changes nothing.
+func TestMigrateIsExplicit(t *testing.T) {
+	c := newBareCLI(t)
+	if _, _, err := c.run("", "users", "list"); err == nil || !strings.Contains(err.Error(), "portero migrate") {
+		t.Fatalf("users list on an unmigrated database: %v", err)
+	}
+	plan := c.ok("", "migrate", "--plan")
+	if !strings.Contains(plan, "to apply (nothing changed") || !strings.Contains(plan, "00001_init.sql") {
+		t.Fatalf("migrate --plan:\n%s", plan)
+	}
+	if _, _, err := c.run("", "users", "list"); err == nil {
+		t.Fatal("migrate --plan migrated")
+	}
+	if out := c.ok("", "migrate"); !strings.Contains(out, "applied") || !strings.Contains(out, "00001_init.sql") {
+		t.Fatalf("migrate:\n%s", out)
+	}
+	if out := c.ok("", "migrate"); !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate again:\n%s", out)
+	}
+	c.ok("", "users", "list")
 }
