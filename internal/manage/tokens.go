@@ -9,7 +9,7 @@ import (
 )
 
 // EventTokensRevoked records a mass revocation.
-const EventTokensRevoked = "admin.tokens_revoked"
+const EventTokensRevoked = "admin.tokens_revoked" // #nosec G101 -- an event name, not a credential
 
 // RevokeTokens ends every grant the filter selects: an incident's answer
 // (a client's secret leaked: --client; a user's device stolen: --user; a

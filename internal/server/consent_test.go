@@ -643,12 +643,7 @@ func TestBackchannelLogoutOnRevocation(t *testing.T) {
 		received <- r.PostForm.Get("logout_token")
 	}))
 	t.Cleanup(rp.Close)
-	e.createClient(&identity.Client{
-		ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
-		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
-		BackchannelLogoutURI: rp.URL + "/backchannel",
-	})
+	e.createShop(rp.URL + "/backchannel")
 	c := e.browser()
 	e.submit(c, "/login", url.Values{"username": {"alice"}, "password": {testPassword}})
 	verifier, resp := e.authorizeWith(c, url.Values{"client_id": {"shop"}})
@@ -716,4 +711,15 @@ func TestH5AnsweredDeletionErasesTheAccount(t *testing.T) {
 	if resp, _ := e.page(c, "/account"); resp.Request.URL.Path != "/login" {
 		t.Fatalf("the erased user's browser is still signed in: %s", resp.Request.URL)
 	}
+}
+
+// createShop registers "shop", a first-party public client whose
+// back-channel logout URI is backchannel.
+func (e *env) createShop(backchannel string) {
+	e.createClient(&identity.Client{
+		ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		BackchannelLogoutURI: backchannel,
+	})
 }

@@ -20,19 +20,8 @@ import (
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
 		e := newEnv(t, b, nil)
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		pub := jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
-		jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
-		e.createClient(&identity.Client{
-			ID: "payments", Name: "Payments", TokenEndpointAuthMethod: identity.AuthMethodPrivateKey, JWKS: jwks,
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{"payments:write"},
-			TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
-		})
+		signer := e.paymentsClient(t)
 		assertion := func(aud string) string {
-			signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			now := time.Now()
 			raw, err := jwt.Signed(signer).Claims(jwt.Claims{
 				Issuer: "payments", Subject: "payments", Audience: jwt.Audience{aud},
@@ -64,4 +53,23 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 		status, _, body = e.postForm("/oauth2/token", "payments", "", url.Values{"grant_type": {"client_credentials"}})
 		wantError(t, status, body, http.StatusUnauthorized, "invalid_client")
 	})
+}
+
+// paymentsClient registers "payments", a private_key_jwt client with one
+// ES256 key, and returns a signer for its assertions.
+func (e *env) paymentsClient(t *testing.T) jose.Signer {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub := jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+	e.createClient(&identity.Client{
+		ID: "payments", Name: "Payments", TokenEndpointAuthMethod: identity.AuthMethodPrivateKey, JWKS: jwks,
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"payments:write"},
+		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+	})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
 }

@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
 	"github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/portero-id/portero/identity"
@@ -239,18 +235,7 @@ func (e *env) setPassword(t *testing.T, password string) {
 func TestSec10ClientAssertionLifetime(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
 		e := newEnv(t, b, nil)
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		pub := jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}
-		jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
-		e.createClient(&identity.Client{
-			ID: "payments", Name: "Payments", TokenEndpointAuthMethod: identity.AuthMethodPrivateKey, JWKS: jwks,
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{"payments:write"},
-			TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
-		})
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		signer := e.paymentsClient(t)
 		call := func(iat, exp time.Time, jti string) (int, map[string]any) {
 			raw, err := jwt.Signed(signer).Claims(jwt.Claims{
 				Issuer: "payments", Subject: "payments", Audience: jwt.Audience{e.issuer + "/oauth2/token"},
@@ -620,12 +605,7 @@ func TestSec04OutboundURLsCannotReachPrivateAddresses(t *testing.T) {
 		var got atomic.Int32
 		rp := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got.Add(1) }))
 		defer rp.Close()
-		e.createClient(&identity.Client{
-			ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
-			RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-			Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
-			BackchannelLogoutURI: rp.URL + "/backchannel",
-		})
+		e.createShop(rp.URL + "/backchannel")
 		c := e.browser()
 		e.signIn(t, c, "alice")
 		verifier, resp := e.authorizeWith(c, url.Values{"client_id": {"shop"}})
