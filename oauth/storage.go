@@ -376,14 +376,14 @@ func (c *ClientCache) Get(ctx context.Context, id string) (*Client, error) {
 	}
 	rec, err := c.Store.ClientByID(ctx, id)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		err = noteOutage(ctx, err)
 		if ok && now.Before(e.expires.Add(staleClientLimit)) {
 			// The database is unreachable: a client known a moment ago
 			// stays known for a bounded while, rather than every valid
-			// client being told invalid_client.
+			// client being told invalid_client. The failure is absorbed,
+			// so it is not noted on the request.
 			return e.client, nil
 		}
-		return nil, err
+		return nil, noteOutage(ctx, err)
 	}
 	if err != nil {
 		return nil, err

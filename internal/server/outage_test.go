@@ -57,7 +57,8 @@ func TestStorageFailureIsNeverAProtocolAnswer(t *testing.T) {
 		status, hdr, body = e.postForm("/oauth2/token", "nobody-known", "secret", url.Values{"grant_type": {"client_credentials"}})
 		wantUnavailable("an uncached client", status, hdr, body)
 
-		for _, path := range []string{strings.TrimPrefix(e.authURL(nil), e.issuer), "/account"} {
+		_, challenge := pkcePair()
+		for _, path := range []string{strings.TrimPrefix(e.authURL(challenge), e.issuer), "/account"} {
 			resp := e.send(browser, http.MethodGet, path, nil)
 			page := readAll(t, resp)
 			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(page, "temporarily_unavailable") {
