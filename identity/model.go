@@ -119,6 +119,8 @@ type Grant struct {
 
 // GrantFilter selects grants to revoke; every field set must match.
 type GrantFilter struct {
+	// Kind selects one kind of record (all access tokens, say).
+	Kind     GrantKind
 	Subject  string
 	ClientID string
 	// IssuedBefore selects grants whose request was made before it (a
@@ -128,7 +130,7 @@ type GrantFilter struct {
 
 // Empty reports whether f selects every grant.
 func (f GrantFilter) Empty() bool {
-	return f.Subject == "" && f.ClientID == "" && f.IssuedBefore.IsZero()
+	return f.Kind == "" && f.Subject == "" && f.ClientID == "" && f.IssuedBefore.IsZero()
 }
 
 // ErrEmptyGrantFilter refuses to revoke every grant by accident.

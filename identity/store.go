@@ -162,6 +162,9 @@ type GrantStore interface {
 // KeyStore holds signing keys; the private part is encrypted by the caller.
 type KeyStore interface {
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// DeleteSigningKey removes a key (a compromised one: it is neither
+	// published nor used again); ErrNotFound if there is none.
+	DeleteSigningKey(ctx context.Context, id string) error
 	// SigningKeys returns every key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 }

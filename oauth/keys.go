@@ -120,6 +120,35 @@ func (k *Keyring) Rotate(ctx context.Context) ([]identity.SigningKey, error) {
 	return created, k.Reload(ctx)
 }
 
+// AccessTokenAlg signs JWT access tokens (accessTokenSigner); the other
+// algorithm only signs ID tokens and logout tokens.
+const AccessTokenAlg = AlgES256
+
+// Revoke takes a compromised key out of use at once: a replacement of the
+// same algorithm is created that signs from now on (verifiers that cached
+// the old JWKS fail to verify new tokens until their cache expires: in an
+// emergency, better refused than forged), and the key is deleted, so it is
+// neither published nor used again. It returns the revoked key and its
+// replacement.
+func (k *Keyring) Revoke(ctx context.Context, kid string) (revoked, replacement *identity.SigningKey, err error) {
+	stored, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := slices.IndexFunc(stored, func(s identity.SigningKey) bool { return s.ID == kid })
+	if i < 0 {
+		return nil, nil, fmt.Errorf("signing key %q: %w", kid, identity.ErrNotFound)
+	}
+	revoked = &stored[i]
+	if replacement, err = k.create(ctx, revoked.Algorithm, k.now()); err != nil {
+		return nil, nil, err
+	}
+	if err := k.store.DeleteSigningKey(ctx, kid); err != nil {
+		return nil, nil, err
+	}
+	return revoked, replacement, k.Reload(ctx)
+}
+
 func (k *Keyring) create(ctx context.Context, alg string, activeAt time.Time) (*identity.SigningKey, error) {
 	var priv crypto.Signer
 	var err error

@@ -38,6 +38,7 @@ is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id)
   roles define --name N [--description D] [--includes a,b] [--permissions p,q]
   roles delete|get N | roles list
   keys list|rotate [--dev]              needs the system secret
+  keys revoke [--dev] KID               a compromised key: replaced now, unpublished
   tokens revoke [--client ID] [--user U] [--issued-before T]
                                         end every token, code and refresh token selected
   requests list [--status open|S,..] [--kind consulta|reclamo] [--user U] [--limit N]

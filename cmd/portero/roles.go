@@ -121,7 +121,7 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 }
 
 func (g *globals) keys(ctx context.Context, args []string) error {
-	verb, args, err := subcommand("keys", args, "rotate", "list")
+	verb, args, err := subcommand("keys", args, "rotate", "list", "revoke")
 	if err != nil {
 		return err
 	}
@@ -136,6 +136,21 @@ func (g *globals) keys(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if verb == "revoke" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%s: give the kid of the key to revoke (portero keys list)", cmd)
+		}
+		replacement, tokens, err := a.svc.RevokeKey(ctx, a.actor, fs.Arg(0))
+		if err != nil {
+			return explain(cmd, err)
+		}
+		v := map[string]any{"revoked": fs.Arg(0), "replacement": adminview.KeyOf(replacement), "access_tokens_revoked": tokens}
+		return g.output(v, func() error {
+			_, err := fmt.Fprintf(g.stdout, "revoked %s; %s signs from now on; %d access tokens revoked (running servers follow within a second on PostgreSQL, a minute otherwise)\n",
+				fs.Arg(0), replacement.ID, tokens)
+			return err
+		})
+	}
 	var keys []identity.SigningKey
 	if verb == "rotate" {
 		if keys, err = a.svc.RotateKeys(ctx, a.actor); err != nil {

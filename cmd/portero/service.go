@@ -74,10 +74,11 @@ func (g *globals) manage(ctx context.Context, o adminOptions) (*adminSession, er
 	}
 	a := &adminSession{cfg: cfg, st: st, actor: cliActor(), closers: []func() error{st.Close}, stderr: g.stderr}
 	a.svc = &manage.Service{
-		Store:         st,
-		Requests:      &identity.Requests{Store: st, Calendar: server.Calendar(cfg), Now: time.Now},
-		AllowedScopes: cfg.OAuth.AllowedScopes,
-		Now:           time.Now,
+		Store:          st,
+		Requests:       &identity.Requests{Store: st, Calendar: server.Calendar(cfg), Now: time.Now},
+		AllowedScopes:  cfg.OAuth.AllowedScopes,
+		AccessTokenAlg: oauth.AccessTokenAlg,
+		Now:            time.Now,
 		// Logout and ClientCache stay nil: see the comment at the top.
 	}
 	if o.keys {

@@ -113,10 +113,12 @@ func testDeactivateGrants(t *testing.T, s identity.Store) {
 	if n != 1 || active("b2") || !active("c1") || !active("b1") {
 		t.Fatalf("per client and time: n=%d b2=%v c1=%v", n, active("b2"), active("c1"))
 	}
-	n, err = s.DeactivateGrants(ctx, identity.GrantFilter{IssuedBefore: base.Add(3 * time.Hour)})
-	noErr(t, "Deactivate(before)", err)
-	if n != 2 || active("b1") || active("c1") {
-		t.Fatalf("per time: n=%d", n)
+	noErr(t, "CreateGrant", s.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantRefreshToken, Signature: "r1", RequestID: "r-r1",
+		ClientID: "blog", Subject: "carol", Active: true, RequestedAt: base, ExpiresAt: base.Add(time.Hour), Data: []byte("{}")}))
+	n, err = s.DeactivateGrants(ctx, identity.GrantFilter{Kind: identity.GrantAccessToken})
+	noErr(t, "Deactivate(access tokens)", err)
+	if g, _ := s.GrantBySignature(ctx, identity.GrantRefreshToken, "r1"); n != 2 || active("b1") || active("c1") || !g.Active {
+		t.Fatalf("per kind: n=%d", n)
 	}
 }
 

@@ -904,6 +904,11 @@ func testSigningKeys(t *testing.T, s identity.Store) {
 	for i, want := range []*identity.SigningKey{newest, middle, oldest} {
 		checkFields(t, fmt.Sprintf("SigningKeys[%d]", i), keys[i], *want)
 	}
+	noErr(t, "DeleteSigningKey", s.DeleteSigningKey(ctx, "k-middle"))
+	wantErr(t, "DeleteSigningKey(gone)", s.DeleteSigningKey(ctx, "k-middle"), identity.ErrNotFound)
+	if keys, err = s.SigningKeys(ctx); err != nil || len(keys) != 2 || keys[0].ID != "k-newest" || keys[1].ID != "k-oldest" {
+		t.Fatalf("after deleting k-middle: %d keys, %v", len(keys), err)
+	}
 }
 
 func testSessions(t *testing.T, s identity.Store) {

@@ -112,8 +112,12 @@ type Service struct {
 	Requests *identity.Requests
 	Keys     interface {
 		Rotate(ctx context.Context) ([]identity.SigningKey, error)
+		Revoke(ctx context.Context, kid string) (revoked, replacement *identity.SigningKey, err error)
 		Keys() []identity.SigningKey
 	}
+	// AccessTokenAlg is the algorithm access tokens are signed with: a
+	// revoked key of it takes the active access tokens along.
+	AccessTokenAlg string
 	// Lockouts are sign-in's throttle counters (a *throttle.Guard).
 	Lockouts interface {
 		Unlock(ctx context.Context, accounts ...string) error

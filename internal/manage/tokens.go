@@ -8,8 +8,11 @@ import (
 	"github.com/portero-id/portero/identity"
 )
 
-// EventTokensRevoked records a mass revocation.
-const EventTokensRevoked = "admin.tokens_revoked" // #nosec G101 -- an event name, not a credential
+// Ledger entries of emergency revocations.
+const (
+	EventTokensRevoked = "admin.tokens_revoked" // #nosec G101 -- an event name, not a credential
+	EventKeyRevoked    = "admin.key_revoked"
+)
 
 // RevokeTokens ends every grant the filter selects: an incident's answer
 // (a client's secret leaked: --client; a user's device stolen: --user; a
@@ -62,4 +65,34 @@ func (s *Service) RevokeTokens(ctx context.Context, a Actor, f identity.GrantFil
 		s.Logout.NotifyLogout(ctx, f.Subject, clients)
 	}
 	return n, nil
+}
+
+// RevokeKey takes a compromised signing key out of use at once (see
+// oauth.Keyring.Revoke: a replacement signs from now on, the key is no
+// longer published). When it is a key of the access tokens' algorithm,
+// every access token still active is revoked too: they are short-lived,
+// their clients refresh, and introspection must not vouch for a token
+// signed with a key that others may hold. It takes PermRoles.
+func (s *Service) RevokeKey(ctx context.Context, a Actor, kid string) (replacement *identity.SigningKey, tokens int64, err error) {
+	cat, err := s.Catalog(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.mayChangePrivilege(ctx, cat, a, "key.revoke", target{}, "revoking a signing key needs "+PermRoles); err != nil {
+		return nil, 0, err
+	}
+	revoked, replacement, err := s.Keys.Revoke(ctx, kid)
+	if err != nil {
+		return nil, 0, err
+	}
+	if revoked.Algorithm == s.AccessTokenAlg {
+		if tokens, err = s.Store.DeactivateGrants(ctx, identity.GrantFilter{Kind: identity.GrantAccessToken}); err != nil {
+			return nil, 0, err
+		}
+	}
+	// The key is gone either way: the entry is written even if the
+	// caller has gone.
+	err = s.record(context.WithoutCancel(ctx), a, EventKeyRevoked, target{}, map[string]any{
+		"kid": revoked.ID, "algorithm": revoked.Algorithm, "replacement": replacement.ID, "access_tokens_revoked": tokens})
+	return replacement, tokens, err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/web"
+	"github.com/portero-id/portero/oauth"
 )
 
 // mountAdmin builds the administrators' service and mounts the admin
@@ -22,6 +23,7 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 	s.Manage = &manage.Service{
 		Store: s.Store, Requests: requests, Keys: s.Keys, Lockouts: s.guard,
 		Logout: s.Provider, ClientCache: s.Provider, AllowedScopes: s.cfg.OAuth.AllowedScopes, Now: s.now,
+		AccessTokenAlg: oauth.AccessTokenAlg,
 	}
 	(&admin.Admin{Users: s.Store, Manage: s.Manage, Requests: requests, Sessions: sessions, Pages: pages,
 		CSRF: site.CSRF, Log: s.log, Now: s.now}).Mount(r)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -104,4 +105,46 @@ func TestReplicasFollowChanges(t *testing.T) {
 	if !within(time.Second, published) {
 		t.Fatal("replica B did not publish the new signing keys within a second")
 	}
+}
+
+// TestRevokeACompromisedKey: revoking the access tokens' signing key
+// unpublishes it, signs with a replacement from now on, and ends the
+// access tokens still active (refresh tokens stay: clients refresh).
+func TestRevokeACompromisedKey(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, b testdb.Backend) {
+		e := newEnv(t, b, nil)
+		actor := manage.Actor{ID: "cli:test", Roles: []string{identity.RoleSuperAdmin}}
+		before := e.clientCredentials("orders-api")["access_token"].(string)
+		header, _ := decodeJWT(t, before)
+		kid := header["kid"].(string)
+		refresh := e.tokensFor(t, e.browser())["refresh_token"].(string)
+
+		replacement, n, err := e.srv.Manage.RevokeKey(context.Background(), actor, kid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 2 {
+			t.Fatalf("%d access tokens revoked, want every active one", n)
+		}
+		if e.introspect(before)["active"] != false {
+			t.Fatal("a token signed with the revoked key is still active")
+		}
+		if _, _, jwks := get(t, e.issuer+"/.well-known/jwks.json"); strings.Contains(jwks, kid) || !strings.Contains(jwks, replacement.ID) {
+			t.Fatalf("JWKS after revoking %s: %s", kid, jwks)
+		}
+		after := e.clientCredentials("orders-api")["access_token"].(string)
+		if h, _ := decodeJWT(t, after); h["kid"] != replacement.ID || e.introspect(after)["active"] != true {
+			t.Fatalf("a new token: kid %v", h["kid"])
+		}
+		if status, body := e.refresh(refresh); status != http.StatusOK {
+			t.Fatalf("the refresh token after the revocation: %d %v", status, body)
+		}
+		if _, _, err := e.srv.Manage.RevokeKey(context.Background(), actor, kid); !errors.Is(err, identity.ErrNotFound) {
+			t.Fatalf("revoking it again: %v", err)
+		}
+		nobody := manage.Actor{ID: "admin:x", Roles: []string{"admin"}}
+		if _, _, err := e.srv.Manage.RevokeKey(context.Background(), nobody, replacement.ID); !errors.Is(err, manage.ErrForbidden) {
+			t.Fatalf("an admin without portero:roles:admin: %v", err)
+		}
+	})
 }

@@ -98,6 +98,9 @@ func (s *Store) DeactivateGrants(ctx context.Context, f identity.GrantFilter) (i
 		return 0, identity.ErrEmptyGrantFilter
 	}
 	q, args := `UPDATE grants SET active = FALSE WHERE active`, []any{}
+	if f.Kind != "" {
+		q, args = q+` AND kind = ?`, append(args, string(f.Kind))
+	}
 	if f.Subject != "" {
 		q, args = q+` AND subject = ?`, append(args, f.Subject)
 	}

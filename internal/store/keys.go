@@ -53,3 +53,15 @@ func (s *Store) SigningKeys(ctx context.Context) ([]identity.SigningKey, error) 
 	}
 	return out, nil
 }
+
+// DeleteSigningKey removes one key; identity.ErrNotFound if there is none.
+func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
+	if err != nil {
+		return failed("delete signing key", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("signing key: %w", identity.ErrNotFound)
+	}
+	return nil
+}
