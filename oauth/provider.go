@@ -43,8 +43,6 @@ type Options struct {
 	Secrets         [][]byte
 	JWKSCachePeriod time.Duration
 	ScopesSupported []string
-	// MaxBodyBytes bounds request bodies of the back-channel endpoints.
-	MaxBodyBytes int64
 	// PendingLifespan is how long an authorization request waits for the
 	// user to sign in.
 	PendingLifespan time.Duration
@@ -223,32 +221,34 @@ func (p *Provider) Mount(r *mux.Router) {
 	r.HandleFunc("/.well-known/openid-configuration", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/jwks.json", p.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/oauth2/auth", p.limitBody(p.authorize)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/auth", p.watched(p.authorize)).Methods(http.MethodGet, http.MethodPost)
 	r.Handle("/oauth2/token", p.backChannel(p.token)).Methods(http.MethodPost)
 	r.Handle("/oauth2/introspect", p.backChannel(p.introspect)).Methods(http.MethodPost)
 	r.Handle("/oauth2/revoke", p.backChannel(p.revoke)).Methods(http.MethodPost)
 	r.Handle("/userinfo", p.backChannel(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/oauth2/logout", p.limitBody(p.logout)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/logout", p.watched(p.logout)).Methods(http.MethodGet, http.MethodPost)
 	if p.opts.RegistrationToken != "" {
-		r.Handle("/oauth2/register", p.limitBody(p.register)).Methods(http.MethodPost)
+		r.Handle("/oauth2/register", p.watched(p.register)).Methods(http.MethodPost)
 		r.HandleFunc("/oauth2/register/{id}", p.readRegistration).Methods(http.MethodGet)
-		r.Handle("/oauth2/register/{id}", p.limitBody(p.updateRegistration)).Methods(http.MethodPut)
+		r.Handle("/oauth2/register/{id}", p.watched(p.updateRegistration)).Methods(http.MethodPut)
 		r.HandleFunc("/oauth2/register/{id}", p.deleteRegistration).Methods(http.MethodDelete)
 	}
 }
 
-func (p *Provider) limitBody(h http.HandlerFunc) http.Handler {
+// watched gives the request an outage probe (outage.go). Request bodies
+// are bounded by the listener (internal/server limitBodies), once for every
+// endpoint.
+func (p *Provider) watched(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, p.opts.MaxBodyBytes)
 		h(w, r.WithContext(watchOutage(r.Context())))
 	})
 }
 
-// backChannel bounds and parses the form of a JSON endpoint up front.
+// backChannel parses the form of a JSON endpoint up front.
 // fosite parses with ParseMultipartForm, which hides a malformed
 // urlencoded body behind ErrNotMultipart and goes on with half a form.
 func (p *Provider) backChannel(h http.HandlerFunc) http.Handler {
-	return p.limitBody(func(w http.ResponseWriter, r *http.Request) {
+	return p.watched(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			writeJSONError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed.")
 			return

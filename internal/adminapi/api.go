@@ -72,9 +72,8 @@ type API struct {
 	Refusals throttle.Store
 	Now      func() time.Time
 	// Spec is docs/openapi.yaml.
-	Spec    []byte
-	MaxBody int64
-	Log     *slog.Logger
+	Spec []byte
+	Log  *slog.Logger
 }
 
 // Prefix is where the API lives.
@@ -390,7 +389,8 @@ func (c *call) decode(a *API, v any) bool {
 		a.problem(c.w, c.r, http.StatusUnsupportedMediaType, "unsupported-media-type", "The body must be application/json.", "")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, a.MaxBody))
+	// The listener bounds the body (http.max_body_bytes, 413 above it).
+	dec := json.NewDecoder(c.r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		a.problem(c.w, c.r, http.StatusBadRequest, "malformed", "The body is not valid JSON for this operation.", jsonProblem(err))
@@ -402,12 +402,9 @@ func (c *call) decode(a *API, v any) bool {
 // jsonProblem describes a decoding error without echoing the body.
 func jsonProblem(err error) string {
 	var typeErr *json.UnmarshalTypeError
-	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &typeErr):
 		return "field " + typeErr.Field + " has the wrong type"
-	case errors.As(err, &maxErr):
-		return "the body is too large"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}

@@ -28,7 +28,7 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 	(&admin.Admin{Users: s.Store, Manage: s.Manage, Requests: requests, Sessions: sessions, Pages: pages,
 		CSRF: site.CSRF, Log: s.log, Now: s.now}).Mount(r)
 	api := &adminapi.API{Manage: s.Manage, Requests: requests, Tokens: s.Provider, Spec: docs.OpenAPI,
-		MaxBody: int64(s.cfg.HTTP.MaxBodyBytes), Log: s.log, Refusals: s.guard.Store, Now: s.now}
+		Log: s.log, Refusals: s.guard.Store, Now: s.now}
 	if s.cfg.HTTP.AdminAddress == "" {
 		api.Mount(r)
 		return

@@ -240,7 +240,6 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		Secrets:               secrets,
 		JWKSCachePeriod:       cfg.OAuth.JWKSCachePeriod,
 		ScopesSupported:       cfg.OAuth.AllowedScopes,
-		MaxBodyBytes:          int64(cfg.HTTP.MaxBodyBytes),
 		PendingLifespan:       30 * time.Minute,
 		MFA:                   identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
 		RegistrationToken:     cfg.Secrets.ClientRegistration,
