@@ -443,8 +443,7 @@ func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, a
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if storageFailed(r.Context(), err) {
 		p.Log.ErrorContext(r.Context(), "storage unavailable", "path", r.URL.Path, "err", rfc.Error(), "cause", rfc.Unwrap())
-		w.Header().Set("Retry-After", retryAfter)
-		p.Pages.Error(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "error.unavailable")
+		p.Pages.Failure(w, r, identity.ErrUnavailable)
 		return
 	}
 	if rfc.CodeField >= 500 {

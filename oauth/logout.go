@@ -32,6 +32,11 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, msg := p.parseLogout(r)
+	if msg != "" && storageFailed(ctx, nil) {
+		// The client could not be looked up: not an unknown client.
+		p.Pages.Failure(w, r, identity.ErrUnavailable)
+		return
+	}
 	if msg != "" {
 		p.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", msg)
 		return
@@ -39,7 +44,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	browser, err := p.Sessions.Current(r)
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		p.Log.ErrorContext(ctx, "logout session lookup", "err", err)
-		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "logout.error.server")
+		p.Pages.Failure(w, r, err)
 		return
 	}
 	confirmed := browser != nil && r.Method == http.MethodPost &&
@@ -60,7 +65,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := p.Sessions.End(w, r); err != nil {
 		p.Log.ErrorContext(ctx, "end browser session", "err", err)
-		p.Pages.Error(w, r, http.StatusInternalServerError, "server_error", "logout.error.server")
+		p.Pages.Failure(w, r, err)
 		return
 	}
 	if req.redirect == "" {

@@ -22,10 +22,6 @@ import (
 // the context), and the one question every endpoint asks before answering,
 // storageFailed, looks at the probe as well as at the error.
 
-// retryAfter is the Retry-After of every outage answer, in seconds: long
-// enough not to hammer a recovering database, short enough for a failover.
-const retryAfter = render.RetryAfter
-
 type outageKey struct{}
 
 type outageProbe struct{ failed atomic.Bool }
@@ -71,9 +67,15 @@ func storageFailed(ctx context.Context, err error) bool {
 	return ok && p.failed.Load()
 }
 
+// writeStoreError answers a back-channel request whose store call failed:
+// the failure is noted as an outage, so the answer is 503 (writeTokenError).
+func (p *Provider) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
+	p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(r.Context(), err)))
+}
+
 // writeUnavailable is the back channel's outage answer: 503, Retry-After,
 // and RFC 6749's temporarily_unavailable.
 func writeUnavailable(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", retryAfter)
+	w.Header().Set("Retry-After", render.RetryAfter)
 	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; try again shortly.")
 }

@@ -107,7 +107,7 @@ func (p *Provider) replayRefresh(w http.ResponseWriter, r *http.Request, ar fosi
 			p.writeTokenError(w, r, used)
 			return
 		case err != nil:
-			p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+			p.writeStoreError(w, r, err)
 			return
 		}
 		now := p.Now()

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -103,18 +104,19 @@ func decodeMetadata(r *http.Request) (*clientMetadata, *metadataError) {
 		// consent to the admin API's scopes.
 		return nil, badMetadata("Scopes of Portero's own APIs cannot be registered.")
 	}
-	if u := m.BackchannelLogoutURI; u != "" && !strings.HasPrefix(u, "https://") {
-		// Portero itself calls this URI: a registrant must not aim it at
-		// Portero's own loopback (Validate allows http there for admins'
-		// development clients).
-		return nil, badMetadata("backchannel_logout_uri must be an https URL.")
-	}
 	return &m, nil
 }
 
 // applyMetadata sets the registrable fields of c from m and validates the
-// result.
-func (p *Provider) applyMetadata(c *identity.Client, m *clientMetadata) *metadataError {
+// result. Portero itself calls the back-channel logout URI, so it must pass
+// the outbound policy (https, a public address): a registrant must not aim
+// Portero at its own host or network.
+func (p *Provider) applyMetadata(ctx context.Context, c *identity.Client, m *clientMetadata) *metadataError {
+	if u := m.BackchannelLogoutURI; u != "" {
+		if err := p.opts.Outbound.CheckURL(ctx, u); err != nil {
+			return badMetadata("backchannel_logout_uri: " + err.Error() + ".")
+		}
+	}
 	c.Name = m.ClientName
 	if c.Name == "" {
 		c.Name = c.ID
@@ -139,11 +141,6 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, merr := decodeMetadata(r)
-	if merr == nil && m.BackchannelLogoutURI != "" {
-		if err := p.opts.Outbound.CheckURL(r.Context(), m.BackchannelLogoutURI); err != nil {
-			merr = badMetadata("backchannel_logout_uri: " + err.Error() + ".")
-		}
-	}
 	if merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
@@ -166,7 +163,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		}
 		secret, c.SecretHash = s, digest
 	}
-	if merr := p.applyMetadata(c, m); merr != nil {
+	if merr := p.applyMetadata(r.Context(), c, m); merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
 	}
@@ -177,8 +174,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	}
 	c.RegistrationTokenHash = regDigest
 	if err := p.Store.CreateClient(r.Context(), c); err != nil {
-		p.Log.ErrorContext(r.Context(), "register client", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeStoreError(w, r, err)
 		return
 	}
 	out := p.metadataOf(c)
@@ -197,11 +193,6 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, merr := decodeMetadata(r)
-	if merr == nil && m.BackchannelLogoutURI != "" {
-		if err := p.opts.Outbound.CheckURL(r.Context(), m.BackchannelLogoutURI); err != nil {
-			merr = badMetadata("backchannel_logout_uri: " + err.Error() + ".")
-		}
-	}
 	if merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
@@ -228,7 +219,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 	}
 	prev := c.UpdatedAt
 	next := *c
-	if merr := p.applyMetadata(&next, m); merr != nil {
+	if merr := p.applyMetadata(r.Context(), &next, m); merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
 	}
@@ -239,8 +230,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.Log.ErrorContext(r.Context(), "update registered client", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeStoreError(w, r, err)
 		return
 	}
 	p.Clients.Invalidate(c.ID)
@@ -274,8 +264,7 @@ func (p *Provider) metadataOf(c *identity.Client) clientMetadata {
 func (p *Provider) registeredClient(w http.ResponseWriter, r *http.Request) (*identity.Client, bool) {
 	c, err := p.Store.ClientByID(r.Context(), mux.Vars(r)["id"])
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		p.Log.ErrorContext(r.Context(), "registered client", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeStoreError(w, r, err)
 		return nil, false
 	}
 	if c == nil || c.Disabled || !bearer(r, c.RegistrationTokenHash, true) {
@@ -299,8 +288,7 @@ func (p *Provider) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := p.Store.DeleteClient(r.Context(), c.ID); err != nil {
-		p.Log.ErrorContext(r.Context(), "delete registered client", "err", err)
-		writeJSONError(w, http.StatusInternalServerError, "server_error", "")
+		p.writeStoreError(w, r, err)
 		return
 	}
 	p.Clients.Invalidate(c.ID)

@@ -249,7 +249,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
 			return
 		case err != nil:
-			p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+			p.writeStoreError(w, r, err)
 			return
 		}
 		roles := slices.Clone(u.Roles)
@@ -262,7 +262,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	// and the catalog decide, as they are now.
 	catalog, err := p.roleCatalog(ctx)
 	if err != nil {
-		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+		p.writeStoreError(w, r, err)
 		return
 	}
 	roles, _ := body["roles"].([]string)
@@ -344,7 +344,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	if storageFailed(ctx, err) {
 		// fosite answers an unknown token with success (RFC 7009 §2.2);
 		// a token it could not look up is not revoked, and must not look so.
-		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+		p.writeStoreError(w, r, err)
 		return
 	}
 	if err != nil {
@@ -405,7 +405,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(noteOutage(ctx, err)))
+		p.writeStoreError(w, r, err)
 		return
 	}
 	scopes := ar.GetGrantedScopes()

@@ -158,7 +158,8 @@ func (r *Renderer) Failure(w http.ResponseWriter, req *http.Request, err error) 
 	r.Error(w, req, http.StatusInternalServerError, "server_error", "error.server")
 }
 
-// RetryAfter is the Retry-After, in seconds, of every outage answer.
+// RetryAfter is the Retry-After, in seconds, of every outage answer: long
+// enough not to hammer a recovering database, short enough for a failover.
 const RetryAfter = "5"
 
 // ErrorDetail is Error with a detail shown as is (a protocol error's
