@@ -99,10 +99,16 @@ func (p *Provider) replayRefresh(w http.ResponseWriter, r *http.Request, ar fosi
 	deadline := time.Now().Add(replayWait)
 	for {
 		g, err := p.Store.GrantBySignature(ctx, identity.GrantRefreshReplay, sig)
+		if errors.Is(err, identity.ErrNotFound) && time.Now().Before(deadline) {
+			// The winner has committed the rotation but not yet kept its
+			// answer: wait for it (or for the caller to give up).
+			select {
+			case <-ctx.Done():
+			case <-time.After(25 * time.Millisecond):
+				continue
+			}
+		}
 		switch {
-		case errors.Is(err, identity.ErrNotFound) && time.Now().Before(deadline) && ctx.Err() == nil:
-			time.Sleep(25 * time.Millisecond)
-			continue
 		case errors.Is(err, identity.ErrNotFound):
 			p.writeTokenError(w, r, used)
 			return

@@ -142,6 +142,15 @@ type target struct {
 	clientID string
 }
 
+// notifyLogout tells the clients that held a user's tokens, over the
+// back channel, that the user's authorization ended; after the change has
+// committed.
+func (s *Service) notifyLogout(ctx context.Context, userID string, clients []string) {
+	if len(clients) > 0 && s.Logout != nil {
+		s.Logout.NotifyLogout(ctx, userID, clients)
+	}
+}
+
 // record appends one admin ledger entry; details become its payload.
 func (s *Service) record(ctx context.Context, a Actor, typ string, t target, details map[string]any) error {
 	payload, err := json.Marshal(details)
@@ -275,8 +284,6 @@ func (s *Service) AnswerRequest(ctx context.Context, a Actor, id, answer string)
 	if err != nil {
 		return nil, err
 	}
-	if len(clients) > 0 && s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, d.UserID, clients)
-	}
+	s.notifyLogout(ctx, d.UserID, clients)
 	return d, nil
 }

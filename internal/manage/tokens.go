@@ -61,9 +61,7 @@ func (s *Service) RevokeTokens(ctx context.Context, a Actor, f identity.GrantFil
 	} else if f.ClientID != "" {
 		clients = nil
 	}
-	if len(clients) > 0 && s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, f.Subject, clients)
-	}
+	s.notifyLogout(ctx, f.Subject, clients)
 	return n, nil
 }
 

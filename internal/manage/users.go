@@ -158,9 +158,7 @@ func (s *Service) SetUserDisabled(ctx context.Context, a Actor, id string, disab
 	if err != nil {
 		return nil, err
 	}
-	if disabled && len(clients) > 0 && s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, id, clients)
-	}
+	s.notifyLogout(ctx, id, clients) // none when enabling
 	return s.Store.UserByID(ctx, id)
 }
 
@@ -214,8 +212,8 @@ func (s *Service) ResetMFA(ctx context.Context, a Actor, id string) error {
 		return s.record(ctx, a, EventMFAReset, target{subject: id}, map[string]any{"passkeys_removed": len(passkeys),
 			"sessions_ended": ended.Sessions, "tokens_revoked": ended.Tokens})
 	})
-	if err == nil && len(clients) > 0 && s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, id, clients)
+	if err == nil {
+		s.notifyLogout(ctx, id, clients)
 	}
 	return err
 }
@@ -284,8 +282,8 @@ func (s *Service) RevokeSession(ctx context.Context, a Actor, userID, sessionID 
 		}
 		return s.record(ctx, a, EventSessionRevoked, target{subject: userID}, map[string]any{"session": sessionID})
 	})
-	if err == nil && len(clients) > 0 && s.Logout != nil {
-		s.Logout.NotifyLogout(ctx, userID, clients)
+	if err == nil {
+		s.notifyLogout(ctx, userID, clients)
 	}
 	return err
 }

@@ -448,9 +448,9 @@ func writeJSONStatus(w http.ResponseWriter, code int, body string) {
 }
 
 // ready fails while the database (or Redis, when configured) does not
-// answer, and while the replica
-// drains before shutting down, so a load balancer stops sending traffic to
-// a replica that cannot (or soon will not) serve it.
+// answer and while the replica drains before shutting down, so that a load
+// balancer stops sending traffic to a replica that cannot, or soon will
+// not, serve it.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeStatus(w, http.StatusServiceUnavailable, "draining")
