@@ -26,8 +26,7 @@ var (
 // Unavailable marks err as a storage failure unless it is one of the
 // answers about the data (ErrNotFound, ErrConflict) or already marked.
 func Unavailable(err error) error {
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) ||
-		errors.Is(err, ErrLastSuperAdmin) {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)

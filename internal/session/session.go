@@ -52,6 +52,15 @@ func NewCodecs(pairs ...[]byte) []securecookie.Codec {
 	return codecs
 }
 
+// Cookie is every cookie Portero sets: path /, HttpOnly, SameSite=Lax,
+// and Secure whenever the issuer is https; maxAge -1 deletes it.
+func (m *Manager) Cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back)
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
+	}
+}
+
 func (m *Manager) cookieName() string {
 	if m.Secure {
 		return "__Host-" + m.CookieName
@@ -136,15 +145,7 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, userID string, a
 	if err != nil {
 		return nil, fmt.Errorf("seal session cookie: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
-		Name:     m.cookieName(),
-		Value:    encoded,
-		Path:     "/",
-		MaxAge:   int(m.Lifespan.Seconds()),
-		HttpOnly: true,
-		Secure:   m.Secure,
-		SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, m.Cookie(m.cookieName(), encoded, int(m.Lifespan.Seconds())))
 	return s, nil
 }
 
@@ -153,10 +154,7 @@ func (m *Manager) End(w http.ResponseWriter, r *http.Request) error {
 	if err := m.endRow(r.Context(), r); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
-		Name: m.cookieName(), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, m.Cookie(m.cookieName(), "", -1))
 	return nil
 }
 
@@ -218,10 +216,7 @@ func (m *Manager) SetPending(w http.ResponseWriter, p Pending) error {
 	if err != nil {
 		return fmt.Errorf("seal pending sign-in: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
-		Name: m.pendingName(), Value: encoded, Path: "/", MaxAge: int(PendingLifespan.Seconds()),
-		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, m.Cookie(m.pendingName(), encoded, int(PendingLifespan.Seconds())))
 	return nil
 }
 
@@ -243,8 +238,5 @@ func (m *Manager) Pending(r *http.Request) (*Pending, error) {
 
 // ClearPending removes the pending sign-in cookie.
 func (m *Manager) ClearPending(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
-		Name: m.pendingName(), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: m.Secure, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, m.Cookie(m.pendingName(), "", -1))
 }

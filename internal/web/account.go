@@ -435,8 +435,7 @@ func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := r.PostForm.Get("lang")
 	if s.Pages.Supports(lang) {
-		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, // #nosec G124 -- Secure follows the issuer (https outside --dev, where a Secure cookie would not be sent back); HttpOnly and SameSite=Lax are set
-			HttpOnly: true, Secure: s.Sessions.Secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, s.Sessions.Cookie(i18n.CookieName, lang, 365*24*3600))
 	}
 	localpath.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"))
 }
