@@ -41,7 +41,7 @@
 // Every admin page and action needs a browser session whose user holds the
 // role admin or super_admin (directly or through a role that includes it,
 // manage.Service.IsAdmin, as the admin API), signed in with a second
-// factor or better (identity.ACRMFA) within the last FreshAuth. Without a session the
+// factor or better (identity.ACRMFA) within identity.FreshAuthWindow. Without a session the
 // browser goes to /login; a signed-in administrator whose session is older
 // or weaker goes to /login?notice=reauth&login_hint=<username>, to sign in
 // again. A signed-in user without the role gets the same 404 page as for a
@@ -72,10 +72,6 @@ import (
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 )
-
-// FreshAuth bounds how long after signing in an administrator may act
-// without signing in again (the admin API holds users' tokens to the same).
-const FreshAuth = manage.FreshAuth
 
 // Admin holds the admin pages' dependencies.
 type Admin struct {

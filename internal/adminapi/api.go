@@ -13,7 +13,7 @@
 // otherwise 403, and the refusal is written to the ledger with the
 // token's identity (up to refusalBudget per caller in refusalWindow). A
 // user's token must also come from a sign-in with a second factor (acr
-// urn:portero:acr:mfa or better) within manage.FreshAuth, as the admin
+// urn:portero:acr:mfa or better) within identity.FreshAuthWindow, as the admin
 // pages demand. Guard rails inside the service (roles above the
 // actor's, the role catalog, the last super_admin) answer 403 or 409.
 //
@@ -222,7 +222,7 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			// As on the pages: a refreshed token keeps its sign-in's
 			// time, so a stolen refresh token is not weeks of admin
 			// access. Consoles sign in again with max_age.
-			a.deny(w, r, actor, op, "the token's sign-in is older than "+manage.FreshAuth.String()+": sign in again")
+			a.deny(w, r, actor, op, "the token's sign-in is older than "+identity.FreshAuthWindow.String()+": sign in again")
 			return
 		}
 		h(&call{w: w, r: r, actor: actor})

@@ -45,11 +45,6 @@ import (
 // catalog and privileged clients (see Privileged).
 const PermRoles = "portero:roles:admin"
 
-// FreshAuth bounds how long after signing in (with a second factor) an
-// administrator may act, on the pages or with a user's token through the
-// API, without signing in again.
-const FreshAuth = identity.FreshAuthWindow
-
 // ErrForbidden is a guard rail's refusal; the wrapped message says which.
 var ErrForbidden = errors.New("forbidden")
 

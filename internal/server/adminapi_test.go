@@ -22,7 +22,6 @@ import (
 	"github.com/portero-id/portero/docs"
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
-	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/server"
 	"github.com/portero-id/portero/internal/testdb"
 )
@@ -694,7 +693,7 @@ func (e *env) aliceToken(t *testing.T) string {
 	return body["access_token"].(string)
 }
 
-// A user's token opens the admin API only within manage.FreshAuth of its
+// A user's token opens the admin API only within identity.FreshAuthWindow of its
 // sign-in, as the admin pages: a long-lived or refreshed token is not
 // weeks of admin access. Refusals are recorded up to a budget, then only
 // logged, so that any customer's token cannot flood the ledger.
@@ -711,7 +710,7 @@ func TestAdminAPIFreshSignInAndRefusalBudget(t *testing.T) {
 	e.authorizeAll(a.u.ID)
 	admin := &apiClient{e: e, spec: spec, token: e.consoleToken(t, a.c)}
 	admin.want(t, admin.do(t, http.MethodGet, "/users", nil), http.StatusOK)
-	e.advance(manage.FreshAuth + time.Minute)
+	e.advance(identity.FreshAuthWindow + time.Minute)
 	r := admin.want(t, admin.do(t, http.MethodGet, "/users", nil), http.StatusForbidden)
 	if !strings.Contains(string(r.body), "sign in again") {
 		t.Fatalf("a stale sign-in: %s", r.body)
