@@ -26,8 +26,10 @@ type outageKey struct{}
 
 type outageProbe struct{ failed atomic.Bool }
 
-// watchOutage returns ctx with an outage probe for the storage boundary.
-func watchOutage(ctx context.Context) context.Context {
+// WatchOutage returns ctx with an outage probe for the storage boundary
+// (the server installs it with the rest of a request's context; the
+// provider's own endpoints add one when it is missing).
+func WatchOutage(ctx context.Context) context.Context {
 	if _, ok := ctx.Value(outageKey{}).(*outageProbe); ok {
 		return ctx
 	}

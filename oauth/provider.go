@@ -235,12 +235,17 @@ func (p *Provider) Mount(r *mux.Router) {
 	}
 }
 
-// watched gives the request an outage probe (outage.go). Request bodies
-// are bounded by the listener (internal/server limitBodies), once for every
-// endpoint.
+// watched makes sure the request has an outage probe (outage.go), for a
+// provider mounted without internal/server, which installs one with every
+// request's context. Request bodies are bounded by the listener
+// (internal/server limitBodies), once for every endpoint.
 func (p *Provider) watched(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h(w, r.WithContext(watchOutage(r.Context())))
+		if _, ok := r.Context().Value(outageKey{}).(*outageProbe); ok {
+			h(w, r)
+			return
+		}
+		h(w, r.WithContext(WatchOutage(r.Context())))
 	})
 }
 

@@ -68,7 +68,7 @@ func TestCalendarHasTheConfiguredExtraHolidays(t *testing.T) {
 // context's deadline (a stuck database call ends with the request).
 func TestEveryRequestHasADeadline(t *testing.T) {
 	var left time.Duration
-	h := withDeadline(15*time.Second, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+	h := withRequestContext(15*time.Second, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		if d, ok := r.Context().Deadline(); ok {
 			left = time.Until(d)
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portero-id/portero/oauth"
 )
 
 type requestIDKey struct{}
@@ -28,9 +30,17 @@ func RequestID(ctx context.Context) string {
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 
-// withRequestID gives every request an id (a sane incoming X-Request-Id is
-// kept, so a proxy's id follows the request), echoed in the response.
-func withRequestID(next http.Handler) http.Handler {
+// withRequestContext sets up every request's context once (one copy of
+// the request):
+//   - an id (a sane incoming X-Request-Id is kept, so a proxy's id follows
+//     the request), echoed in the response;
+//   - a deadline of d (http.write_timeout: past it the server cannot
+//     deliver the answer anyway), so that a database or relay that stops
+//     answering fails the request instead of holding it and its
+//     connection; work that must outlive the response (audit events, mail)
+//     runs on a context without cancellation;
+//   - the outage probe the OAuth endpoints consult (oauth.WatchOutage).
+func withRequestContext(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if !requestIDPattern.MatchString(id) {
@@ -39,7 +49,14 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b)
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+		ctx := r.Context()
+		if d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		ctx = context.WithValue(oauth.WatchOutage(ctx), requestIDKey{}, id)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -219,21 +236,5 @@ func limitBodies(limit int64, tooLarge http.HandlerFunc, next http.Handler) http
 		// the bound explicit for anything that replaces r.Body.
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
-	})
-}
-
-// withDeadline gives every request a deadline (http.write_timeout: past
-// it the server cannot deliver the answer anyway), so that a database or
-// relay that stops answering fails the request instead of holding it and
-// its connection. Work that must outlive the response (audit events, mail)
-// already runs on a context without cancellation.
-func withDeadline(d time.Duration, next http.Handler) http.Handler {
-	if d <= 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -311,9 +311,9 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 			fmt.Sprintf(`{"error":"invalid_request","error_description":"The request body is larger than %d bytes."}`, limit))
 	}
 	deadline := cfg.HTTP.WriteTimeout
-	s.Handler = withRequestID(withClientAddr(proxies, withDeadline(deadline, limitBodies(limit, tooLarge, r))))
+	s.Handler = withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, r)))
 	if s.adminRouter != nil {
-		s.AdminHandler = withRequestID(withClientAddr(proxies, withDeadline(deadline, limitBodies(limit, tooLarge, s.adminRouter))))
+		s.AdminHandler = withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter)))
 	}
 	return s, nil
 }
