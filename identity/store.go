@@ -63,6 +63,7 @@ type Store interface {
 	RequestStore
 	ScopeConsentStore
 	RoleStore
+	SecretStore
 }
 
 // UserStore holds end-user accounts.
@@ -166,6 +167,44 @@ type KeyStore interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 	// SigningKeys returns every key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
+}
+
+// Reseal re-encrypts one sealed value (with its associated data) under the
+// current system secret; changed is false when it already was.
+type Reseal func(sealed, ad []byte) (out []byte, changed bool, err error)
+
+// ResealReport says what a reseal changed and what it could not open.
+type ResealReport struct {
+	TOTP, SigningKeys int
+	// Unreadable names values no configured secret opens ("totp:USER",
+	// "key:KID"): they were lost before the reseal and stay as they are.
+	Unreadable []string
+}
+
+// SecretDependents counts what still needs a previous system secret after
+// a reseal: values derived from it that cannot be re-keyed because only a
+// digest is stored (token signatures, recovery codes) or the browser holds
+// them (session cookies). Each is counted from Since, when the new secret
+// took over; Until is when the last of them expires (zero when none do).
+type SecretDependents struct {
+	Since              time.Time
+	Tokens             int
+	TokensUntil        time.Time
+	TokensUnbounded    int // of Tokens, those without an expiry
+	Sessions           int
+	SessionsUntil      time.Time
+	RecoveryCodeOwners int
+}
+
+// SecretStore re-encrypts what the system secret protects at rest.
+type SecretStore interface {
+	// ResealSecrets passes every sealed TOTP seed (ad: the user id) and
+	// signing key (ad: the kid) through the functions and writes back the
+	// changed ones, all in one transaction.
+	ResealSecrets(ctx context.Context, totp, keys Reseal) (ResealReport, error)
+	// SecretDependents counts the active tokens and sessions created, and
+	// the unused recovery codes made, before since.
+	SecretDependents(ctx context.Context, since time.Time) (SecretDependents, error)
 }
 
 // SessionStore holds browser sessions and authorization requests that wait

@@ -3,14 +3,10 @@ package oauth
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -22,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/seal"
 )
 
 // Signing algorithms Portero issues tokens with. RS256 is mandatory for ID
@@ -39,7 +36,7 @@ var supportedAlgs = []string{AlgRS256, AlgES256}
 // another replica (or the CLI) is picked up.
 type Keyring struct {
 	store       identity.KeyStore
-	sealers     []cipher.AEAD // [0] seals; all open (previous system secrets)
+	box         *seal.Box // seals with the system secret, opens with previous ones too
 	cachePeriod time.Duration
 	now         func() time.Time
 
@@ -63,14 +60,11 @@ func NewKeyring(ctx context.Context, store identity.KeyStore, secrets [][]byte, 
 	if len(secrets) == 0 {
 		return nil, errors.New("keyring: no system secret")
 	}
-	k := &Keyring{store: store, cachePeriod: cachePeriod, now: now}
-	for _, s := range secrets {
-		aead, err := keyEncryptionAEAD(s)
-		if err != nil {
-			return nil, err
-		}
-		k.sealers = append(k.sealers, aead)
+	box, err := seal.New(seal.PurposeSigningKey, secrets...)
+	if err != nil {
+		return nil, err
 	}
+	k := &Keyring{store: store, box: box, cachePeriod: cachePeriod, now: now}
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -85,18 +79,6 @@ func NewKeyring(ctx context.Context, store identity.KeyStore, secrets [][]byte, 
 		}
 	}
 	return k, k.Reload(ctx)
-}
-
-func keyEncryptionAEAD(secret []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, "portero signing-key encryption v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
 }
 
 func (k *Keyring) hasKey(alg string) bool {
@@ -177,7 +159,7 @@ func (k *Keyring) create(ctx context.Context, alg string, activeAt time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := k.seal(kid, privJSON)
+	sealed, err := k.box.Seal(privJSON, []byte(kid))
 	if err != nil {
 		return nil, err
 	}
@@ -193,26 +175,12 @@ func (k *Keyring) create(ctx context.Context, alg string, activeAt time.Time) (*
 	return key, nil
 }
 
-func (k *Keyring) seal(kid string, plaintext []byte) ([]byte, error) {
-	aead := k.sealers[0]
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, plaintext, []byte(kid)), nil
-}
-
 func (k *Keyring) open(kid string, sealed []byte) ([]byte, error) {
-	for _, aead := range k.sealers {
-		if len(sealed) < aead.NonceSize() {
-			break
-		}
-		plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(kid))
-		if err == nil {
-			return plain, nil
-		}
+	plain, err := k.box.Open(sealed, []byte(kid))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: key %s cannot be decrypted with the configured system secrets", kid)
 	}
-	return nil, fmt.Errorf("keyring: key %s cannot be decrypted with the configured system secrets", kid)
+	return plain, nil
 }
 
 // Reload reads the keys from the store.

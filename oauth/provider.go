@@ -208,7 +208,7 @@ func NewProvider(opts Options, d Deps) (*Provider, error) {
 	p.backchannel = newBackchannel(opts.Outbound)
 	p.discovery = p.discoveryDocument()
 	p.logoutKey = DeriveKey(opts.Secrets[0], "logout confirmation")
-	box, err := seal.New("refresh replay", opts.Secrets...)
+	box, err := seal.New(seal.PurposeRefresh, opts.Secrets...)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,9 @@ is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id)
   roles delete|get N | roles list
   keys list|rotate [--dev]              needs the system secret
   keys revoke [--dev] KID               a compromised key: replaced now, unpublished
+  secrets reseal [--dev] [--rotated-at T]
+                                        after a system-secret change: re-encrypt what the
+                                        old secret sealed; say what still needs it
   tokens revoke [--client ID] [--user U] [--issued-before T]
                                         end every token, code and refresh token selected
   requests list [--status open|S,..] [--kind consulta|reclamo] [--user U] [--limit N]
@@ -124,6 +127,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.events(ctx, rest)
 	case "incidents":
 		return g.incidents(ctx, rest)
+	case "secrets":
+		return g.secrets(ctx, rest)
 	case "tokens":
 		return g.tokens(ctx, rest)
 	case "db":

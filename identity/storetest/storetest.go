@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"use jti rejects an unexpired jti and reuses an expired one", testUseJTI},
 
 		{"signing keys come newest first", testSigningKeys},
+		{"reseal rewrites what an old secret sealed, in one pass", testResealSecrets},
+		{"secret dependents count what an old secret still protects", testSecretDependents},
 
 		{"session round-trips, touch and delete", testSessions},
 		{"session of a missing user is ErrNotFound", testSessionUnknownUser},

@@ -1,4 +1,4 @@
-// Package seal encrypts small secrets at rest (TOTP seeds) with AES-256-GCM
+// Package seal encrypts small secrets at rest (TOTP seeds, signing keys) with AES-256-GCM
 // under keys derived from the system secret; during a secret rotation the
 // previous secrets still open what they sealed.
 package seal
@@ -10,6 +10,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+)
+
+// Purposes of the boxes built from the system secret. A value sealed for
+// one purpose never opens under another.
+const (
+	PurposeTOTP       = "totp secret"
+	PurposeSigningKey = "signing-key encryption"
+	PurposeRefresh    = "refresh replay"
 )
 
 // Box seals with the first key and opens with any.
@@ -59,14 +67,37 @@ var ErrOpen = errors.New("seal: cannot open value")
 
 // Open decrypts what Seal produced with the same ad.
 func (b *Box) Open(sealed, ad []byte) ([]byte, error) {
-	for _, aead := range b.aeads {
+	pt, _, err := b.open(sealed, ad)
+	return pt, err
+}
+
+// Reseal opens sealed and, when only a previous secret's key opens it,
+// seals it again under the current one. changed says whether the value
+// depended on a previous secret; an unchanged value is returned as is.
+func (b *Box) Reseal(sealed, ad []byte) (out []byte, changed bool, err error) {
+	pt, key, err := b.open(sealed, ad)
+	if err != nil {
+		return nil, false, err
+	}
+	if key == 0 {
+		return sealed, false, nil
+	}
+	if out, err = b.Seal(pt, ad); err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
+}
+
+// open returns the plaintext and the index of the secret whose key opened it.
+func (b *Box) open(sealed, ad []byte) ([]byte, int, error) {
+	for i, aead := range b.aeads {
 		n := aead.NonceSize()
 		if len(sealed) < n+aead.Overhead() {
-			return nil, ErrOpen
+			return nil, 0, ErrOpen
 		}
 		if pt, err := aead.Open(nil, sealed[:n], sealed[n:], ad); err == nil {
-			return pt, nil
+			return pt, i, nil
 		}
 	}
-	return nil, ErrOpen
+	return nil, 0, ErrOpen
 }

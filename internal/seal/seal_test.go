@@ -43,3 +43,26 @@ func must(b *Box, err error) *Box {
 	}
 	return b
 }
+
+func TestResealMovesValuesToTheCurrentSecret(t *testing.T) {
+	oldSecret, newSecret := []byte("old-secret-0123456789abcdefghijklmn"), []byte("new-secret-0123456789abcdefghijklmn")
+	sealed, _ := must(New("totp", oldSecret)).Seal([]byte("JBSWY3DPEHPK3PXP"), []byte("user-1"))
+	rotating := must(New("totp", newSecret, oldSecret))
+
+	out, changed, err := rotating.Reseal(sealed, []byte("user-1"))
+	if err != nil || !changed || bytes.Equal(out, sealed) {
+		t.Fatalf("reseal of an old value: changed %v, err %v", changed, err)
+	}
+	// After the old secret is dropped the resealed value still opens.
+	got, err := must(New("totp", newSecret)).Open(out, []byte("user-1"))
+	if err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("open with the new secret alone: %q, %v", got, err)
+	}
+	again, changed, err := rotating.Reseal(out, []byte("user-1"))
+	if err != nil || changed || !bytes.Equal(again, out) {
+		t.Fatalf("reseal of a current value: changed %v, err %v", changed, err)
+	}
+	if _, _, err := rotating.Reseal(out, []byte("user-2")); !errors.Is(err, ErrOpen) {
+		t.Fatalf("reseal with other associated data: %v, want ErrOpen", err)
+	}
+}

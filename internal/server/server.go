@@ -349,7 +349,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 		devMail = d
 	}
 
-	totpBox, err := seal.New("totp secret", secrets...)
+	totpBox, err := seal.New(seal.PurposeTOTP, secrets...)
 	if err != nil {
 		return nil, err
 	}
