@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/requestinfo"
 )
 
 // LoginPath is where the dispatcher sends a browser that must sign in, and
@@ -61,6 +62,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
+	requestinfo.SetClient(ctx, ar.GetClient().GetID())
 	// The whole request is validated before any page is shown: a PKCE
 	// mistake found only after the user signed in and consented would
 	// waste their effort (fosite checks PKCE when it issues the code).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/internal/requestinfo"
 )
 
 // writeJSON writes a JSON response that must never be cached.
@@ -94,6 +96,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(w, r, err)
 		return
 	}
+	requestinfo.SetClient(ctx, ar.GetClient().GetID())
 	if ar.GetGrantTypes().ExactOne("refresh_token") {
 		// RFC 6749 §6: a refresh may not ask for a scope the grant does
 		// not have (fosite silently grants the original scopes).
@@ -199,6 +202,9 @@ func first(v []string) string {
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil {
+		requestinfo.SetClient(ctx, caller.GetID())
+	}
 	if err == nil && caller.IsPublic() {
 		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
 	}
@@ -362,8 +368,24 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if id, _, ok := r.BasicAuth(); ok {
+		// fosite authenticated it; the form's client_id (public clients,
+		// client_secret_post) is the other way it could have.
+		requestinfo.SetClient(ctx, basicAuthID(id))
+	} else {
+		requestinfo.SetClient(ctx, r.PostForm.Get("client_id"))
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// basicAuthID undoes RFC 6749 §2.3.1's form-encoding of a client id in
+// HTTP Basic credentials.
+func basicAuthID(id string) string {
+	if u, err := url.QueryUnescape(id); err == nil {
+		return u
+	}
+	return id
 }
 
 // userinfo implements OIDC Core §5.3 from the user's current record.
@@ -381,6 +403,9 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err == nil {
+		requestinfo.SetClient(ctx, ar.GetClient().GetID())
+	}
 	if err != nil && (storageFailed(ctx, err) || fosite.ErrorToRFC6749Error(err).CodeField >= 500) {
 		p.writeTokenError(w, r, err)
 		return

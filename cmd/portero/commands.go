@@ -17,6 +17,7 @@ import (
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/server"
 	"github.com/portero-id/portero/internal/store"
+	"github.com/portero-id/portero/internal/tracing"
 )
 
 // load reads the configuration. Commands that need the system secret or
@@ -125,6 +126,23 @@ func (g *globals) serve(ctx context.Context, args []string) error {
 	}
 	tuneGC(log)
 	start := time.Now()
+	build := buildinfo.Read()
+	tp, stopTracing, err := tracing.Provider(ctx, cfg.Tracing, build.Version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Flush the last spans; bounded, the process is going away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(ctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	if cfg.Tracing.Endpoint != "" {
+		opts = append(opts, server.WithTracerProvider(tp))
+		log.Info("tracing", "sample_percent", cfg.Tracing.SamplePercent)
+	}
 	srv, err := server.New(ctx, cfg, log, opts...)
 	if err != nil {
 		return err
@@ -136,7 +154,6 @@ func (g *globals) serve(ctx context.Context, args []string) error {
 		log.Warn("the database role owns Portero's tables (or is a superuser): it could disable the ledger's append-only triggers; " +
 			"run the servers as a runtime role (portero db grants, docs/operations.md)")
 	}
-	build := buildinfo.Read()
 	return srv.Run(ctx, func(net.Addr) {
 		log.Info("ready", "startup", time.Since(start).String(), "version", build.Version, "commit", build.Commit)
 	})

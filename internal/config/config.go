@@ -71,6 +71,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Metrics configures Prometheus metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry tracing.
+	Tracing Tracing `yaml:"tracing"`
 
 	// sources records where each key path got its value from, e.g.
 	// "portero.yaml:12" or "PORTERO_ISSUER", so that validation errors can
@@ -321,6 +323,18 @@ type Metrics struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// Tracing configures OpenTelemetry tracing: spans for every HTTP request,
+// storage statement and outbound call, exported over OTLP/HTTP.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP traces URL of a collector, e.g.
+	// http://otel-collector:4318/v1/traces. Empty: tracing is off.
+	Endpoint string `yaml:"endpoint"`
+	// SamplePercent is the share of new traces recorded (0 to 100); a
+	// request that arrives with a sampled W3C traceparent is always
+	// recorded.
+	SamplePercent int `yaml:"sample_percent"`
+}
+
 // KeyReloadInterval is how often a replica reloads the signing keys even
 // without a change notification; oauth.jwks_cache_period may not be
 // shorter.
@@ -400,6 +414,9 @@ func Defaults() *Config {
 		},
 		Metrics: Metrics{
 			Enabled: true,
+		},
+		Tracing: Tracing{
+			SamplePercent: 100,
 		},
 	}
 }

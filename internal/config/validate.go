@@ -155,6 +155,16 @@ func (c *Config) check(dev, final bool) []error {
 		}
 	}
 
+	// tracing
+	if e := c.Tracing.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			v.errorf("tracing.endpoint", "must be an http:// or https:// URL without credentials")
+		}
+	}
+	if p := c.Tracing.SamplePercent; p < 0 || p > 100 {
+		v.errorf("tracing.sample_percent", "must be between 0 and 100")
+	}
+
 	// mail
 	if c.Mail.SMTPAddress != "" {
 		v.address("mail.smtp_address", c.Mail.SMTPAddress)

@@ -17,6 +17,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrForbidden refuses a destination outside the policy.
@@ -27,6 +31,9 @@ var ErrForbidden = errors.New("destination not allowed")
 // network; loopback for development), nothing else.
 type Policy struct {
 	Allowed []netip.Prefix
+	// Tracer, when set, makes a client span for every call (and passes
+	// the trace on in a traceparent header).
+	Tracer trace.TracerProvider
 }
 
 // nonPublic are the special-purpose ranges (RFC 6890 and successors) that
@@ -120,15 +127,20 @@ func (p Policy) control(_, address string, _ syscall.RawConn) error {
 // ignores proxy settings (the proxy, not the target, would be dialled).
 func (p Policy) Client(timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, Control: p.control}
+	var transport http.RoundTripper = &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConns:        10,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	if p.Tracer != nil {
+		transport = otelhttp.NewTransport(transport, otelhttp.WithTracerProvider(p.Tracer),
+			otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
 	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         dialer.DialContext,
-			TLSHandshakeTimeout: timeout,
-			MaxIdleConns:        10,
-			IdleConnTimeout:     30 * time.Second,
-		},
+		Timeout:       timeout,
+		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

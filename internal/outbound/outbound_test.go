@@ -6,8 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestPermits(t *testing.T) {
@@ -58,4 +63,31 @@ func TestClientRefusesAtConnectTime(t *testing.T) {
 		t.Fatalf("allowed loopback: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestClientTraces: with a tracer, every call is a client span whose
+// context reaches the callee in a traceparent header; the policy still
+// applies underneath.
+func TestClientTraces(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got <- r.Header.Get("traceparent") }))
+	defer srv.Close()
+	exporter := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	p := Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Tracer: tp}
+	resp, err := p.Client(time.Second).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	spans := exporter.GetSpans()
+	if len(spans) != 1 || spans[0].SpanKind != trace.SpanKindClient {
+		t.Fatalf("spans: %v", spans)
+	}
+	if header := <-got; !strings.Contains(header, spans[0].SpanContext.TraceID().String()) {
+		t.Fatalf("traceparent %q does not carry trace %s", header, spans[0].SpanContext.TraceID())
+	}
+	if _, err := (Policy{Tracer: tp}).Client(time.Second).Get(srv.URL); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("traced client to loopback: %v, want ErrForbidden", err)
+	}
 }

@@ -67,7 +67,13 @@ func (e *env) replica(t testing.TB, tweak func(*config.Config)) *env {
 	return r
 }
 
-func newServer(t testing.TB, st *store.Store, tweak func(*config.Config)) *env {
+// extras change what newServer builds: another logger, more options.
+type extras struct {
+	log  *slog.Logger
+	opts []server.Option
+}
+
+func newServer(t testing.TB, st *store.Store, tweak func(*config.Config), more ...extras) *env {
 	t.Helper()
 	var handler http.Handler = http.NotFoundHandler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
@@ -101,8 +107,15 @@ func newServer(t testing.TB, st *store.Store, tweak func(*config.Config)) *env {
 	mails := &mail.Dev{Log: log}
 	skew := new(atomic.Int64)
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	srv, err := server.NewWithStore(context.Background(), cfg, st, log, server.WithMailer(mails), server.WithClock(clock),
-		server.Dev()) // dev: the example legal texts
+	opts := []server.Option{server.WithMailer(mails), server.WithClock(clock),
+		server.Dev()} // dev: the example legal texts
+	for _, x := range more {
+		if x.log != nil {
+			log = x.log
+		}
+		opts = append(opts, x.opts...)
+	}
+	srv, err := server.NewWithStore(context.Background(), cfg, st, log, opts...)
 
 	if err != nil {
 		t.Fatalf("server: %v", err)

@@ -16,7 +16,12 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/portero-id/portero/internal/requestinfo"
 	"github.com/portero-id/portero/oauth"
 )
 
@@ -39,7 +44,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
 //     answering fails the request instead of holding it and its
 //     connection; work that must outlive the response (audit events, mail)
 //     runs on a context without cancellation;
-//   - the outage probe the OAuth endpoints consult (oauth.WatchOutage).
+//   - the outage probe the OAuth endpoints consult (oauth.WatchOutage);
+//   - the facts handlers learn for the access log (requestinfo).
 func withRequestContext(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -55,7 +61,7 @@ func withRequestContext(d time.Duration, next http.Handler) http.Handler {
 			ctx, cancel = context.WithTimeout(ctx, d)
 			defer cancel()
 		}
-		ctx = context.WithValue(oauth.WatchOutage(ctx), requestIDKey{}, id)
+		ctx, _ = requestinfo.With(context.WithValue(oauth.WatchOutage(ctx), requestIDKey{}, id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -125,8 +131,21 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// observe (a mux middleware, so the matched route is known) records metrics and an access-log line for each request, and
-// turns a panic into a plain 500 (logged once, no stack to the client).
+// traced makes a server span for every request (continuing a caller's
+// W3C trace context); observe names it after the route. Without a tracer
+// provider it adds nothing.
+func traced(tp trace.TracerProvider, next http.Handler) http.Handler {
+	if tp == nil {
+		return next
+	}
+	return otelhttp.NewHandler(next, "HTTP", otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(propagation.TraceContext{}))
+}
+
+// observe (a mux middleware, so the matched route is known) records
+// metrics and an access-log line for each request (with the client's
+// address and, once a handler knows it, the OAuth client), and turns a
+// panic into a plain 500 (logged once, no stack to the client).
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -137,6 +156,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
+		span := trace.SpanFromContext(r.Context())
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(attribute.String("http.route", route))
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -154,12 +176,24 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			d := time.Since(start)
 			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("route", route),
-				slog.Int("status", status), slog.Duration("duration", d))
+			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+				slog.String("client_ip", clientIP(r))}
+			if info := requestinfo.From(r.Context()); info != nil && info.ClientID() != "" {
+				attrs = append(attrs, slog.String("client_id", info.ClientID()))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// clientIP is the client's address (after withClientAddr), without the port.
+func clientIP(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return r.RemoteAddr
 }
 
 // withClientAddr replaces the peer address with the client's when the

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/buildinfo"
@@ -112,6 +113,7 @@ type options struct {
 	dev    bool
 	mailer mail.Sender
 	now    func() time.Time
+	tracer trace.TracerProvider
 }
 
 // Dev turns on development mode: without an SMTP relay, e-mails are logged
@@ -120,6 +122,10 @@ func Dev() Option { return func(o *options) { o.dev = true } }
 
 // WithMailer sends e-mail through m instead of the configured relay.
 func WithMailer(m mail.Sender) Option { return func(o *options) { o.mailer = m } }
+
+// WithTracerProvider makes spans for every request, statement and
+// outbound call with tp (internal/tracing); without it none are made.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(o *options) { o.tracer = tp } }
 
 // WithClock replaces time.Now (tests of expiry and throttling).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -135,7 +141,12 @@ func Secrets(cfg *config.Config) [][]byte {
 
 // OpenStore opens the configured database, migrating it when configured to.
 func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	return openStore(ctx, cfg, log, nil)
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, tp trace.TracerProvider) (*store.Store, error) {
 	st, err := store.Open(ctx, store.Options{
+		Tracer:          tp,
 		URL:             cfg.Database.URL,
 		SQLitePath:      cfg.Database.SQLitePath,
 		MaxOpenConns:    cfg.Database.MaxOpenConns,
@@ -157,7 +168,11 @@ func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*stor
 // New builds the server from a validated config. log should come from
 // WithRequestIDs.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
-	st, err := OpenStore(ctx, cfg, log)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	st, err := openStore(ctx, cfg, log, o.tracer)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +258,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		PendingLifespan:       30 * time.Minute,
 		MFA:                   identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
 		RegistrationToken:     cfg.Secrets.ClientRegistration,
-		Outbound:              outbound.Policy{Allowed: outboundAllowed},
+		Outbound:              outbound.Policy{Allowed: outboundAllowed, Tracer: o.tracer},
 	}, oauth.Deps{
 		Store: st, Keys: keys, Sessions: sessions, Pages: pages,
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,
@@ -311,9 +326,9 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 			fmt.Sprintf(`{"error":"invalid_request","error_description":"The request body is larger than %d bytes."}`, limit))
 	}
 	deadline := cfg.HTTP.WriteTimeout
-	s.Handler = withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, r)))
+	s.Handler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, r))))
 	if s.adminRouter != nil {
-		s.AdminHandler = withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter)))
+		s.AdminHandler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter))))
 	}
 	return s, nil
 }

@@ -22,6 +22,10 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -56,6 +60,9 @@ type Options struct {
 	// Logger receives the store's own errors (never SQL parameters, which hold
 	// secrets). Nil discards them.
 	Logger *slog.Logger
+	// Tracer makes a span per statement (its text, never its parameters).
+	// Nil makes none.
+	Tracer trace.TracerProvider
 }
 
 // Store implements identity.Store. It is safe for concurrent use.
@@ -63,6 +70,7 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	log     *slog.Logger
+	tracer  trace.Tracer
 	// jtiUses counts UseJTI calls to prune expired JTIs now and then.
 	jtiUses atomic.Uint64
 	// writer serializes writes on SQLite, which has one writer at a time:
@@ -93,7 +101,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{log: log}
+	tp := opts.Tracer
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	s := &Store{log: log, tracer: tp.Tracer("github.com/portero-id/portero/internal/store")}
 
 	var (
 		dialector gorm.Dialector
@@ -402,8 +414,22 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 		return 0, err
 	}
 	defer unlock()
+	ctx, span := s.span(ctx, query)
+	defer span.End()
 	res := s.conn(ctx).Exec(query, args...)
+	if res.Error != nil {
+		span.SetStatus(codes.Error, "statement failed")
+	}
 	return res.RowsAffected, res.Error
+}
+
+// span starts a client span for one statement, named after its verb as
+// OpenTelemetry's database conventions ask. The text has placeholders, not
+// values, so it holds no secret.
+func (s *Store) span(ctx context.Context, query string) (context.Context, trace.Span) {
+	verb, _, _ := strings.Cut(strings.TrimSpace(query), " ")
+	return s.tracer.Start(ctx, strings.ToUpper(verb), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", s.dialect), attribute.String("db.query.text", query)))
 }
 
 // scanner is the part of *sql.Rows the scan functions need.
@@ -414,6 +440,8 @@ type scanner interface {
 // queryOne runs a query expected to return at most one row and scans it with
 // scan; found is false when there is no row.
 func (s *Store) queryOne(ctx context.Context, scan func(scanner) error, query string, args ...any) (found bool, err error) {
+	ctx, span := s.span(ctx, query)
+	defer endSpan(span, &err)
 	rows, err := s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return false, err
@@ -434,6 +462,8 @@ func (s *Store) queryOne(ctx context.Context, scan func(scanner) error, query st
 
 // queryAll runs a query and calls scan for every row.
 func (s *Store) queryAll(ctx context.Context, scan func(scanner) error, query string, args ...any) (err error) {
+	ctx, span := s.span(ctx, query)
+	defer endSpan(span, &err)
 	rows, err := s.conn(ctx).Raw(query, args...).Rows()
 	if err != nil {
 		return err
@@ -449,6 +479,13 @@ func (s *Store) queryAll(ctx context.Context, scan func(scanner) error, query st
 		}
 	}
 	return rows.Err()
+}
+
+func endSpan(span trace.Span, err *error) {
+	if *err != nil {
+		span.SetStatus(codes.Error, "statement failed")
+	}
+	span.End()
 }
 
 // Error helpers.
