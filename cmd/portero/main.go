@@ -21,6 +21,8 @@ const usage = `Usage: portero [--config FILE] [--json] COMMAND [ARGS]
 Server:
   serve [--dev]              run the server
   version                    print the version, commit and Go version (also --version)
+  probe [--url U]            exit 0 when U (default: this host's /health/ready) answers 200;
+                             the container health check (the image has no shell)
   migrate                    apply pending database migrations
   db grants [--role R] [--schema S]  the SQL for a least-privilege runtime role (PostgreSQL)
   bootstrap --admin-email E  create the first super_admin and print a one-time link
@@ -137,6 +139,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.bootstrap(ctx, rest)
 	case "version":
 		return g.version()
+	case "probe":
+		return g.probe(ctx, rest)
 	case "help":
 		fs.Usage()
 		return nil

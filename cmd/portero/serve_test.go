@@ -59,6 +59,11 @@ func TestServeDev(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The container health check agrees, and fails on a port nobody serves.
+	c.ok("", "probe", "--url", base+"/health/ready")
+	if _, _, err := c.run("", "probe", "--url", base+"/nowhere"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("probe of a missing endpoint: %v", err)
+	}
 	resp, err := http.PostForm(base+"/signup", url.Values{"username": {"demo"}, "email": {"demo@example.com"}, "password": {"una frase larga de prueba"}})
 	if err != nil {
 		t.Fatal(err)

@@ -132,7 +132,8 @@ type Database struct {
 	// MaxOpenConns caps the open connections of this replica's pool.
 	MaxOpenConns int `yaml:"max_open_conns"`
 	// MaxIdleConns caps the idle connections kept in the pool; at most
-	// MaxOpenConns.
+	// MaxOpenConns; 0 keeps as many as MaxOpenConns (so that lowering
+	// MaxOpenConns alone is enough).
 	MaxIdleConns int `yaml:"max_idle_conns"`
 	// ConnMaxLifetime recycles connections older than this; 0 keeps them
 	// forever.
@@ -361,7 +362,7 @@ func Defaults() *Config {
 			URL:             "",
 			SQLitePath:      "./data/portero.db",
 			MaxOpenConns:    32,
-			MaxIdleConns:    32,
+			MaxIdleConns:    0,
 			ConnMaxLifetime: 30 * time.Minute,
 			MigrateOnStart:  true,
 		},

@@ -51,6 +51,15 @@ func EnvName(keyPath string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(keyPath, ".", "_"))
 }
 
+// EnvNames lists every environment variable that sets a key.
+func EnvNames() []string {
+	var out []string
+	for _, l := range leaves() {
+		out = append(out, l.env)
+	}
+	return out
+}
+
 // leaf is one configurable value: a non-struct field reached from Config
 // through yaml-tagged fields.
 type leaf struct {
