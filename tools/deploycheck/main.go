@@ -308,4 +308,3 @@ func requiredVariables(s string) []string {
 	}
 	return out
 }
-
