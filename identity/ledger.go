@@ -221,7 +221,40 @@ func (b *LedgerBreak) Error() string {
 // not the previous entry's Hash, or whose Hash does not match its fields.
 // Other errors are the store's.
 func VerifyLedger(ctx context.Context, s LedgerStore) (checked int64, err error) {
+	head, err := VerifyLedgerAgainst(ctx, s, LedgerHead{})
+	return head.Checked, err
+}
+
+// LedgerHead is the last entry of a verified chain. A chain cut short (its
+// newest entries deleted, or the database restored from an older backup)
+// still verifies on its own; a head copied elsewhere earlier (audit verify
+// prints it) proves that nothing up to it was lost.
+type LedgerHead struct {
+	Seq     int64  `json:"seq"`
+	Hash    string `json:"hash"`
+	Checked int64  `json:"checked"`
+}
+
+// String is the form audit verify prints and --head reads: "SEQ:HASH".
+func (h LedgerHead) String() string { return fmt.Sprintf("%d:%s", h.Seq, h.Hash) }
+
+// ParseLedgerHead reads "SEQ:HASH".
+func ParseLedgerHead(s string) (LedgerHead, error) {
+	seq, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n < 1 || len(hash) != len(LedgerGenesis) {
+		return LedgerHead{}, fmt.Errorf("ledger head %q: want SEQ:HASH as audit verify prints it", s)
+	}
+	return LedgerHead{Seq: n, Hash: strings.ToLower(hash)}, nil
+}
+
+// VerifyLedgerAgainst verifies the chain as VerifyLedger does and returns
+// its head; with a non-zero anchor (a head recorded earlier) it also
+// fails, with a *LedgerBreak, unless the chain still holds that entry with
+// that hash.
+func VerifyLedgerAgainst(ctx context.Context, s LedgerStore, anchor LedgerHead) (head LedgerHead, err error) {
 	prevSeq, prevHash := int64(0), LedgerGenesis
+	var checked int64
 	err = s.WalkLedger(ctx, func(e LedgerEntry) error {
 		switch {
 		case e.Seq != prevSeq+1:
@@ -245,11 +278,21 @@ func VerifyLedger(ctx context.Context, s LedgerStore) (checked int64, err error)
 			return &LedgerBreak{Seq: e.Seq, Reason: fmt.Sprintf(
 				"stored hash %s does not match its contents (%s): the entry was changed", short(e.Hash), short(h))}
 		}
+		if e.Seq == anchor.Seq && e.Hash != anchor.Hash {
+			return &LedgerBreak{Seq: e.Seq, Reason: fmt.Sprintf(
+				"hash %s differs from the recorded head's %s: the chain was rewritten from here", short(e.Hash), short(anchor.Hash))}
+		}
 		checked++
 		prevSeq, prevHash = e.Seq, e.Hash
 		return nil
 	})
-	return checked, err
+	head = LedgerHead{Seq: prevSeq, Hash: prevHash, Checked: checked}
+	if err == nil && anchor.Seq > prevSeq {
+		err = &LedgerBreak{Seq: prevSeq + 1, Reason: fmt.Sprintf(
+			"entries %d to %d (the recorded head) are missing: the chain was cut short, or restored from an older backup",
+			prevSeq+1, anchor.Seq)}
+	}
+	return head, err
 }
 
 // short abbreviates a hash for messages.

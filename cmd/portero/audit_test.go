@@ -31,7 +31,7 @@ func (c *cli) sqliteStore() *store.Store {
 
 func TestH11AuditVerifyCommand(t *testing.T) {
 	c := newCLI(t)
-	if out := c.ok("", "audit", "verify"); out != "ledger intact: 0 entries checked\n" {
+	if out := c.ok("", "audit", "verify"); out != "ledger intact: 0 entries checked; head 0:"+identity.LedgerGenesis+"\n" {
 		t.Fatalf("fresh database: %q", out)
 	}
 
@@ -46,13 +46,18 @@ func TestH11AuditVerifyCommand(t *testing.T) {
 		Subject: "u-1", Payload: []byte(`{"purposes":[{"id":"marketing","granted":true}]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if out := c.ok("", "audit", "verify"); out != "ledger intact: 5 entries checked\n" {
+	if out := c.ok("", "audit", "verify"); !strings.HasPrefix(out, "ledger intact: 5 entries checked; head 5:") {
 		t.Fatalf("after appending: %q", out)
 	}
 	var v map[string]any
 	c.jsonOut(&v, "audit", "verify")
 	if v["ok"] != true || v["checked"] != float64(5) || v["broken_at"] != nil {
 		t.Fatalf("--json: %v", v)
+	}
+	head, _ := v["head"].(string)
+	c.ok("", "audit", "verify", "--head", head)
+	if _, _, err := c.run("", "audit", "verify", "--head", "not-a-head"); err == nil {
+		t.Fatal("a malformed --head was accepted")
 	}
 
 	// The application cannot edit the ledger...

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,4 +102,119 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestDrillDatabaseRestore is the runbook's "database lost": restore the
+// last backup, then prove with the ledger head recorded at backup time that
+// nothing up to it was lost, and learn from the latest recorded head which
+// entries after the backup are gone.
+func TestDrillDatabaseRestore(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "users", "create", "--username", "alice", "--email", "alice@example.com")
+	// Nightly: an online backup, and the head printed next to it.
+	var atBackup map[string]any
+	c.jsonOut(&atBackup, "audit", "verify")
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	st := c.sqliteStore()
+	if err := st.DB().Exec(`VACUUM INTO ?`, backup).Error; err != nil {
+		t.Fatal(err)
+	}
+	// The day goes on; its head is recorded by the monitoring job.
+	c.ok("", "users", "create", "--username", "bob", "--email", "bob@example.com")
+	var latest map[string]any
+	c.jsonOut(&latest, "audit", "verify")
+
+	// The database is lost; the backup is restored in its place.
+	restored := c.withSQLite(backup)
+	restored.ok("", "audit", "verify", "--head", atBackup["head"].(string))
+	out, _, err := restored.run("", "audit", "verify", "--head", latest["head"].(string))
+	if !errors.Is(err, errLedgerBroken) || !strings.Contains(out, "restored from an older backup") {
+		t.Fatalf("verify against the latest head after the restore: %q, %v", out, err)
+	}
+	if _, _, err := restored.run("", "users", "get", "bob"); err == nil {
+		t.Fatal("bob survived a restore from before he was created")
+	}
+	restored.ok("", "users", "get", "alice")
+}
+
+// withSQLite is the command line on another SQLite file.
+func (c *cli) withSQLite(path string) *cli {
+	env := slices.DeleteFunc(slices.Clone(c.env), func(kv string) bool { return strings.HasPrefix(kv, "PORTERO_DATABASE_SQLITE_PATH=") })
+	return &cli{t: c.t, env: append(env, "PORTERO_DATABASE_SQLITE_PATH="+path)}
+}
+
+// TestDrillSigningKeyCompromise is the runbook's "signing key leaked":
+// find the key, revoke it, check it is gone and recorded.
+func TestDrillSigningKeyCompromise(t *testing.T) {
+	c := newCLI(t)
+	var keys []map[string]any
+	c.jsonOut(&keys, "keys", "list", "--dev")
+	var leaked string
+	for _, k := range keys {
+		if k["alg"] == "ES256" {
+			leaked, _ = k["kid"].(string)
+		}
+	}
+	if leaked == "" {
+		t.Fatalf("no ES256 key in %v", keys)
+	}
+	var revoked map[string]any
+	c.jsonOut(&revoked, "keys", "revoke", "--dev", leaked)
+	c.jsonOut(&keys, "keys", "list", "--dev")
+	for _, k := range keys {
+		if k["kid"] == leaked {
+			t.Fatalf("the revoked key %s is still listed", leaked)
+		}
+	}
+	if repl, _ := revoked["replacement"].(map[string]any); repl == nil || repl["alg"] != "ES256" {
+		t.Fatalf("revoke: %v", revoked)
+	}
+	wantRecorded(t, c.sqliteStore(), manage.EventKeyRevoked, 1)
+}
+
+// TestDrillClientSecretLeak is the runbook's "client secret leaked":
+// rotate the secret, end every token of the client, both recorded.
+func TestDrillClientSecretLeak(t *testing.T) {
+	c := newCLI(t)
+	var created map[string]any
+	c.jsonOut(&created, "clients", "create", "--id", "vendor-sync", "--grant-types", "client_credentials", "--scopes", "openid")
+	st := c.sqliteStore()
+	ctx := context.Background()
+	if err := st.CreateGrant(ctx, &identity.Grant{Kind: identity.GrantAccessToken, Signature: "t1", RequestID: "q1", ClientID: "vendor-sync",
+		Active: true, RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour), Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	var rotated map[string]any
+	c.jsonOut(&rotated, "clients", "rotate-secret", "vendor-sync")
+	if rotated["client_secret"] == created["client_secret"] || rotated["client_secret"] == nil {
+		t.Fatalf("rotate-secret: %v", rotated)
+	}
+	var out map[string]int64
+	c.jsonOut(&out, "tokens", "revoke", "--client", "vendor-sync")
+	if g, err := st.GrantBySignature(ctx, identity.GrantAccessToken, "t1"); err != nil || g.Active || out["tokens_revoked"] != 1 {
+		t.Fatalf("after the revocation: %+v, %v, %v", g, err, out)
+	}
+	wantRecorded(t, st, manage.EventClientSecret, 1)
+	wantRecorded(t, st, manage.EventTokensRevoked, 1)
+}
+
+// TestDrillDataBreach is the runbook's "personal data exposed": contain
+// (end the sessions and tokens issued before the detection), record the
+// incident with its SIC deadline, and find it again.
+func TestDrillDataBreach(t *testing.T) {
+	c := newCLI(t)
+	detected := time.Now().Add(-time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	c.ok("", "tokens", "revoke", "--issued-before", detected)
+	var rec map[string]any
+	c.jsonOut(&rec, "incidents", "record", "--detected", detected, "--description", "export of customer e-mails found on a public bucket")
+	due, err := time.Parse(time.RFC3339, rec["sic_due_at"].(string))
+	if err != nil || due.Sub(time.Now()) < 14*24*time.Hour {
+		t.Fatalf("SIC due %v (%v): 15 business days are at least three weeks", rec["sic_due_at"], err)
+	}
+	var events []map[string]any
+	c.jsonOut(&events, "events", "--type", "incident.recorded")
+	if len(events) != 1 {
+		t.Fatalf("events: %v", events)
+	}
+	c.ok("", "audit", "verify")
 }
