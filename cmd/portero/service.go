@@ -9,8 +9,6 @@ import (
 	"os/user"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/manage"
@@ -94,12 +92,11 @@ func (g *globals) manage(ctx context.Context, o adminOptions) (*adminSession, er
 		// internal/server newSite): unlocking there unlocks everywhere.
 		// Only Unlock is used, which resets counters: the policies do not
 		// matter here.
-		ropts, err := redis.ParseURL(cfg.Redis.URL)
+		client, err := throttle.DialRedis(cfg.Redis.URL)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
-		client := redis.NewClient(ropts)
 		a.closers = append(a.closers, client.Close)
 		a.svc.Lockouts = &throttle.Guard{Store: throttle.NewRedis(client, cfg.Redis.KeyPrefix+"throttle:")}
 	}

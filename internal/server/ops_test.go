@@ -198,6 +198,14 @@ func TestReadinessReflectsRedis(t *testing.T) {
 	if s, _, body := get(t, down.issuer+"/health/ready"); s != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
 		t.Fatalf("ready with Redis unreachable: %d %s", s, body)
 	}
+	// A sign-in cannot meter the guess: it fails closed, as an outage
+	// (503 with Retry-After, a page), not as a bare 500.
+	_, challenge := pkcePair()
+	resp := down.login(down.browser(), down.authURL(challenge), "alice", testPassword)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("sign-in with Redis unreachable: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"))
+	}
 	url := os.Getenv("PORTERO_TEST_REDIS_URL")
 	if url == "" {
 		if os.Getenv("CI") != "" {

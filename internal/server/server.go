@@ -340,11 +340,11 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 	pages *render.Renderer, secrets [][]byte) (*web.Site, error) {
 	var counters throttle.Store = throttle.NewMemory(100_000)
 	if cfg.Redis.URL != "" {
-		ropts, err := redis.ParseURL(cfg.Redis.URL)
+		client, err := throttle.DialRedis(cfg.Redis.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
-		s.redis = redis.NewClient(ropts)
+		s.redis = client
 		counters = throttle.NewRedis(s.redis, cfg.Redis.KeyPrefix+"throttle:")
 	}
 	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
