@@ -208,7 +208,7 @@ func TestDrillDataBreach(t *testing.T) {
 	var rec map[string]any
 	c.jsonOut(&rec, "incidents", "record", "--detected", detected, "--description", "export of customer e-mails found on a public bucket")
 	due, err := time.Parse(time.RFC3339, rec["sic_due_at"].(string))
-	if err != nil || due.Sub(time.Now()) < 14*24*time.Hour {
+	if err != nil || time.Until(due) < 14*24*time.Hour {
 		t.Fatalf("SIC due %v (%v): 15 business days are at least three weeks", rec["sic_due_at"], err)
 	}
 	var events []map[string]any

@@ -98,7 +98,7 @@ func TestTracesAndAccessLog(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range root.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs["oauth.client_id"] != "orders-api" || attrs["http.route"] != "/oauth2/token" {
 		t.Fatalf("server span attributes: %v", attrs)
