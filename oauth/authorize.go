@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,167 +35,204 @@ var errUnmetAuthentication = &fosite.RFC6749Error{
 	CodeField:        http.StatusBadRequest,
 }
 
-// authorize is the dispatcher: fosite validates the request, then the
-// dispatcher checks what the request still needs (today: a signed-in
-// browser session fresh enough for prompt and max_age; the MFA, legal
-// consent and scope consent steps slot in after the login check) and sends
-// the browser to the page for it. A parked request resumes with ?flow=ID.
+// authorize is the dispatcher: it resumes a parked request, has fosite
+// validate it, gathers what is true now about the browser and its user,
+// and lets identity.Next decide the one thing the request needs next: a
+// page (the browser comes back with ?flow=ID), an error for the client,
+// or the code. Every rule of the browser flow lives in identity.Next.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	pending, ok := p.resumePending(w, r)
+	pending, ar, ok := p.validateAuthorize(w, r)
 	if !ok {
 		return
 	}
+	fl, ok := p.gather(w, r, ar, pending)
+	if !ok {
+		return
+	}
+	step, scopes := identity.Next(fl.req, fl.facts)
+	if path, ok := stepPages[step]; ok {
+		p.sendTo(w, r, ar, pending, path, stepExtra(step, ar))
+		return
+	}
+	if err, ok := stepErrors[step]; ok {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	p.issueCode(w, r, ar, pending, fl, scopes)
+}
+
+// stepPages are the steps the browser takes on a page, stepErrors those
+// that end the request with an error to the client (OIDC Core 3.1.2.6).
+var (
+	stepPages = map[identity.Step]string{
+		identity.StepSignIn:       LoginPath,
+		identity.StepSecondFactor: StepUpPath,
+		identity.StepLegalConsent: ConsentPath,
+		identity.StepScopeConsent: ScopeConsentPath,
+	}
+	stepErrors = map[identity.Step]error{
+		identity.StepLoginRequired:       fosite.ErrLoginRequired,
+		identity.StepInteractionRequired: fosite.ErrInteractionRequired.WithHint("A stronger authentication is required."),
+		identity.StepConsentRequired:     fosite.ErrConsentRequired,
+		identity.StepUnmetAuthentication: errUnmetAuthentication,
+		identity.StepLegalDenied:         fosite.ErrAccessDenied.WithHint("The user did not authorize the processing of their personal data."),
+		identity.StepScopesDenied:        fosite.ErrAccessDenied.WithHint("The user did not let the application have the requested scopes."),
+	}
+)
+
+// validateAuthorize resumes a parked request (?flow=ID) and validates it
+// whole before any page is shown: a mistake found only after the user
+// signed in and consented would waste their effort. It reports false when
+// it has answered the request itself.
+func (p *Provider) validateAuthorize(w http.ResponseWriter, r *http.Request) (*identity.PendingAuthorization, fosite.AuthorizeRequester, bool) {
+	pending, ok := p.resumePending(w, r)
+	if !ok {
+		return nil, nil, false
+	}
 	if err := r.ParseForm(); err != nil {
 		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
-		return
+		return nil, nil, false
 	}
 	if name := repeatedParam(r.Form); name != "" {
 		// RFC 6749 §3.1: which value would be meant is unknowable, so the
 		// redirect URI is not trusted either: an error page, no redirect.
 		p.writeAuthorizeError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The %q parameter is repeated.", name))
-		return
+		return nil, nil, false
 	}
-	ar, err := p.fosite.NewAuthorizeRequest(ctx, r)
+	ar, err := p.fosite.NewAuthorizeRequest(r.Context(), r)
+	if err == nil {
+		requestinfo.SetClient(r.Context(), ar.GetClient().GetID())
+		err = p.checkRequest(ar)
+	}
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
-		return
+		return nil, nil, false
 	}
-	requestinfo.SetClient(ctx, ar.GetClient().GetID())
-	// The whole request is validated before any page is shown: a PKCE
-	// mistake found only after the user signed in and consented would
-	// waste their effort (fosite checks PKCE when it issues the code).
+	return pending, ar, true
+}
+
+// checkRequest adds what fosite leaves to later or does not check: PKCE
+// (fosite checks it only when it issues the code) and the response mode.
+func (p *Provider) checkRequest(ar fosite.AuthorizeRequester) error {
 	if err := p.checkPKCE(ar); err != nil {
-		p.writeAuthorizeError(w, r, ar, err)
-		return
+		return err
 	}
 	if mode := ar.GetResponseMode(); mode != fosite.ResponseModeDefault && mode != fosite.ResponseModeQuery {
-		p.writeAuthorizeError(w, r, ar, fosite.ErrUnsupportedResponseMode.WithHint("Only the query response mode is supported."))
-		return
+		return fosite.ErrUnsupportedResponseMode.WithHint("Only the query response mode is supported.")
 	}
+	return nil
+}
 
-	browser, err := p.Sessions.Current(r)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return
-	}
-	var user *identity.User
-	if browser != nil {
-		user, err = p.Store.UserByID(ctx, browser.UserID)
-		switch {
-		case errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled):
-			_ = p.Sessions.End(w, r)
-			browser, user = nil, nil
-		case err != nil:
-			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-	}
+// flowState is what the dispatcher gathered for identity.Next, with the
+// records the code is issued from.
+type flowState struct {
+	req     identity.FlowRequest
+	facts   identity.FlowFacts
+	user    *identity.User
+	browser *identity.Session
+}
 
+// stepExtra is what a step's page is given besides the flow: the sign-in
+// page gets the login hint.
+func stepExtra(step identity.Step, ar fosite.AuthorizeRequester) url.Values {
+	out := url.Values{}
+	if hint := ar.GetRequestForm().Get("login_hint"); step == identity.StepSignIn && hint != "" && len(hint) <= 256 {
+		out.Set("login_hint", hint)
+	}
+	return out
+}
+
+// gather reads what identity.Next decides from: the browser's session and
+// its user (a session of a disabled or deleted user is ended), the user's
+// second factors, their legal authorization, and the client's scope
+// consent. It reports false when it has answered the request itself.
+func (p *Provider) gather(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, pending *identity.PendingAuthorization) (*flowState, bool) {
+	form := ar.GetRequestForm()
+	fl := &flowState{req: identity.FlowRequest{
+		Prompt: strings.Fields(form.Get("prompt")), MaxAge: form.Get("max_age"), ACRValues: strings.Fields(form.Get("acr_values")),
+		Scopes: []string(ar.GetRequestedScopes()),
+	}}
+	if c, ok := ar.GetClient().(*Client); ok {
+		fl.req.FirstParty = c.FirstParty
+	}
+	if pending != nil {
+		fl.req.ParkedAt = pending.CreatedAt
+	}
 	// One clock reading, truncated as the ID token will carry it, so that
-	// the checks here and fosite's own prompt/max_age checks agree.
-	now := p.Now().UTC().Truncate(time.Second)
-	if p.needsLogin(ar, browser, pending, now) {
-		if slices.Contains(promptValues(ar), "none") {
-			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired)
-			return
-		}
-		extra := url.Values{}
-		if hint := ar.GetRequestForm().Get("login_hint"); hint != "" && len(hint) <= 256 {
-			extra.Set("login_hint", hint)
-		}
-		p.sendTo(w, r, ar, pending, LoginPath, extra)
-		return
+	// these checks and fosite's own prompt/max_age checks agree.
+	fl.facts.Now = p.Now().UTC().Truncate(time.Second)
+	if err := p.gatherUser(w, r, fl, ar, pending); err != nil {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return nil, false
 	}
-	if required := p.requiredACR(ar, user); identity.ACRRank(browser.ACR) < identity.ACRRank(required) {
-		// The session is too weak for this request: acr_values asked for
-		// more, or the user's role requires a second factor.
-		stepped := pending != nil && !browser.AuthTime.UTC().Truncate(time.Second).Before(pending.CreatedAt.Truncate(time.Second))
-		totp, passkey, err := p.secondFactors(r, user)
-		if err != nil {
-			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		switch {
-		case required == identity.ACRPhishingResistant && !passkey:
-			// Only a passkey reaches this class, and there is none to use.
-			p.writeAuthorizeError(w, r, ar, errUnmetAuthentication)
-			return
-		case stepped && (totp || passkey):
-			// The user signed in for this very request with the factors
-			// they have and still fell short (say, TOTP where a passkey
-			// was asked for): asking again would loop. Without any second
-			// factor the step-up page enrols one instead.
-			p.writeAuthorizeError(w, r, ar, errUnmetAuthentication)
-			return
-		case slices.Contains(promptValues(ar), "none"):
-			p.writeAuthorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("A stronger authentication is required."))
-			return
-		}
-		p.sendTo(w, r, ar, pending, StepUpPath, nil)
-		return
-	}
+	return fl, true
+}
 
-	scopes := []string(ar.GetRequestedScopes())
+// gatherUser fills in the facts about the signed-in user, if any.
+func (p *Provider) gatherUser(w http.ResponseWriter, r *http.Request, fl *flowState, ar fosite.AuthorizeRequester, pending *identity.PendingAuthorization) error {
+	ctx := r.Context()
+	browser, err := p.Sessions.Current(r)
+	if errors.Is(err, identity.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	user, err := p.Store.UserByID(ctx, browser.UserID)
+	if errors.Is(err, identity.ErrNotFound) || (err == nil && user.Disabled) {
+		_ = p.Sessions.End(w, r)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fl.user, fl.browser = user, browser
+	fl.facts.Session = &identity.FlowSession{AuthTime: browser.AuthTime, ACR: browser.ACR}
+	fl.facts.MFARequired = p.opts.MFA.Requires(user)
+	factors, err := p.Store.SecondFactors(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	fl.facts.TOTP, fl.facts.Passkey = factors.TOTP, factors.Passkeys > 0
 	if p.Legal != nil {
 		st, denied, err := p.consent(r, user, pending)
 		if err != nil {
-			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
+			return err
 		}
-		if p.Legal.Needs(st).Any() {
-			switch {
-			case denied:
-				// The user said no at the consent page for this request.
-				p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user did not authorize the processing of their personal data."))
-				return
-			case slices.Contains(promptValues(ar), "none"):
-				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
-				return
-			}
-			p.sendTo(w, r, ar, pending, ConsentPath, nil)
-			return
-		}
-		// Scopes whose purpose the user declined or revoked are not granted.
-		scopes = p.Legal.AllowedScopes(st, scopes)
+		fl.facts.Legal = &identity.LegalFacts{Needed: p.Legal.Needs(st).Any(), Denied: denied,
+			AllowedScopes: p.Legal.AllowedScopes(st, fl.req.Scopes)}
 	}
+	if fl.req.FirstParty || len(fl.req.Scopes) == 0 {
+		return nil
+	}
+	clientID := ar.GetClient().GetID()
+	if fl.facts.Decision, err = p.scopeDecision(r, user, clientID, pending); err != nil {
+		return err
+	}
+	remembered, err := p.Store.ScopeConsent(ctx, user.ID, clientID)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return err
+	}
+	fl.facts.Remembered = remembered
+	return nil
+}
 
-	// Scope consent per client: first-party clients skip it; others need
-	// a remembered consent covering the scopes, or a decision taken for
-	// this very request. fosite has already limited scopes and audience
-	// to what the client may ask.
-	if c, ok := ar.GetClient().(*Client); ok && !c.FirstParty && len(scopes) > 0 {
-		granted, decided, err := p.scopeConsent(r, user, c.ID, scopes, pending, slices.Contains(promptValues(ar), "consent"))
-		if err != nil {
-			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		switch {
-		case decided && granted == nil:
-			p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user did not let the application have the requested scopes."))
-			return
-		case !decided:
-			if slices.Contains(promptValues(ar), "none") {
-				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired)
-				return
-			}
-			p.sendTo(w, r, ar, pending, ScopeConsentPath, nil)
-			return
-		}
-		scopes = granted
-	}
+// issueCode grants the scopes identity.Next settled on and answers with
+// the code.
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester,
+	pending *identity.PendingAuthorization, fl *flowState, scopes []string) {
+	ctx := r.Context()
 	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-
-	requestedAt := now
+	requestedAt := fl.facts.Now
 	if pending != nil {
 		requestedAt = pending.CreatedAt
 	}
-	sess := p.userSession(ar, user, browser, requestedAt)
+	sess := p.userSession(ar, fl.user, fl.browser, requestedAt)
 	if c, ok := ar.GetClient().(*Client); ok {
 		if err := p.addPermissions(ctx, &c.Client, sess); err != nil {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
@@ -280,35 +316,6 @@ func (p *Provider) park(r *http.Request) (*identity.PendingAuthorization, error)
 	return pending, p.Store.CreatePendingAuthorization(r.Context(), pending)
 }
 
-func promptValues(ar fosite.AuthorizeRequester) []string {
-	return strings.Fields(ar.GetRequestForm().Get("prompt"))
-}
-
-// needsLogin decides whether the browser must (re-)authenticate. A login
-// completed after the request was parked satisfies prompt=login and max_age.
-func (p *Provider) needsLogin(ar fosite.AuthorizeRequester, browser *identity.Session, pending *identity.PendingAuthorization, now time.Time) bool {
-	if browser == nil {
-		return true
-	}
-	authTime := browser.AuthTime.UTC().Truncate(time.Second)
-	freshForRequest := pending != nil && !authTime.Before(pending.CreatedAt.Truncate(time.Second))
-	if freshForRequest {
-		return false
-	}
-	prompts := promptValues(ar)
-	if slices.Contains(prompts, "login") || slices.Contains(prompts, "select_account") {
-		return true
-	}
-	if v := ar.GetRequestForm().Get("max_age"); v != "" {
-		maxAge, err := strconv.ParseInt(v, 10, 64)
-		// max_age=0 asks for a fresh login, as prompt=login does.
-		if err == nil && (maxAge == 0 || now.Sub(authTime) > time.Duration(maxAge)*time.Second) {
-			return true
-		}
-	}
-	return false
-}
-
 // consent folds the user's authorizations and reports whether the last
 // decision, taken after this request was parked, was a denial.
 func (p *Provider) consent(r *http.Request, user *identity.User, pending *identity.PendingAuthorization) (identity.ConsentState, bool, error) {
@@ -328,87 +335,32 @@ func (p *Provider) consent(r *http.Request, user *identity.User, pending *identi
 	return st, denied, nil
 }
 
-// scopeConsent decides the client's scopes: a decision taken at the scope
-// consent page after this request was parked wins (nil granted: denied);
-// else a remembered consent that covers every scope, unless prompt=consent
-// asks anew. decided false means the page must ask.
-func (p *Provider) scopeConsent(r *http.Request, user *identity.User, clientID string, scopes []string,
-	pending *identity.PendingAuthorization, prompt bool) (granted []string, decided bool, err error) {
-	ctx := r.Context()
-	if pending != nil {
-		// A decision taken at the scope page answers the one request it was
-		// shown for (its flow), not every request of the client parked at
-		// the time: the user approved what they saw.
-		recent, err := p.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: user.ID, Kind: identity.LedgerConsent, ClientID: clientID,
-			Types: []string{identity.ScopesGranted, identity.ScopesDenied}, Newest: true, Limit: 20})
-		if err != nil {
-			return nil, false, err
-		}
-		flow := identity.Digest(pending.ID)
-		for _, e := range recent {
-			if e.OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond)) {
-				break
-			}
-			var rec identity.ScopeRecord
-			if err := json.Unmarshal(e.Payload, &rec); err != nil {
-				return nil, false, err
-			}
-			if rec.Flow != flow {
-				continue
-			}
-			if e.Type == identity.ScopesDenied {
-				return nil, true, nil
-			}
-			return intersect(scopes, rec.Scopes), true, nil
-		}
+// scopeDecision is what the user chose at the scope page for this very
+// request, if anything: a decision answers the one request it was shown
+// for (its flow), not every request of the client parked at the time.
+func (p *Provider) scopeDecision(r *http.Request, user *identity.User, clientID string, pending *identity.PendingAuthorization) (*identity.ScopeDecision, error) {
+	if pending == nil {
+		return nil, nil
 	}
-	if prompt {
-		return nil, false, nil
-	}
-	remembered, err := p.Store.ScopeConsent(ctx, user.ID, clientID)
-	if errors.Is(err, identity.ErrNotFound) {
-		return nil, false, nil
-	}
+	recent, err := p.Store.LedgerEntries(r.Context(), identity.LedgerFilter{Subject: user.ID, Kind: identity.LedgerConsent, ClientID: clientID,
+		Types: []string{identity.ScopesGranted, identity.ScopesDenied}, Newest: true, Limit: 20})
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if !remembered.Covers(scopes) {
-		return nil, false, nil
-	}
-	return scopes, true, nil
-}
-
-func intersect(a, b []string) []string {
-	var out []string
-	for _, s := range a {
-		if slices.Contains(b, s) {
-			out = append(out, s)
+	flow := identity.Digest(pending.ID)
+	for _, e := range recent {
+		if e.OccurredAt.Before(pending.CreatedAt.Truncate(time.Microsecond)) {
+			break
+		}
+		var rec identity.ScopeRecord
+		if err := json.Unmarshal(e.Payload, &rec); err != nil {
+			return nil, err
+		}
+		if rec.Flow == flow {
+			return &identity.ScopeDecision{Denied: e.Type == identity.ScopesDenied, Scopes: rec.Scopes}, nil
 		}
 	}
-	return out
-}
-
-// requiredACR is the weakest class this request accepts: the least of the
-// known acr_values (any of them satisfies the client, OIDC Core 3.1.2.1;
-// unknown values are ignored, as the claim is voluntary), raised to MFA
-// when the user's roles require a second factor.
-func (p *Provider) requiredACR(ar fosite.AuthorizeRequester, user *identity.User) string {
-	required := ""
-	for _, v := range strings.Fields(ar.GetRequestForm().Get("acr_values")) {
-		if rank := identity.ACRRank(v); rank >= 0 && (required == "" || rank < identity.ACRRank(required)) {
-			required = v
-		}
-	}
-	if p.opts.MFA.Requires(user) && identity.ACRRank(required) < identity.ACRRank(identity.ACRMFA) {
-		required = identity.ACRMFA
-	}
-	return required
-}
-
-// secondFactors reports which second factors the user has enrolled.
-func (p *Provider) secondFactors(r *http.Request, user *identity.User) (totp, passkey bool, err error) {
-	f, err := p.Store.SecondFactors(r.Context(), user.ID)
-	return f.TOTP, f.Passkeys > 0, err
+	return nil, nil
 }
 
 // userSession builds the grant's session from the signed-in user.
