@@ -26,7 +26,10 @@ func TestNextRules(t *testing.T) {
 	mfa, pwd, phr := identity.ACRMFA, identity.ACRPassword, identity.ACRPhishingResistant
 	legalOK := &identity.LegalFacts{AllowedScopes: scopes}
 	parked := identity.FlowRequest{Scopes: scopes, ParkedAt: parkedAt, FirstParty: true}
-	with := func(r identity.FlowRequest, edit func(*identity.FlowRequest)) identity.FlowRequest { edit(&r); return r }
+	with := func(r identity.FlowRequest, edit func(*identity.FlowRequest)) identity.FlowRequest {
+		edit(&r)
+		return r
+	}
 	for _, tc := range []struct {
 		name   string
 		req    identity.FlowRequest
