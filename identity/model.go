@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"errors"
 	"slices"
 	"time"
 )
@@ -134,7 +133,7 @@ func (f GrantFilter) Empty() bool {
 }
 
 // ErrEmptyGrantFilter refuses to revoke every grant by accident.
-var ErrEmptyGrantFilter = errors.New("a grant filter needs a subject, a client or a time")
+var ErrEmptyGrantFilter = newError(KindInvalid, "empty-grant-filter", "a grant filter needs a subject, a client or a time")
 
 // SigningKey is one JOSE signing key. PrivateJWK is encrypted by the caller
 // before it reaches the store.

@@ -1,13 +1,12 @@
 package identity
 
 import (
-	"errors"
 	"strings"
 )
 
 // ErrNITFormat is returned by NITCheckDigit for a number that is not 1 to 15
 // digits (optionally grouped by dots), or is zero.
-var ErrNITFormat = errors.New("NIT must be 1 to 15 digits, optionally grouped by dots as 811.007.991")
+var ErrNITFormat = newError(KindInvalid, "nit-format", "NIT must be 1 to 15 digits, optionally grouped by dots as 811.007.991")
 
 // nitWeights are the DIAN weights, applied to the digits from the right.
 var nitWeights = [15]int{3, 7, 13, 17, 19, 23, 29, 37, 41, 43, 47, 53, 59, 67, 71}

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -11,10 +10,10 @@ import (
 
 // Errors returned by PasswordPolicy.Check.
 var (
-	ErrPasswordTooShort        = errors.New("password too short")
-	ErrPasswordTooLong         = errors.New("password too long")
-	ErrPasswordCommon          = errors.New("password is too common")
-	ErrPasswordMatchesIdentity = errors.New("password matches the username or e-mail")
+	ErrPasswordTooShort        = newError(KindInvalid, "password-too-short", "password too short")
+	ErrPasswordTooLong         = newError(KindInvalid, "password-too-long", "password too long")
+	ErrPasswordCommon          = newError(KindInvalid, "password-common", "password is too common")
+	ErrPasswordMatchesIdentity = newError(KindInvalid, "password-matches-identity", "password matches the username or e-mail")
 )
 
 // Defaults for a zero PasswordPolicy.

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"errors"
 	"slices"
 	"time"
 )
@@ -12,7 +11,7 @@ const RoleSuperAdmin = "super_admin"
 
 // ErrLastSuperAdmin refuses to remove the last super_admin: nobody could
 // administer Portero any more.
-var ErrLastSuperAdmin = errors.New("the last super_admin cannot be removed")
+var ErrLastSuperAdmin = newError(KindConflict, "last-super-admin", "the last super_admin cannot be removed")
 
 // MFAPolicy decides who must use a second factor.
 type MFAPolicy struct {

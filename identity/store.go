@@ -14,13 +14,13 @@ import (
 // Sentinel errors returned by every Store implementation. Callers compare with
 // errors.Is; implementations wrap them with context.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("already exists")
+	ErrNotFound = newError(KindNotFound, "not-found", "not found")
+	ErrConflict = newError(KindConflict, "conflict", "already exists")
 	// ErrUnavailable marks a failure of the storage itself (the database
 	// is down, slow or refused the statement): not an answer about the
 	// data. Every surface answers it 503 with Retry-After, never with a
 	// protocol verdict such as active:false or invalid_client.
-	ErrUnavailable = errors.New("storage unavailable")
+	ErrUnavailable = newError(KindUnavailable, "unavailable", "storage unavailable")
 )
 
 // Unavailable marks err as a storage failure unless it is one of the

@@ -12,10 +12,19 @@ import (
 
 // ErrInvalid marks a record that breaks a domain rule; the wrapped message
 // says which, and is safe to show to the operator.
-var ErrInvalid = errors.New("invalid")
+var ErrInvalid = newError(KindInvalid, "invalid", "invalid")
+
+// ErrRedirectURI marks a redirect URI that breaks the rules (RFC 7591's
+// invalid_redirect_uri, as against other invalid client metadata).
+var ErrRedirectURI = &Error{Kind: KindInvalid, Code: "invalid-redirect-uri", Message: "invalid", refines: ErrInvalid}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// badRedirect is invalid for a redirect URI.
+func badRedirect(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrRedirectURI}, args...)...)
 }
 
 var (
@@ -71,7 +80,7 @@ func (c *Client) Validate(allowedScopes []string) error {
 	}
 	hasCode := slices.Contains(c.GrantTypes, "authorization_code")
 	if hasCode && len(c.RedirectURIs) == 0 {
-		add(invalid("the authorization_code grant needs at least one redirect URI"))
+		add(badRedirect("the authorization_code grant needs at least one redirect URI"))
 	}
 	if slices.Contains(c.GrantTypes, "refresh_token") && !hasCode {
 		add(invalid("the refresh_token grant is only issued with authorization_code"))
@@ -147,18 +156,18 @@ func (c *Client) Validate(allowedScopes []string) error {
 func validateRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
-		return invalid("redirect URI %q is not an absolute URI", raw)
+		return badRedirect("redirect URI %q is not an absolute URI", raw)
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return invalid("redirect URI %q must not have a fragment", raw)
+		return badRedirect("redirect URI %q must not have a fragment", raw)
 	}
 	if u.User != nil {
-		return invalid("redirect URI %q must not carry user information", raw)
+		return badRedirect("redirect URI %q must not carry user information", raw)
 	}
 	switch u.Scheme {
 	case "https":
 		if u.Host == "" {
-			return invalid("redirect URI %q has no host", raw)
+			return badRedirect("redirect URI %q has no host", raw)
 		}
 	case "http":
 		// RFC 8252 §7.3 and §8.3: the loopback IP literal, not "localhost",
@@ -166,14 +175,14 @@ func validateRedirectURI(raw string) error {
 		// firewall may let through on another interface.
 		host := u.Hostname()
 		if host != "127.0.0.1" && host != "::1" {
-			return invalid("redirect URI %q: http is only allowed on the loopback IP literals 127.0.0.1 and [::1] (not localhost, RFC 8252 §8.3)", raw)
+			return badRedirect("redirect URI %q: http is only allowed on the loopback IP literals 127.0.0.1 and [::1] (not localhost, RFC 8252 §8.3)", raw)
 		}
 	case "javascript", "data", "file", "vbscript":
-		return invalid("redirect URI %q uses a forbidden scheme", raw)
+		return badRedirect("redirect URI %q uses a forbidden scheme", raw)
 	default:
 		// Private-use scheme of a native app: RFC 8252 wants reverse DNS.
 		if !strings.Contains(u.Scheme, ".") {
-			return invalid("redirect URI %q: a native app's scheme must be a reverse domain name (e.g. com.example.app)", raw)
+			return badRedirect("redirect URI %q: a native app's scheme must be a reverse domain name (e.g. com.example.app)", raw)
 		}
 	}
 	return nil

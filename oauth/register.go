@@ -127,7 +127,7 @@ func (p *Provider) applyMetadata(ctx context.Context, c *identity.Client, m *cli
 	c.BackchannelLogoutURI = m.BackchannelLogoutURI
 	if err := c.Validate(p.opts.ScopesSupported); err != nil {
 		code := "invalid_client_metadata"
-		if strings.Contains(err.Error(), "redirect") {
+		if errors.Is(err, identity.ErrRedirectURI) {
 			code = "invalid_redirect_uri"
 		}
 		return &metadataError{code, strings.ReplaceAll(err.Error(), "\n", "; ")}

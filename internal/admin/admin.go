@@ -242,32 +242,42 @@ type problem struct {
 	Detail string // the rule's own words (English), when they help
 }
 
-// problemOf maps a manage.Service error to the page's status and
-// message; ok is false for an error the page cannot explain (a server
-// failure, or identity.ErrNotFound, which the caller decides on).
-// forbidden is the message for a guard rail's refusal.
-func problemOf(err error, forbidden string) (problem, bool) {
-	switch {
-	case errors.Is(err, manage.ErrForbidden):
-		return problem{Status: http.StatusForbidden, Key: forbidden}, true
-	case errors.Is(err, identity.ErrLastSuperAdmin):
-		return problem{Status: http.StatusConflict, Key: "admin.problem.last_super_admin"}, true
-	case errors.Is(err, manage.ErrPrecondition):
-		return problem{Status: http.StatusConflict, Key: "admin.problem.changed"}, true
-	case errors.Is(err, identity.ErrInvalid):
-		return problem{Status: http.StatusBadRequest, Key: "admin.problem.invalid", Detail: ruleText(err, identity.ErrInvalid)}, true
-	case errors.Is(err, identity.ErrConflict):
-		return problem{Status: http.StatusConflict, Key: "admin.problem.in_use", Detail: ruleText(err, identity.ErrConflict)}, true
+// problemOf maps a refusal from manage or identity to the page's status
+// and message: the kind decides the status, the code names the message
+// ("admin.problem.<code>", or the kind's own message when the code has
+// none); forbidden is the page's message for a guard rail's refusal. ok
+// is false for an error the page cannot explain (a fault, an outage, or
+// identity.ErrNotFound, which the caller decides on).
+func (a *Admin) problemOf(err error, forbidden string) (problem, bool) {
+	kind := identity.ErrorKind(err)
+	status, ok := pageStatus[kind]
+	if !ok {
+		return problem{}, false
 	}
-	return problem{}, false
+	if kind == identity.KindForbidden {
+		return problem{Status: status, Key: forbidden}, true
+	}
+	key := "admin.problem." + strings.ReplaceAll(identity.ErrorCode(err), "-", "_")
+	if !a.Pages.Has(key) {
+		key = "admin.problem." + pageFallback[kind]
+	}
+	return problem{Status: status, Key: key, Detail: identity.Detail(err)}, true
 }
 
-// ruleText is a domain error's message without the sentinel's own words.
-func ruleText(err, sentinel error) string {
-	s := err.Error()
-	s = strings.TrimPrefix(s, sentinel.Error()+": ")
-	return strings.TrimSuffix(s, ": "+sentinel.Error())
-}
+// The pages' answer to each kind of refusal they explain.
+var (
+	pageStatus = map[identity.Kind]int{
+		identity.KindInvalid:      http.StatusBadRequest,
+		identity.KindConflict:     http.StatusConflict,
+		identity.KindForbidden:    http.StatusForbidden,
+		identity.KindPrecondition: http.StatusConflict,
+	}
+	pageFallback = map[identity.Kind]string{
+		identity.KindInvalid:      "invalid",
+		identity.KindConflict:     "conflict",
+		identity.KindPrecondition: "precondition_failed",
+	}
+)
 
 // notice is the redirect target after a successful action.
 func notice(path, key string) string { return path + "?notice=" + url.QueryEscape(key) }

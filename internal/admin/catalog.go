@@ -98,7 +98,7 @@ func (a *Admin) putRole(w http.ResponseWriter, r *http.Request) {
 		localpath.Redirect(w, r, notice("/admin/roles", "defined"))
 		return
 	}
-	if p, ok := problemOf(err, "admin.roles.problem.forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.roles.problem.forbidden"); ok {
 		a.renderRoles(w, r, adm, p.Status, rolesPage{Problem: p, Name: form.Get("name"), Description: form.Get("description"),
 			Includes: form.Get("includes"), Permissions: form.Get("permissions")})
 		return
@@ -121,7 +121,7 @@ func (a *Admin) deleteRole(w http.ResponseWriter, r *http.Request) {
 		a.renderRoles(w, r, adm, http.StatusNotFound, rolesPage{Problem: problem{Status: http.StatusNotFound, Key: "admin.roles.problem.gone"}})
 		return
 	}
-	if p, ok := problemOf(err, "admin.roles.problem.forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.roles.problem.forbidden"); ok {
 		a.renderRoles(w, r, adm, p.Status, rolesPage{Problem: p})
 		return
 	}

@@ -205,7 +205,7 @@ func (a *Admin) createClient(w http.ResponseWriter, r *http.Request) {
 		a.renderClient(w, r, c.ID, http.StatusOK, clientPage{Secret: secret, Notice: clientNotices["created"]})
 		return
 	}
-	if p, ok := problemOf(err, "admin.clients.problem.change_forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.clients.problem.change_forbidden"); ok {
 		if errors.Is(err, identity.ErrConflict) {
 			p.Key, p.Detail = "admin.clients.problem.taken", ""
 		}
@@ -288,7 +288,7 @@ func (a *Admin) updateClient(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if p, ok := problemOf(err, "admin.clients.problem.change_forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.clients.problem.change_forbidden"); ok {
 		a.renderClientForm(w, r, adm, cur, p.Status, f, p)
 		return
 	}

@@ -137,7 +137,7 @@ func (a *Admin) actOnClient(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 		return
 	}
-	if p, ok := problemOf(err, "admin.clients.problem.forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.clients.problem.forbidden"); ok {
 		a.renderClient(w, r, id, p.Status, clientPage{Problem: p})
 		return
 	}

@@ -303,35 +303,6 @@ func nonEmpty(ss ...string) []string {
 	return out
 }
 
-// actionProblem maps a rule's error to the page's problem and status.
-func actionProblem(err error) (int, string) {
-	for _, m := range []struct {
-		err     error
-		status  int
-		problem string
-	}{
-		{identity.ErrReasonRequired, http.StatusBadRequest, "admin.problem.reason_required"},
-		{identity.ErrAnswerRequired, http.StatusBadRequest, "admin.problem.answer_required"},
-		{identity.ErrRequestText, http.StatusBadRequest, "admin.problem.too_long"},
-		{identity.ErrRefusalCodeRequired, http.StatusBadRequest, "admin.problem.code_required"},
-		{identity.ErrRefusalCode, http.StatusBadRequest, "admin.problem.code_unknown"},
-		{identity.ErrRefusalNotAllowed, http.StatusBadRequest, "admin.problem.code_not_allowed"},
-		{identity.ErrTermEnded, http.StatusConflict, "admin.problem.term_ended"},
-		{identity.ErrAlreadyExtended, http.StatusConflict, "admin.problem.already_extended"},
-		{identity.ErrInfoRequestLate, http.StatusConflict, "admin.problem.info_late"},
-		{identity.ErrNotReclamo, http.StatusConflict, "admin.problem.not_reclamo"},
-		{identity.ErrInfoRequestedAlready, http.StatusConflict, "admin.problem.waiting_info"},
-		{identity.ErrRequestClosed, http.StatusConflict, "admin.problem.closed"},
-		{identity.ErrConflict, http.StatusConflict, "admin.problem.conflict"},
-		{identity.ErrLastSuperAdmin, http.StatusConflict, "admin.problem.last_super_admin"},
-	} {
-		if errors.Is(err, m.err) {
-			return m.status, m.problem
-		}
-	}
-	return 0, ""
-}
-
 // act applies one action of an administrator to a request.
 func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := a.guardForm(w, r)
@@ -368,7 +339,8 @@ func (a *Admin) act(w http.ResponseWriter, r *http.Request) {
 		a.notFound(w, r)
 		return
 	}
-	if status, problem := actionProblem(err); problem != "" {
+	if p, ok := a.problemOf(err, "admin.users.problem.forbidden"); ok {
+		status, problem := p.Status, p.Key
 		d, gerr := a.Requests.Get(r.Context(), id)
 		if gerr != nil {
 			a.serverError(w, r, "data request", gerr)

@@ -272,7 +272,7 @@ func (a *Admin) actOnUser(w http.ResponseWriter, r *http.Request) {
 		a.renderUser(w, r, sess, adm, id, http.StatusNotFound, userPage{Problem: problem{Status: http.StatusNotFound, Key: "admin.users.problem.gone"}})
 		return
 	}
-	if p, ok := problemOf(err, "admin.users.problem.forbidden"); ok {
+	if p, ok := a.problemOf(err, "admin.users.problem.forbidden"); ok {
 		page := userPage{Problem: p}
 		if action == "grant-role" {
 			page.Role = form.Get("role")

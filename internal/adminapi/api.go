@@ -289,30 +289,44 @@ func (a *API) serverError(w http.ResponseWriter, r *http.Request, what string, e
 	a.problem(w, r, http.StatusInternalServerError, "server-error", "Internal error.", "")
 }
 
-// fail answers for an error from the service.
+// fail answers for an error from the service: the error's kind decides
+// the status, its code the problem type, what wraps it the detail.
 func (c *call) fail(a *API, err error) {
-	w, r := c.w, c.r
-	switch {
-	case errors.Is(err, manage.ErrForbidden):
-		a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden.", strings.TrimPrefix(err.Error(), "forbidden: "))
-	case errors.Is(err, identity.ErrNotFound):
-		a.problem(w, r, http.StatusNotFound, "not-found", "No such resource.", "")
-	case errors.Is(err, manage.ErrPrecondition):
-		a.problem(w, r, http.StatusPreconditionFailed, "precondition-failed", "The resource changed since it was read.", "Fetch it again and retry with its new ETag.")
-	case errors.Is(err, identity.ErrLastSuperAdmin):
-		a.problem(w, r, http.StatusConflict, "last-super-admin", "The last super_admin cannot be removed.", "")
-	case errors.Is(err, identity.ErrConflict):
-		a.problem(w, r, http.StatusConflict, "conflict", "Conflict.", err.Error())
-	case errors.Is(err, identity.ErrInvalid):
-		a.problem(w, r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", err.Error())
-	default:
-		if status, kind := requestProblem(err); status != 0 {
-			a.problem(w, r, status, kind, "The request cannot be done.", err.Error())
-			return
-		}
-		a.serverError(w, r, "admin api", err)
+	kind := identity.ErrorKind(err)
+	status, ok := problemStatus[kind]
+	if !ok {
+		a.serverError(c.w, c.r, "admin api", err)
+		return
 	}
+	title, detail := problemTitle[kind], identity.Detail(err)
+	switch {
+	case kind == identity.KindPrecondition:
+		detail = "Fetch it again and retry with its new ETag."
+	case detail == "" && kind != identity.KindNotFound:
+		// A refusal without a wrapper: its own words are the detail.
+		detail = err.Error()
+	}
+	a.problem(c.w, c.r, status, identity.ErrorCode(err), title, detail)
 }
+
+// The admin API's answer to each kind of refusal (KindNone and
+// KindUnavailable are serverError's).
+var (
+	problemStatus = map[identity.Kind]int{
+		identity.KindInvalid:      http.StatusUnprocessableEntity,
+		identity.KindNotFound:     http.StatusNotFound,
+		identity.KindConflict:     http.StatusConflict,
+		identity.KindForbidden:    http.StatusForbidden,
+		identity.KindPrecondition: http.StatusPreconditionFailed,
+	}
+	problemTitle = map[identity.Kind]string{
+		identity.KindInvalid:      "The request breaks a rule.",
+		identity.KindNotFound:     "No such resource.",
+		identity.KindConflict:     "The request cannot be done in the resource's state.",
+		identity.KindForbidden:    "Forbidden.",
+		identity.KindPrecondition: "The resource changed since it was read.",
+	}
+)
 
 // write sends v as JSON with its ETag.
 func (c *call) write(status int, v any) { c.writeTagged(status, v, nil) }

@@ -134,30 +134,3 @@ func (a *API) actOnRequest(c *call) {
 	}
 	c.write(http.StatusOK, adminview.DataRequestOf(d))
 }
-
-// requestProblem maps the data-request rules' errors to statuses.
-func requestProblem(err error) (int, string) {
-	for _, m := range []struct {
-		err    error
-		status int
-		kind   string
-	}{
-		{identity.ErrReasonRequired, http.StatusUnprocessableEntity, "reason-required"},
-		{identity.ErrAnswerRequired, http.StatusUnprocessableEntity, "answer-required"},
-		{identity.ErrRequestText, http.StatusUnprocessableEntity, "text-too-long"},
-		{identity.ErrRefusalCodeRequired, http.StatusUnprocessableEntity, "refusal-code-required"},
-		{identity.ErrRefusalCode, http.StatusUnprocessableEntity, "refusal-code-unknown"},
-		{identity.ErrRefusalNotAllowed, http.StatusUnprocessableEntity, "refusal-code-not-allowed"},
-		{identity.ErrTermEnded, http.StatusConflict, "term-ended"},
-		{identity.ErrAlreadyExtended, http.StatusConflict, "already-extended"},
-		{identity.ErrInfoRequestLate, http.StatusConflict, "info-request-late"},
-		{identity.ErrNotReclamo, http.StatusConflict, "not-reclamo"},
-		{identity.ErrInfoRequestedAlready, http.StatusConflict, "waiting-for-info"},
-		{identity.ErrRequestClosed, http.StatusConflict, "request-closed"},
-	} {
-		if errors.Is(err, m.err) {
-			return m.status, m.kind
-		}
-	}
-	return 0, ""
-}

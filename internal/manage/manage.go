@@ -46,11 +46,11 @@ import (
 const PermRoles = "portero:roles:admin"
 
 // ErrForbidden is a guard rail's refusal; the wrapped message says which.
-var ErrForbidden = errors.New("forbidden")
+var ErrForbidden = identity.NewError(identity.KindForbidden, "forbidden", "forbidden")
 
 // ErrPrecondition means the caller's view of the record is stale (an
 // If-Match that no longer matches).
-var ErrPrecondition = errors.New("the record changed since it was read")
+var ErrPrecondition = identity.NewError(identity.KindPrecondition, "precondition-failed", "the record changed since it was read")
 
 // ErrNoLockouts: this Service cannot reach sign-in's throttle counters
 // (the CLI, when they live in the server's memory rather than in Redis).

@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -101,24 +101,34 @@ func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int
 	s.Pages.Render(w, r, status, "requests", page)
 }
 
-// requestProblem maps a rule's error to what the page says and its status.
-func requestProblem(err error) (int, string) {
-	switch {
-	case errors.Is(err, identity.ErrNotFound):
-		return http.StatusNotFound, "account.problem.not_found"
-	case errors.Is(err, identity.ErrRequestType):
-		return http.StatusBadRequest, "requests.problem.type"
-	case errors.Is(err, identity.ErrRequestText):
-		return http.StatusBadRequest, "requests.problem.too_long"
-	case errors.Is(err, identity.ErrAnswerRequired):
-		return http.StatusBadRequest, "requests.problem.info_required"
-	case errors.Is(err, identity.ErrWithdrawalDatePassed):
-		return http.StatusConflict, "requests.problem.too_late"
-	case errors.Is(err, identity.ErrRequestClosed), errors.Is(err, identity.ErrInfoNotRequested), errors.Is(err, identity.ErrConflict):
-		return http.StatusConflict, "requests.problem.closed"
+// requestProblem maps a refusal of the request rules to the page's
+// message and status: the kind decides the status, the code names the
+// message ("requests.problem.<code>", else the kind's own).
+func (s *Site) requestProblem(err error) (int, string) {
+	kind := identity.ErrorKind(err)
+	fallback, ok := requestFallback[kind]
+	if !ok {
+		return 0, ""
 	}
-	return 0, ""
+	key := "requests.problem." + strings.ReplaceAll(identity.ErrorCode(err), "-", "_")
+	if !s.Pages.Has(key) {
+		key = fallback
+	}
+	return requestStatus[kind], key
 }
+
+var (
+	requestStatus = map[identity.Kind]int{
+		identity.KindInvalid:  http.StatusBadRequest,
+		identity.KindNotFound: http.StatusNotFound,
+		identity.KindConflict: http.StatusConflict,
+	}
+	requestFallback = map[identity.Kind]string{
+		identity.KindInvalid:  "error.form",
+		identity.KindNotFound: "account.problem.not_found",
+		identity.KindConflict: "requests.problem.request_closed",
+	}
+)
 
 func (s *Site) fileRequest(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
@@ -128,7 +138,7 @@ func (s *Site) fileRequest(w http.ResponseWriter, r *http.Request) {
 	typ, desc := r.PostForm.Get("type"), r.PostForm.Get("description")
 	// The titular's request must land even if the browser goes away.
 	_, err := s.Requests.File(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, typ, desc)
-	if status, problem := requestProblem(err); problem != "" {
+	if status, problem := s.requestProblem(err); problem != "" {
 		s.renderRequests(w, r, status, u, requestsPage{Problem: problem, Type: typ, Description: desc})
 		return
 	}
@@ -158,7 +168,7 @@ func (s *Site) withdrawRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) afterRequestChange(w http.ResponseWriter, r *http.Request, u *identity.User, err error, notice string) {
-	if status, problem := requestProblem(err); problem != "" {
+	if status, problem := s.requestProblem(err); problem != "" {
 		s.renderRequests(w, r, status, u, requestsPage{Problem: problem})
 		return
 	}
