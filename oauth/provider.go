@@ -80,6 +80,8 @@ type Provider struct {
 	Log      *slog.Logger
 	Now      func() time.Time
 	Legal    *identity.LegalSet
+	// Registrar stores and ledgers what dynamic registration changes.
+	Registrar Registrar
 
 	discovery []byte
 	logoutKey []byte
@@ -88,6 +90,16 @@ type Provider struct {
 	backchannel *backchannel
 
 	catalog atomic.Pointer[cachedCatalog]
+}
+
+// Registrar makes the client changes of dynamic registration (RFC 7591
+// and 7592), each with its ledger entry; manage.Service is the one.
+type Registrar interface {
+	RegisterClient(ctx context.Context, c *identity.Client) error
+	// UpdateRegistration stores next over prev as read; a change made
+	// meanwhile is a KindPrecondition error.
+	UpdateRegistration(ctx context.Context, next, prev *identity.Client) error
+	DeleteRegistration(ctx context.Context, id string) error
 }
 
 // Metrics counts what the OAuth endpoints did.

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -68,7 +67,6 @@ func unauthorized(w http.ResponseWriter) {
 // metadataError is an RFC 7591 §3.2.2 error.
 type metadataError struct{ code, description string }
 
-func (e *metadataError) Error() string { return e.code + ": " + e.description }
 
 func badMetadata(description string) *metadataError {
 	return &metadataError{"invalid_client_metadata", description}
@@ -173,7 +171,7 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.RegistrationTokenHash = regDigest
-	if err := p.Store.CreateClient(r.Context(), c); err != nil {
+	if err := p.Registrar.RegisterClient(r.Context(), c); err != nil {
 		p.writeStoreError(w, r, err)
 		return
 	}
@@ -217,15 +215,13 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		registrationError(w, "invalid_client_metadata", "A client cannot change between public and confidential: register a new one.")
 		return
 	}
-	prev := c.UpdatedAt
 	next := *c
 	if merr := p.applyMetadata(r.Context(), &next, m); merr != nil {
 		registrationError(w, merr.code, merr.description)
 		return
 	}
-	next.UpdatedAt = p.Now().UTC().Truncate(time.Microsecond)
-	err := p.Store.UpdateClient(r.Context(), &next, prev)
-	if errors.Is(err, identity.ErrConflict) {
+	err := p.Registrar.UpdateRegistration(r.Context(), &next, c)
+	if identity.ErrorKind(err) == identity.KindPrecondition {
 		writeJSONError(w, http.StatusConflict, "invalid_client_metadata", "The client changed meanwhile; read it and retry.")
 		return
 	}
@@ -233,7 +229,6 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		p.writeStoreError(w, r, err)
 		return
 	}
-	p.Clients.Invalidate(c.ID)
 	writeJSON(w, http.StatusOK, p.metadataOf(&next))
 }
 
@@ -287,10 +282,9 @@ func (p *Provider) deleteRegistration(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := p.Store.DeleteClient(r.Context(), c.ID); err != nil {
+	if err := p.Registrar.DeleteRegistration(r.Context(), c.ID); err != nil {
 		p.writeStoreError(w, r, err)
 		return
 	}
-	p.Clients.Invalidate(c.ID)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -9,11 +9,6 @@ import (
 	"github.com/portero-id/portero/internal/throttle"
 )
 
-// User returns one user.
-func (s *Service) User(ctx context.Context, id string) (*identity.User, error) {
-	return s.Store.UserByID(ctx, id)
-}
-
 // ResolveUser finds a user by username, e-mail address or id. A reference
 // that is one user's login and another's id is refused: usernames are
 // chosen at sign-up, and one shaped like a victim's id must not catch a

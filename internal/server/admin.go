@@ -25,6 +25,8 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 		Logout: s.Provider, ClientCache: s.Provider, AllowedScopes: s.cfg.OAuth.AllowedScopes, Now: s.now,
 		AccessTokenAlg: oauth.AccessTokenAlg,
 	}
+	// Dynamic registration changes clients through the same service.
+	s.Provider.Registrar = s.Manage
 	(&admin.Admin{Users: s.Store, Manage: s.Manage, Requests: requests, Sessions: sessions, Pages: pages,
 		CSRF: site.CSRF, Log: s.log, Now: s.now}).Mount(r)
 	api := &adminapi.API{Manage: s.Manage, Requests: requests, Tokens: s.Provider, Spec: docs.OpenAPI,

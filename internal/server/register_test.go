@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/manage"
 )
 
 const registrationToken = "initial-access-token-0123456789abcdef"
@@ -158,5 +161,20 @@ func TestDynamicClientRegistration(t *testing.T) {
 	}
 	if status, _, _ := e.postForm("/oauth2/token", id, secret, url.Values{"grant_type": {"client_credentials"}}); status != http.StatusUnauthorized {
 		t.Fatalf("token after deletion: %d", status)
+	}
+	// Every change the registrant made is in the ledger, by the client.
+	entries, err := e.store.LedgerEntries(context.Background(), identity.LedgerFilter{ClientID: id, Kind: identity.LedgerAdmin, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, en := range entries {
+		if en.Actor == manage.ClientActor(id) {
+			types = append(types, en.Type)
+		}
+	}
+	if !slices.Contains(types, manage.EventClientRegistered) || !slices.Contains(types, manage.EventRegistrationUpdate) ||
+		!slices.Contains(types, manage.EventRegistrationDelete) {
+		t.Fatalf("ledger of the registration: %v", types)
 	}
 }

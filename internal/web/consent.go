@@ -396,18 +396,20 @@ func (s *Site) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
 		typ = identity.ScopesDenied
 	}
 	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: scopes, Remember: remember, Flow: identity.Digest(flow)})
-	bg := context.WithoutCancel(ctx)
-	err = s.Store.AppendLedger(bg, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: c.ID,
-		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload})
+	// The remembered consent and its proof land together or not at all;
+	// the ledger entry comes last, as the chain asks.
+	err = s.Store.InTx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		if remember {
+			if err := s.Store.PutScopeConsent(ctx, &identity.ScopeConsent{UserID: u.ID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now()}); err != nil {
+				return err
+			}
+		}
+		return s.Store.AppendLedger(ctx, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, ClientID: c.ID,
+			IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload})
+	})
 	if err != nil {
 		s.serverError(w, r, "record scope consent", err)
 		return
-	}
-	if remember {
-		if err := s.Store.PutScopeConsent(bg, &identity.ScopeConsent{UserID: u.ID, ClientID: c.ID, Scopes: scopes, GrantedAt: s.Now()}); err != nil {
-			s.serverError(w, r, "remember scope consent", err)
-			return
-		}
 	}
 	localpath.Redirect(w, r, continueURL(flow))
 }
