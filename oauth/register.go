@@ -67,7 +67,6 @@ func unauthorized(w http.ResponseWriter) {
 // metadataError is an RFC 7591 §3.2.2 error.
 type metadataError struct{ code, description string }
 
-
 func badMetadata(description string) *metadataError {
 	return &metadataError{"invalid_client_metadata", description}
 }

@@ -57,4 +57,3 @@ func (s *Service) DeleteRegistration(ctx context.Context, id string) error {
 }
 
 func registrant(clientID string) Actor { return Actor{ID: ClientActor(clientID)} }
-
