@@ -110,3 +110,34 @@ func BenchmarkSignIn(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "logins/s")
 	})
 }
+
+// BenchmarkAuthorizeSignedIn is the dispatcher's whole path for a browser
+// already signed in: validate the request, gather the facts, decide the
+// step (identity.Next) and issue a code (first-party client, no pages).
+//
+//	go test ./internal/server -run '^$' -bench AuthorizeSignedIn -benchtime=3s
+func BenchmarkAuthorizeSignedIn(b *testing.B) {
+	e := newEnv(b, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, nil)
+	browser := e.browser()
+	_, challenge := pkcePair()
+	authURL := e.authURL(challenge)
+	if q := e.authorize(browser, authURL); q.Get("code") == "" {
+		b.Fatalf("no code: %v", q)
+	}
+	u, _ := url.Parse(e.issuer)
+	var cookies []string
+	for _, c := range browser.Jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	path := strings.TrimPrefix(authURL, e.issuer)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Cookie", strings.Join(cookies, "; "))
+		rec := httptest.NewRecorder()
+		e.srv.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "code=") {
+			b.Fatalf("authorize: %d %s", rec.Code, rec.Header().Get("Location"))
+		}
+	}
+}
