@@ -24,6 +24,10 @@
 #   BENCH_SEED_ROWS    grant rows to add, then re-run; 0 off (1000000;
 #                      0 by default when PORTERO_DATABASE_URL is given)
 #   BENCH_SCENARIOS    subset, e.g. "cc_jwt introspect_opaque" (all four)
+#   BENCH_RATE_LIMITS  true runs with rate_limits on (their budgets, e.g.
+#                      PORTERO_RATE_LIMITS_TOKEN_PER_CLIENT_REQUESTS, from the
+#                      environment); off by default: one client on one address
+#                      would measure the limit  (false)
 #   BENCH_DB           database created, dropped at the end  (portero_bench)
 #   BENCH_KEEP_DB      1 keeps that database after the run
 #   PGHOST PGPORT PGUSER                                     (127.0.0.1 5432 postgres)
@@ -163,6 +167,7 @@ start_server() {
 			PORTERO_ISSUER="$BASE" PORTERO_HTTP_ADDRESS="127.0.0.1:$PORT" \
 			PORTERO_LOG_LEVEL="$level" PORTERO_LOG_FORMAT=json \
 			PORTERO_OAUTH_ACCESS_TOKEN_LIFESPAN="$TOKEN_LIFESPAN" \
+			PORTERO_RATE_LIMITS_ENABLED="${BENCH_RATE_LIMITS:-false}" \
 			"$BIN" serve --dev
 	) >"$OUT/server-$label.log" 2>&1 &
 	SERVER_PID=$!

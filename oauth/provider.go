@@ -23,6 +23,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/outbound"
+	"github.com/portero-id/portero/internal/ratelimit"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
 )
@@ -90,6 +91,8 @@ type Provider struct {
 	backchannel *backchannel
 
 	catalog atomic.Pointer[cachedCatalog]
+
+	tokenLimit, introspectionLimit *ratelimit.Meter
 }
 
 // Registrar makes the client changes of dynamic registration (RFC 7591
@@ -136,6 +139,9 @@ type Deps struct {
 	// Legal is the habeas-data configuration: the dispatcher sends users
 	// who have not authorized what it requires to the consent page.
 	Legal *identity.LegalSet
+	// TokenLimit and IntrospectionLimit meter each client once it has
+	// authenticated (rate_limits); nil meters nothing.
+	TokenLimit, IntrospectionLimit *ratelimit.Meter
 }
 
 // DeriveKey derives a purpose-bound key from a system secret, so that no
@@ -216,6 +222,7 @@ func NewProvider(opts Options, d Deps) (*Provider, error) {
 		opts: opts, fosite: f, strategy: strategy,
 		Keys: d.Keys, Storage: st, Clients: clients, Store: d.Store,
 		Sessions: d.Sessions, Pages: d.Pages, Metrics: d.Metrics, Log: d.Log, Now: d.Now, Legal: d.Legal,
+		tokenLimit: d.TokenLimit, introspectionLimit: d.IntrospectionLimit,
 	}
 	p.backchannel = newBackchannel(opts.Outbound)
 	p.discovery = p.discoveryDocument()

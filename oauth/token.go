@@ -97,6 +97,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestinfo.SetClient(ctx, ar.GetClient().GetID())
+	if !p.tokenLimit.Allow(ctx, w.Header(), ar.GetClient().GetID()) {
+		// Counted once the client has authenticated, so that nobody can
+		// spend another client's budget by sending its id.
+		writeRateLimited(w)
+		return
+	}
 	if ar.GetGrantTypes().ExactOne("refresh_token") {
 		// RFC 6749 §6: a refresh may not ask for a scope the grant does
 		// not have (fosite silently grants the original scopes).
@@ -204,6 +210,11 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil {
 		requestinfo.SetClient(ctx, caller.GetID())
+		if !p.introspectionLimit.Allow(ctx, w.Header(), caller.GetID()) {
+			p.Metrics.Introspections.WithLabelValues("rate_limited").Inc()
+			writeRateLimited(w)
+			return
+		}
 	}
 	if err == nil && caller.IsPublic() {
 		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
@@ -377,6 +388,13 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// writeRateLimited answers a request over its budget: 429 with an RFC
+// 6749-style body (the headers, Retry-After included, are already set).
+func writeRateLimited(w http.ResponseWriter) {
+	writeJSONError(w, http.StatusTooManyRequests, "temporarily_unavailable",
+		"Too many requests: retry after the number of seconds in Retry-After.")
 }
 
 // basicAuthID undoes RFC 6749 §2.3.1's form-encoding of a client id in

@@ -42,6 +42,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/manage"
+	"github.com/portero-id/portero/internal/ratelimit"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/internal/throttle"
@@ -71,6 +72,9 @@ type API struct {
 	// hash-chained ledger must not be a place to flood.
 	Refusals throttle.Store
 	Now      func() time.Time
+	// Limit meters each administrator (or admin client) once its token
+	// is authenticated; nil meters nothing.
+	Limit *ratelimit.Meter
 	// Spec is docs/openapi.yaml.
 	Spec []byte
 	Log  *slog.Logger
@@ -195,6 +199,10 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			actor.ID = identity.AdminActor(p.UserID)
 		default:
 			actor.ID = "user:" + p.UserID
+		}
+		if !a.Limit.Allow(r.Context(), w.Header(), actor.ID) {
+			a.problem(w, r, http.StatusTooManyRequests, "too-many-requests", "Too many requests.", "Retry after the number of seconds in Retry-After.")
+			return
 		}
 		// The route's template, not the path: a refusal's record has a
 		// bounded size whatever the caller sends.

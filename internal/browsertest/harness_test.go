@@ -65,6 +65,9 @@ func newEnv(t *testing.T, tweak func(*config.Config)) *env {
 	t.Cleanup(ts.Close)
 
 	cfg := config.Defaults()
+	// One browser on 127.0.0.1 walks through many pages quickly: the rate
+	// limits (tested in internal/server) are off here.
+	cfg.RateLimits.Enabled = false
 	// localhost, not 127.0.0.1: WebAuthn needs a domain, and Chromium
 	// treats http://localhost as a secure context.
 	issuer := strings.Replace(ts.URL, "127.0.0.1", "localhost", 1)

@@ -61,6 +61,8 @@ type Config struct {
 	Accounts Accounts `yaml:"accounts"`
 	// Throttle configures brute-force protection of sign-in.
 	Throttle Throttle `yaml:"throttle"`
+	// RateLimits meters requests per endpoint class.
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// Redis, when configured, holds state shared between replicas.
 	Redis Redis `yaml:"redis"`
 	// Mail configures outgoing e-mail.
@@ -251,6 +253,46 @@ type Throttle struct {
 	IP ThrottlePolicy `yaml:"ip"`
 }
 
+// RateLimits are the request budgets of each endpoint class: a client,
+// an address (IPv6 by /64) or an administrator that spends its budget gets
+// 429 with Retry-After until it refills. Shared through Redis when
+// redis.url is set; per replica otherwise, and when Redis is down.
+type RateLimits struct {
+	// Enabled turns every limit on or off.
+	Enabled bool `yaml:"enabled"`
+	// TokenPerClient is each client's budget at the token endpoint,
+	// counted once it has authenticated.
+	TokenPerClient RateLimit `yaml:"token_per_client"`
+	// IntrospectionPerClient is each resource server's budget at the
+	// introspection endpoint.
+	IntrospectionPerClient RateLimit `yaml:"introspection_per_client"`
+	// OAuthPerAddress is each address's budget at the token,
+	// introspection, revocation and userinfo endpoints, before any
+	// authentication (guessed secrets and floods of bad requests).
+	OAuthPerAddress RateLimit `yaml:"oauth_per_address"`
+	// PagesPerAddress is each address's budget at the authorization
+	// endpoint and the sign-in, sign-up, password-reset, verification and
+	// logout pages.
+	PagesPerAddress RateLimit `yaml:"pages_per_address"`
+	// RegistrationPerAddress is each address's budget at dynamic client
+	// registration.
+	RegistrationPerAddress RateLimit `yaml:"registration_per_address"`
+	// AdminPerPrincipal is each administrator's (or admin client's)
+	// budget at the admin API, and each address's before it
+	// authenticates.
+	AdminPerPrincipal RateLimit `yaml:"admin_per_principal"`
+}
+
+// RateLimit is Requests per Per on average, with bursts of Burst.
+type RateLimit struct {
+	// Requests per Per; 0 turns this limit off.
+	Requests int `yaml:"requests"`
+	// Per is the period of Requests.
+	Per time.Duration `yaml:"per"`
+	// Burst is how many requests may come at once on a full budget.
+	Burst int `yaml:"burst"`
+}
+
 // ThrottlePolicy is exponential back-off with a temporary lockout.
 type ThrottlePolicy struct {
 	// FreeAttempts failures are allowed before any delay.
@@ -418,6 +460,15 @@ func Defaults() *Config {
 		},
 		Tracing: Tracing{
 			SamplePercent: 100,
+		},
+		RateLimits: RateLimits{
+			Enabled:                true,
+			TokenPerClient:         RateLimit{Requests: 600, Per: time.Minute, Burst: 100},
+			IntrospectionPerClient: RateLimit{Requests: 6000, Per: time.Minute, Burst: 1000},
+			OAuthPerAddress:        RateLimit{Requests: 1200, Per: time.Minute, Burst: 300},
+			PagesPerAddress:        RateLimit{Requests: 120, Per: time.Minute, Burst: 60},
+			RegistrationPerAddress: RateLimit{Requests: 10, Per: time.Hour, Burst: 5},
+			AdminPerPrincipal:      RateLimit{Requests: 600, Per: time.Minute, Burst: 100},
 		},
 	}
 }

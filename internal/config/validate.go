@@ -155,6 +155,28 @@ func (c *Config) check(dev, final bool) []error {
 		}
 	}
 
+	// rate limits
+	for _, l := range []struct {
+		path string
+		RateLimit
+	}{
+		{"rate_limits.token_per_client", c.RateLimits.TokenPerClient},
+		{"rate_limits.introspection_per_client", c.RateLimits.IntrospectionPerClient},
+		{"rate_limits.oauth_per_address", c.RateLimits.OAuthPerAddress},
+		{"rate_limits.pages_per_address", c.RateLimits.PagesPerAddress},
+		{"rate_limits.registration_per_address", c.RateLimits.RegistrationPerAddress},
+		{"rate_limits.admin_per_principal", c.RateLimits.AdminPerPrincipal},
+	} {
+		switch {
+		case l.Requests < 0:
+			v.errorf(l.path+".requests", "must not be negative (0 turns the limit off)")
+		case l.Requests > 0 && l.Per <= 0:
+			v.errorf(l.path+".per", "must be positive")
+		case l.Requests > 0 && l.Burst < 1:
+			v.errorf(l.path+".burst", "must be at least 1")
+		}
+	}
+
 	// tracing
 	if e := c.Tracing.Endpoint; e != "" {
 		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {

@@ -30,13 +30,13 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 	(&admin.Admin{Users: s.Store, Manage: s.Manage, Requests: requests, Sessions: sessions, Pages: pages,
 		CSRF: site.CSRF, Log: s.log, Now: s.now}).Mount(r)
 	api := &adminapi.API{Manage: s.Manage, Requests: requests, Tokens: s.Provider, Spec: docs.OpenAPI,
-		Log: s.log, Refusals: s.guard.Store, Now: s.now}
+		Log: s.log, Refusals: s.guard.Store, Now: s.now, Limit: s.limits.adminPrincipal}
 	if s.cfg.HTTP.AdminAddress == "" {
 		api.Mount(r)
 		return
 	}
 	ar := mux.NewRouter()
-	ar.Use(s.observe)
+	ar.Use(s.observe, s.limits.byAddress)
 	api.Mount(ar)
 	ar.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSONStatus(w, http.StatusNotFound, `{"error":"not_found"}`)

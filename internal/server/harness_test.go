@@ -97,6 +97,9 @@ func newServer(t testing.TB, st *store.Store, tweak func(*config.Config), more .
 	// alice is a vendor; the protocol tests sign her in with a password
 	// only. The MFA tests set the policy they test.
 	cfg.Accounts.MFARequiredRoles = []string{"admin", "super_admin"}
+	// Every request of a test comes from 127.0.0.1: the rate limits are
+	// off here, and on in the tests of the limits (limits_test.go).
+	cfg.RateLimits.Enabled = false
 	if tweak != nil {
 		tweak(cfg)
 	}

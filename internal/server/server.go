@@ -68,6 +68,7 @@ type Server struct {
 	metrics *httpMetrics
 	now     func() time.Time
 	redis   *redis.Client
+	limits  *limits
 	site    *web.Site
 	// dataRequests serves consultas and reclamos (requests.go).
 	dataRequests *dataRequests
@@ -244,6 +245,15 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	if err != nil {
 		return nil, fmt.Errorf("oauth.outbound_allowed_networks: %w", err)
 	}
+	// Redis (when configured) holds the counters every replica shares:
+	// sign-in's throttle and the rate limits.
+	var redisClient *redis.Client
+	if cfg.Redis.URL != "" {
+		if redisClient, err = throttle.DialRedis(cfg.Redis.URL); err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+	}
+	lim := newLimits(cfg, redisClient, reg, log, pages)
 	provider, err := oauth.NewProvider(oauth.Options{
 		Issuer:                cfg.Issuer,
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan,
@@ -264,12 +274,17 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		Metrics: oauth.NewMetrics(reg), Log: log, Now: now,
 		ClientCacheTTL: cfg.OAuth.ClientCacheTTL,
 		Legal:          legalSet,
+		TokenLimit:     lim.tokenClient, IntrospectionLimit: lim.introspectionClient,
 	})
 	if err != nil {
+		if redisClient != nil {
+			_ = redisClient.Close()
+		}
 		return nil, fmt.Errorf("oauth provider: %w", err)
 	}
 
-	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet, build: build}
+	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet, build: build,
+		redis: redisClient, limits: lim}
 	s.metrics = newHTTPMetrics(reg)
 
 	site, err := s.newSite(cfg, issuer, o, sessions, pages, secrets)
@@ -281,7 +296,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 
 	r := mux.NewRouter()
 	s.router = r
-	r.Use(s.observe)
+	r.Use(s.observe, lim.byAddress)
 	provider.Mount(r)
 	site.Mount(r)
 	s.dataRequests = s.mountDataRequests(r, reg, sessions, pages, site)
@@ -339,12 +354,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, sessions *session.Manager,
 	pages *render.Renderer, secrets [][]byte) (*web.Site, error) {
 	var counters throttle.Store = throttle.NewMemory(100_000)
-	if cfg.Redis.URL != "" {
-		client, err := throttle.DialRedis(cfg.Redis.URL)
-		if err != nil {
-			return nil, fmt.Errorf("redis.url: %w", err)
-		}
-		s.redis = client
+	if s.redis != nil {
 		counters = throttle.NewRedis(s.redis, cfg.Redis.KeyPrefix+"throttle:")
 	}
 	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
