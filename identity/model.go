@@ -65,6 +65,10 @@ type Client struct {
 	// scopes without the scope consent page; the legal consent is still
 	// asked of every user.
 	FirstParty bool
+	// TokenRateLimit is the client's budget at the token endpoint in
+	// requests per minute (bursts scale with it); 0 takes the default,
+	// rate_limits.token_per_client.
+	TokenRateLimit int
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens when a user's authorization for this client ends; "" for none.
 	BackchannelLogoutURI string

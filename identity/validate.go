@@ -33,6 +33,9 @@ var (
 	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$`)
 )
 
+// MaxTokenRateLimit bounds a client's token budget (requests per minute).
+const MaxTokenRateLimit = 1_000_000
+
 // Grant types a client can be registered for.
 var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 
@@ -72,6 +75,9 @@ func (c *Client) Validate(allowedScopes []string) error {
 	}
 	if len(c.GrantTypes) == 0 {
 		add(invalid("at least one grant type is required"))
+	}
+	if c.TokenRateLimit < 0 || c.TokenRateLimit > MaxTokenRateLimit {
+		add(invalid("token_rate_limit must be 0 (the default) to %d requests per minute", MaxTokenRateLimit))
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(knownGrantTypes, g) {

@@ -97,7 +97,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestinfo.SetClient(ctx, ar.GetClient().GetID())
-	if !p.tokenLimit.Allow(ctx, w.Header(), ar.GetClient().GetID()) {
+	quota := 0
+	if c, ok := ar.GetClient().(*Client); ok {
+		quota = c.TokenRateLimit
+	}
+	if !p.tokenLimit.AllowAt(ctx, w.Header(), ar.GetClient().GetID(), quota) {
 		// Counted once the client has authenticated, so that nobody can
 		// spend another client's budget by sending its id.
 		writeRateLimited(w)

@@ -81,8 +81,8 @@ func TestClientsThroughService(t *testing.T) {
 		!slices.Equal(updated.Scopes, []string{"openid", "profile"}) || updated.BackchannelLogoutURI == "" {
 		t.Fatalf("updated = %+v", updated)
 	}
-	c.jsonOut(&updated, "clients", "update", "--id", "shop", "--scopes", "openid", "--first-party=false")
-	if updated.Name != "Shop 2" || updated.FirstParty || !slices.Equal(updated.Scopes, []string{"openid"}) {
+	c.jsonOut(&updated, "clients", "update", "--id", "shop", "--scopes", "openid", "--first-party=false", "--token-rate-limit", "6000")
+	if updated.Name != "Shop 2" || updated.FirstParty || !slices.Equal(updated.Scopes, []string{"openid"}) || updated.TokenRateLimit != 6000 {
 		t.Fatalf("second update = %+v", updated)
 	}
 	wantRecorded(t, st, manage.EventClientUpdated, 2)
@@ -90,6 +90,7 @@ func TestClientsThroughService(t *testing.T) {
 		"public flip":  {"clients", "update", "--id", "shop", "--public"},
 		"secret":       {"clients", "update", "--id", "shop", "--secret", strings.Repeat("x", 40)},
 		"bad scope":    {"clients", "update", "--id", "shop", "--scopes", "superpowers"},
+		"bad quota":    {"clients", "update", "--id", "shop", "--token-rate-limit", "-5"},
 		"missing":      {"clients", "update", "--id", "nope", "--name", "x"},
 		"no id":        {"clients", "update", "--name", "x"},
 		"rotate nope":  {"clients", "rotate-secret", "nope"},

@@ -38,6 +38,7 @@ func (g *globals) printClient(v adminview.Client, secret string) error {
 	fmt.Fprintf(w, "id token alg\t%s\n", v.IDTokenSignedResponseAlg)
 	fmt.Fprintf(w, "introspect any\t%v\n", v.IntrospectAny)
 	fmt.Fprintf(w, "first party\t%v\n", v.FirstParty)
+	fmt.Fprintf(w, "token rate limit\t%s\n", rateText(v.TokenRateLimit))
 	fmt.Fprintf(w, "permissions claim\t%v\n", v.PermissionsClaim)
 	fmt.Fprintf(w, "updated\t%s\n", v.UpdatedAt.Format(time.RFC3339))
 	return w.Flush()
@@ -144,6 +145,7 @@ type clientFlags struct {
 	roles, tokenFormat, authMethod   *string
 	jwksFile, idTokenAlg, backLogout *string
 	introspect, permissions, first   *bool
+	tokenRate                        *int
 }
 
 func newClientFlags(fs *flag.FlagSet, update bool) *clientFlags {
@@ -173,6 +175,7 @@ func newClientFlags(fs *flag.FlagSet, update bool) *clientFlags {
 	f.backLogout = fs.String("backchannel-logout-uri", "", "OpenID Connect back-channel logout URI")
 	f.introspect = fs.Bool("introspect", false, "allow introspecting tokens issued to any client (resource servers)")
 	f.permissions = fs.Bool("permissions-claim", false, "put the permissions of the token's roles in JWT access tokens (default: services expand them through introspection)")
+	f.tokenRate = fs.Int("token-rate-limit", 0, "the client's token requests per minute (0: rate_limits.token_per_client)")
 	f.first = fs.Bool("first-party", false, "the marketplace's own application: no scope consent page (the legal consent is still asked)")
 	return f
 }
@@ -185,6 +188,7 @@ func specOf(c *identity.Client) manage.ClientSpec {
 		Scopes: c.Scopes, Audience: c.Audience, Roles: c.Roles, JWKS: c.JWKS, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
 		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		TokenRateLimit: c.TokenRateLimit,
 	}
 }
 
@@ -229,6 +233,8 @@ func (f *clientFlags) apply(sp *manage.ClientSpec, set map[string]bool) error {
 			sp.PermissionsClaim = *f.permissions
 		case "first-party":
 			sp.FirstParty = *f.first
+		case "token-rate-limit":
+			sp.TokenRateLimit = *f.tokenRate
 		case "secret":
 			sp.Secret = *f.secret
 		case "jwks-file":
@@ -318,4 +324,12 @@ func (g *globals) clientsWrite(ctx context.Context, verb string, args []string) 
 		fmt.Fprintf(g.stdout, "(running servers see the change within oauth.client_cache_ttl, %s)\n", a.cfg.OAuth.ClientCacheTTL)
 		return nil
 	})
+}
+
+// rateText shows a client's token budget.
+func rateText(perMinute int) string {
+	if perMinute == 0 {
+		return "default (rate_limits.token_per_client)"
+	}
+	return fmt.Sprintf("%d per minute", perMinute)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ type clientForm struct {
 	TokenFormat, IDTokenAlg                     string
 	IntrospectAny, FirstParty, PermissionsClaim bool
 	BackchannelLogoutURI                        string
+	// TokenRateLimit is the client's token requests per minute; "" or
+	// "0" takes the default.
+	TokenRateLimit string
 	// Version is the client's UpdatedAt (RFC 3339) when the edit form was
 	// shown: the edit is refused if the client changed since.
 	Version string
@@ -78,6 +82,9 @@ func clientFormOf(c *identity.Client) clientForm {
 		Roles: strings.Join(c.Roles, ", "), TokenFormat: c.TokenFormat, IDTokenAlg: c.IDTokenSignedResponseAlg,
 		IntrospectAny: c.IntrospectAny, FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Version: c.UpdatedAt.Format(time.RFC3339Nano)}
+	if c.TokenRateLimit > 0 {
+		f.TokenRateLimit = strconv.Itoa(c.TokenRateLimit)
+	}
 	if len(c.JWKS) > 0 {
 		f.JWKS = prettyJSON(c.JWKS)
 	}
@@ -96,6 +103,7 @@ func readClientForm(form url.Values) clientForm {
 		TokenFormat: form.Get("token_format"), IDTokenAlg: form.Get("id_token_alg"),
 		IntrospectAny: checked("introspect_any"), FirstParty: checked("first_party"), PermissionsClaim: checked("permissions_claim"),
 		BackchannelLogoutURI: strings.TrimSpace(form.Get("backchannel_logout_uri")), Version: form.Get("version"),
+		TokenRateLimit: strings.TrimSpace(form.Get("token_rate_limit")),
 	}
 }
 
@@ -119,6 +127,12 @@ func (f *clientForm) spec() manage.ClientSpec {
 		TokenFormat: f.TokenFormat, IDTokenSignedResponseAlg: f.IDTokenAlg,
 		IntrospectAny: f.IntrospectAny, FirstParty: f.FirstParty, PermissionsClaim: f.PermissionsClaim,
 		BackchannelLogoutURI: f.BackchannelLogoutURI}
+	if f.TokenRateLimit != "" {
+		// Not a number: -1, which the rules refuse with their message.
+		if sp.TokenRateLimit, _ = strconv.Atoi(f.TokenRateLimit); sp.TokenRateLimit == 0 && f.TokenRateLimit != "0" {
+			sp.TokenRateLimit = -1
+		}
+	}
 	if f.JWKS != "" {
 		sp.JWKS = []byte(f.JWKS)
 	}

@@ -30,6 +30,7 @@ type clientInput struct {
 	FirstParty               bool            `json:"first_party"`
 	PermissionsClaim         bool            `json:"permissions_claim"`
 	BackchannelLogoutURI     string          `json:"backchannel_logout_uri"`
+	TokenRateLimit           int             `json:"token_rate_limit"`
 }
 
 func (in *clientInput) spec() manage.ClientSpec {
@@ -43,6 +44,7 @@ func (in *clientInput) spec() manage.ClientSpec {
 		Scopes: in.Scopes, Audience: in.Audience, Roles: in.Roles, JWKS: jwks, TokenFormat: in.TokenFormat,
 		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, IntrospectAny: in.IntrospectAny,
 		FirstParty: in.FirstParty, PermissionsClaim: in.PermissionsClaim, BackchannelLogoutURI: in.BackchannelLogoutURI,
+		TokenRateLimit: in.TokenRateLimit,
 	}
 }
 

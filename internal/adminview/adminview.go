@@ -42,6 +42,7 @@ type Client struct {
 	FirstParty               bool            `json:"first_party"`
 	PermissionsClaim         bool            `json:"permissions_claim"`
 	BackchannelLogoutURI     string          `json:"backchannel_logout_uri"`
+	TokenRateLimit           int             `json:"token_rate_limit"`
 	Disabled                 bool            `json:"disabled"`
 	DynamicallyRegistered    bool            `json:"dynamically_registered"`
 	CreatedAt                time.Time       `json:"created_at"`
@@ -60,7 +61,8 @@ func ClientOf(c *identity.Client) Client {
 		Audience: NonNil(c.Audience), Roles: NonNil(c.Roles), JWKS: jwks, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
 		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		Disabled: c.Disabled, DynamicallyRegistered: len(c.RegistrationTokenHash) > 0,
+		TokenRateLimit: c.TokenRateLimit,
+		Disabled:       c.Disabled, DynamicallyRegistered: len(c.RegistrationTokenHash) > 0,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 }

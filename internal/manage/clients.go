@@ -33,6 +33,7 @@ type ClientSpec struct {
 	FirstParty               bool
 	PermissionsClaim         bool
 	BackchannelLogoutURI     string
+	TokenRateLimit           int
 	// Secret is a secret the operator chose (at least 32 characters);
 	// "" generates one.
 	Secret string
@@ -67,7 +68,7 @@ func (sp *ClientSpec) apply(c *identity.Client) {
 	c.TokenFormat = cmpOr(sp.TokenFormat, identity.TokenFormatJWT)
 	c.IDTokenSignedResponseAlg = cmpOr(sp.IDTokenSignedResponseAlg, oauth.AlgRS256)
 	c.IntrospectAny, c.FirstParty, c.PermissionsClaim = sp.IntrospectAny, sp.FirstParty, sp.PermissionsClaim
-	c.BackchannelLogoutURI = sp.BackchannelLogoutURI
+	c.BackchannelLogoutURI, c.TokenRateLimit = sp.BackchannelLogoutURI, sp.TokenRateLimit
 }
 
 func cmpOr(s, def string) string {

@@ -154,3 +154,25 @@ func TestAddressKey(t *testing.T) {
 		}
 	}
 }
+
+func TestMeterPerKeyQuota(t *testing.T) {
+	m := &Meter{Class: "token-client", Limit: Limit{Requests: 600, Per: time.Minute, Burst: 100}, Store: NewMemory(10)}
+	// A client with 6000 a minute gets bursts of 1000 (the class's
+	// proportion); one with 60, bursts of 10.
+	if got := m.Limit.scaled(6000); got != (Limit{Requests: 6000, Per: time.Minute, Burst: 1000}) {
+		t.Fatalf("scaled(6000) = %+v", got)
+	}
+	if got := (Limit{}).scaled(60); got != (Limit{Requests: 60, Per: time.Minute, Burst: 10}) {
+		t.Fatalf("scaled(60) with the class off = %+v", got)
+	}
+	h := http.Header{}
+	allowed := 0
+	for range 15 {
+		if m.AllowAt(context.Background(), h, "small", 60) {
+			allowed++
+		}
+	}
+	if allowed != 10 || !strings.Contains(strings.Join(h.Values("RateLimit-Policy"), ","), `"token-client";q=60;w=60`) {
+		t.Fatalf("quota 60: %d allowed, policy %v", allowed, h.Values("RateLimit-Policy"))
+	}
+}

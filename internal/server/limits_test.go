@@ -68,6 +68,20 @@ func TestTokenLimitPerClient(t *testing.T) {
 	if !strings.Contains(e.metrics(t), `portero_rate_limited_total{class="token-client"} 1`) {
 		t.Fatal("the refusal is not counted")
 	}
+	// A quota of its own (set by an administrator) replaces the default.
+	prev, err := e.store.ClientByID(t.Context(), "orders-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := *prev
+	next.TokenRateLimit, next.UpdatedAt = 6000, prev.UpdatedAt.Add(time.Second)
+	if err := e.store.UpdateClient(t.Context(), &next, prev.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	status, h, _ = token("orders-api", e.secrets["orders-api"])
+	if status != http.StatusOK || !strings.Contains(strings.Join(h.Values("RateLimit-Policy"), ","), `"token-client";q=6000;w=60`) {
+		t.Fatalf("with a quota of 6000 a minute: %d %v", status, h.Values("RateLimit-Policy"))
+	}
 }
 
 func TestIntrospectionLimitPerClient(t *testing.T) {

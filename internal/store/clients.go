@@ -17,14 +17,14 @@ import (
 var clientFields = []string{"name", "secret_hash", "is_public", "token_endpoint_auth_method",
 	"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scopes", "audience", "roles",
 	"jwks", "token_format", "id_token_signed_response_alg", "introspect_any", "first_party", "backchannel_logout_uri",
-	"permissions_claim", "registration_token_hash", "disabled"}
+	"permissions_claim", "registration_token_hash", "disabled", "token_rate_limit"}
 
 func clientValues(c *identity.Client) []any {
 	return []any{c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
 		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
 		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
 		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
-		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled}
+		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, c.TokenRateLimit}
 }
 
 var (
@@ -65,7 +65,7 @@ func scanClient(row scanner, c *identity.Client) error {
 	)
 	err := row.Scan(&c.ID, &c.Name, &secret, &c.Public, &c.TokenEndpointAuthMethod,
 		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
-		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &created, &updated)
+		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &c.TokenRateLimit, &created, &updated)
 	if err != nil {
 		return err
 	}
