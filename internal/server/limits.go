@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -78,7 +78,8 @@ func (l *limits) problemRefusal(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusTooManyRequests)
-	_, _ = fmt.Fprintf(w, `{"type":"urn:portero:problem:too-many-requests","title":"Too many requests.","status":429,"instance":%q}`+"\n", r.URL.Path)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "urn:portero:problem:too-many-requests",
+		"title": "Too many requests.", "status": http.StatusTooManyRequests, "instance": r.URL.Path})
 }
 
 // classOf picks the address class of a route template.
