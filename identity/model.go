@@ -276,4 +276,8 @@ const (
 	AuditSessionRevoked    = "session.revoked"
 	AuditSessionsRevoked   = "session.revoked_all"
 	AuditLogout            = "session.logout"
+	// AuditRefreshReused: a refresh token was presented after it had been
+	// rotated (past the grace period) or revoked; its family is revoked.
+	// One of the two holders was not the client.
+	AuditRefreshReused = "token.refresh_reused"
 )

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -93,6 +94,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := NewSession()
 	ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
 	if err != nil {
+		if r.PostForm.Get("grant_type") == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
+			p.recordRefreshReuse(r)
+		}
 		p.writeTokenError(w, r, err)
 		return
 	}
@@ -392,6 +396,32 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// recordRefreshReuse records a refresh token presented again after its
+// rotation or revocation (fosite has revoked its family): a security event
+// in the ledger, counted and alerted on. The client is the one the request
+// named; the request may have been the thief's.
+func (p *Provider) recordRefreshReuse(r *http.Request) {
+	client := r.PostForm.Get("client_id")
+	if id, _, ok := r.BasicAuth(); ok {
+		client = basicAuthID(id)
+	}
+	if len(client) > 128 {
+		client = client[:128]
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	e := &identity.AuditEvent{Type: identity.AuditRefreshReused, IP: ip, UserAgent: ua, Details: map[string]string{"client_id": client}}
+	if err := p.Store.AppendAudit(context.WithoutCancel(r.Context()), e); err != nil {
+		p.Log.ErrorContext(r.Context(), "refresh token reuse not recorded", "err", err)
+	}
 }
 
 // writeRateLimited answers a request over its budget: 429 with an RFC

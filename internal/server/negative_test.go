@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/testdb"
 )
@@ -313,6 +314,14 @@ func TestRefreshTokenReplayRevokesFamily(t *testing.T) {
 		}
 		status, body = refresh(second["refresh_token"].(string))
 		wantError(t, status, body, http.StatusBadRequest, "invalid_grant")
+		// Each reuse is a security event: in the ledger, and counted.
+		events, err := e.store.LedgerEntries(t.Context(), identity.LedgerFilter{Types: []string{identity.AuditRefreshReused}, Limit: 10})
+		if err != nil || len(events) != 2 || !strings.Contains(string(events[0].Payload), `"client_id":"mobile"`) {
+			t.Fatalf("reuse events: %v %v", events, err)
+		}
+		if !strings.Contains(e.metrics(t), `portero_ledger_entries_total{kind="audit",type="token.refresh_reused"} 2`) {
+			t.Fatal("refresh reuse is not counted")
+		}
 	})
 }
 

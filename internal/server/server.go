@@ -238,6 +238,13 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}
 
 	reg := prometheus.NewRegistry()
+	// Every security event (sign-ins, lockouts, MFA failures, refresh
+	// reuse, admin refusals…) is a ledger entry: one counter by type.
+	entries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portero_ledger_entries_total", Help: "Ledger entries appended by this replica, by kind and type (every security event is one).",
+	}, []string{"kind", "type"})
+	reg.MustRegister(entries)
+	st.ObserveLedger(func(kind, typ string) { entries.WithLabelValues(kind, typ).Inc() })
 	build := buildinfo.Read()
 	build.Register(reg)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

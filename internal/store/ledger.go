@@ -52,8 +52,16 @@ func (s *Store) AppendLedger(ctx context.Context, e *identity.LedgerEntry) error
 		return err
 	}
 	*e = entry
+	if observe := s.ledgerObserver.Load(); observe != nil {
+		(*observe)(string(entry.Kind), entry.Type)
+	}
 	return nil
 }
+
+// ObserveLedger has fn called with the kind and type of every entry
+// appended (the server counts them: every security event is an entry). An
+// entry appended in a transaction that later rolls back is counted too.
+func (s *Store) ObserveLedger(fn func(kind, typ string)) { s.ledgerObserver.Store(&fn) }
 
 // LedgerEntries returns the entries matching f in seq order (descending
 // with f.Newest), at most f.EffectiveLimit().

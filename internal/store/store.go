@@ -71,6 +71,8 @@ type Store struct {
 	dialect string
 	log     *slog.Logger
 	tracer  trace.Tracer
+	// ledgerObserver hears of every appended ledger entry.
+	ledgerObserver atomic.Pointer[func(kind, typ string)]
 	// jtiUses counts UseJTI calls to prune expired JTIs now and then.
 	jtiUses atomic.Uint64
 	// writer serializes writes on SQLite, which has one writer at a time:
