@@ -40,12 +40,15 @@ type benchEnv struct {
 	jwtAuth, opaqueAuth string // Authorization header values
 }
 
-func newBenchEnv(b testing.TB, backend testdb.Backend) *benchEnv {
+func newBenchEnv(b testing.TB, backend testdb.Backend, tweaks ...func(*config.Config)) *benchEnv {
 	b.Helper()
 	e := newEnv(b, backend, func(cfg *config.Config) {
 		// The harness disables the client cache so tests see changes at
 		// once; production runs with the default, and so do benchmarks.
 		cfg.OAuth.ClientCacheTTL = config.Defaults().OAuth.ClientCacheTTL
+		for _, t := range tweaks {
+			t(cfg)
+		}
 	})
 	for _, c := range []*identity.Client{
 		{ID: "bench-jwt", TokenFormat: identity.TokenFormatJWT, Roles: []string{"vendor"}, IntrospectAny: true},
@@ -266,4 +269,71 @@ func BenchmarkBareNetHTTP(b *testing.B) {
 		bare.ServeHTTP(rec, req)
 		return rec
 	}, hasAccessToken)
+}
+
+// BenchmarkClientCredentialsJWTLimited is BenchmarkClientCredentialsJWT
+// with the rate limits on, with budgets too large to refuse anything: the
+// limiter's cost on the token path (two checks a request, the address's
+// and the client's), in memory and through Redis (PORTERO_TEST_REDIS_URL).
+//
+//	go test ./internal/server -run '^$' -bench 'BareNetHTTP|ClientCredentialsJWT' -benchtime 2s
+func BenchmarkClientCredentialsJWTLimited(b *testing.B) {
+	huge := config.RateLimit{Requests: 1 << 30, Per: time.Second, Burst: 1 << 30}
+	for _, where := range []string{"memory", "redis"} {
+		b.Run(where, func(b *testing.B) {
+			redisURL := ""
+			if where == "redis" {
+				if redisURL = os.Getenv("PORTERO_TEST_REDIS_URL"); redisURL == "" {
+					b.Skip("PORTERO_TEST_REDIS_URL not set")
+				}
+			}
+			e := newBenchEnv(b, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, func(c *config.Config) {
+				c.RateLimits = config.Defaults().RateLimits
+				c.RateLimits.TokenPerClient, c.RateLimits.OAuthPerAddress = huge, huge
+				c.Redis.URL, c.Redis.KeyPrefix = redisURL, "portero-bench:"+randomString()+":"
+			})
+			e.run(b, func() *httptest.ResponseRecorder {
+				return e.do("/oauth2/token", e.jwtAuth, "grant_type=client_credentials")
+			}, hasAccessToken)
+		})
+	}
+}
+
+// BenchmarkTokenBesideAFlood measures one client's token throughput while
+// another floods the endpoint at ten times its budget (600 a minute, so
+// 100 requests a second, answered 429 once the burst is spent): the flood
+// must not cost the well-behaved client more than a tenth. Compare with
+// BenchmarkClientCredentialsJWTLimited/memory in the same run.
+func BenchmarkTokenBesideAFlood(b *testing.B) {
+	huge := config.RateLimit{Requests: 1 << 30, Per: time.Second, Burst: 1 << 30}
+	e := newBenchEnv(b, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, func(c *config.Config) {
+		c.RateLimits = config.Defaults().RateLimits
+		c.RateLimits.OAuthPerAddress = huge // one test address for both clients
+	})
+	e.createClient(&identity.Client{ID: "bench-flood", Name: "bench-flood", TokenEndpointAuthMethod: identity.AuthMethodBasic,
+		GrantTypes: []string{"client_credentials"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		TokenRateLimit: identity.MaxTokenRateLimit}) // the measured client is never limited
+	flooder := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench-opaque:"+url.QueryEscape(e.secrets["bench-opaque"])))
+	measured := "Basic " + base64.StdEncoding.EncodeToString([]byte("bench-flood:"+url.QueryEscape(e.secrets["bench-flood"])))
+	stop := make(chan struct{})
+	var refused atomic.Int64
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond) // 100 a second: 10× 600 a minute
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if e.do("/oauth2/token", flooder, "grant_type=client_credentials").Code == http.StatusTooManyRequests {
+					refused.Add(1)
+				}
+			}
+		}
+	}()
+	e.run(b, func() *httptest.ResponseRecorder {
+		return e.do("/oauth2/token", measured, "grant_type=client_credentials")
+	}, hasAccessToken)
+	close(stop)
+	b.ReportMetric(float64(refused.Load()), "flood-429s")
 }
