@@ -64,6 +64,7 @@ type Store interface {
 	ScopeConsentStore
 	RoleStore
 	SecretStore
+	NetworkRuleStore
 }
 
 // UserStore holds end-user accounts.

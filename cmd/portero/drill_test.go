@@ -218,3 +218,28 @@ func TestDrillDataBreach(t *testing.T) {
 	}
 	c.ok("", "audit", "verify")
 }
+
+// TestNetworksCommands: the runbook's containment of a stuffing network
+// from the shell.
+func TestNetworksCommands(t *testing.T) {
+	c := newCLI(t)
+	var rule map[string]any
+	c.jsonOut(&rule, "networks", "deny", "--note", "stuffing from this range", "198.51.100.23/24")
+	if rule["prefix"] != "198.51.100.0/24" || rule["action"] != "deny" || rule["created_by"] != cliActor().ID {
+		t.Fatalf("deny: %v", rule)
+	}
+	c.ok("", "networks", "allow", "198.51.100.7")
+	out := c.ok("", "networks", "list")
+	if !strings.Contains(out, "198.51.100.0/24  deny") || !strings.Contains(out, "198.51.100.7/32  allow") {
+		t.Fatalf("list:\n%s", out)
+	}
+	c.ok("", "networks", "remove", "198.51.100.0/24")
+	if _, _, err := c.run("", "networks", "remove", "198.51.100.0/24"); err == nil {
+		t.Fatal("removed a rule twice")
+	}
+	if _, _, err := c.run("", "networks", "deny", "0.0.0.0/0"); err == nil {
+		t.Fatal("denied every address")
+	}
+	wantRecorded(t, c.sqliteStore(), manage.EventNetworkRuleSet, 2)
+	wantRecorded(t, c.sqliteStore(), manage.EventNetworkRuleRemoved, 1)
+}

@@ -41,6 +41,9 @@ is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id)
   roles delete|get N | roles list
   keys list|rotate [--dev]              needs the system secret
   keys revoke [--dev] KID               a compromised key: replaced now, unpublished
+  networks list | deny|allow [--note N] P | remove P
+                                        P an address or CIDR range: denied networks are
+                                        refused, allowed ones have no address rate limit
   secrets reseal [--dev] [--rotated-at T]
                                         after a system-secret change: re-encrypt what the
                                         old secret sealed; say what still needs it
@@ -131,6 +134,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return g.incidents(ctx, rest)
 	case "secrets":
 		return g.secrets(ctx, rest)
+	case "networks":
+		return g.networks(ctx, rest)
 	case "tokens":
 		return g.tokens(ctx, rest)
 	case "db":

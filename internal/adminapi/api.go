@@ -127,6 +127,10 @@ func (a *API) Mount(r *mux.Router) {
 
 	read("/events", a.listEvents)
 
+	read("/network-rules", a.listNetworkRules)
+	write(http.MethodPost, "/network-rules", a.setNetworkRule)
+	write(http.MethodDelete, "/network-rules", a.removeNetworkRule)
+
 	sub.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, http.StatusNotFound, "not-found", "No such resource.", "")
 	})

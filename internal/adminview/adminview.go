@@ -257,3 +257,16 @@ type ClientWithSecret struct {
 	Client Client `json:"client"`
 	Secret string `json:"client_secret,omitempty"`
 }
+
+// NetworkRule is a denied or allowed network.
+type NetworkRule struct {
+	Prefix    string    `json:"prefix"`
+	Action    string    `json:"action"`
+	Note      string    `json:"note"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func NetworkRuleOf(r *identity.NetworkRule) NetworkRule {
+	return NetworkRule{Prefix: r.Prefix, Action: r.Action, Note: r.Note, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt}
+}

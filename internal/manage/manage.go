@@ -122,6 +122,9 @@ type Service struct {
 	Logout interface {
 		NotifyLogout(ctx context.Context, subject string, clientIDs []string)
 	}
+	// OnNetworkChange, when set, is called after a network rule changed
+	// (this process applies it at once).
+	OnNetworkChange func()
 	// ClientCache drops a changed client from the OAuth provider's cache.
 	ClientCache interface{ InvalidateClient(id string) }
 	// AllowedScopes bound the scopes a client may be given.

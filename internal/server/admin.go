@@ -23,7 +23,7 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 	s.Manage = &manage.Service{
 		Store: s.Store, Requests: requests, Keys: s.Keys, Lockouts: s.guard,
 		Logout: s.Provider, ClientCache: s.Provider, AllowedScopes: s.cfg.OAuth.AllowedScopes, Now: s.now,
-		AccessTokenAlg: oauth.AccessTokenAlg,
+		AccessTokenAlg: oauth.AccessTokenAlg, OnNetworkChange: s.networks.reload,
 	}
 	// Dynamic registration changes clients through the same service.
 	s.Provider.Registrar = s.Manage

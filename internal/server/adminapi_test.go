@@ -482,6 +482,24 @@ func TestAdminAPI(t *testing.T) {
 			root.want(t, root.do(t, http.MethodGet, "/roles/support", nil), http.StatusNotFound)
 		})
 
+		t.Run("network rules: set, list, replace, remove; super_admin only", func(t *testing.T) {
+			rule := map[string]any{"prefix": "203.0.113.77/24", "action": "deny", "note": "credential stuffing 2026-12-02"}
+			ops.want(t, ops.do(t, http.MethodPost, "/network-rules", rule), http.StatusForbidden)
+			got := root.want(t, root.do(t, http.MethodPost, "/network-rules", rule), http.StatusOK).json(t)
+			if got["prefix"] != "203.0.113.0/24" || got["action"] != "deny" {
+				t.Fatalf("set: %v", got)
+			}
+			root.want(t, root.do(t, http.MethodPost, "/network-rules", map[string]any{"prefix": "203.0.113.0/24", "action": "allow"}), http.StatusOK)
+			root.want(t, root.doBad(t, http.MethodPost, "/network-rules", map[string]any{"prefix": "nowhere", "action": "deny"}), http.StatusUnprocessableEntity)
+			items := ops.want(t, ops.do(t, http.MethodGet, "/network-rules", nil), http.StatusOK).items(t)
+			if len(items) != 1 || items[0]["action"] != "allow" {
+				t.Fatalf("list: %v", items)
+			}
+			ops.want(t, ops.do(t, http.MethodDelete, "/network-rules?prefix=203.0.113.0/24", nil), http.StatusForbidden)
+			root.want(t, root.do(t, http.MethodDelete, "/network-rules?prefix=203.0.113.0/24", nil), http.StatusNoContent)
+			root.want(t, root.do(t, http.MethodDelete, "/network-rules?prefix=203.0.113.0/24", nil), http.StatusNotFound)
+		})
+
 		t.Run("signing keys: list and rotate", func(t *testing.T) {
 			before := ops.want(t, ops.do(t, http.MethodGet, "/keys", nil), http.StatusOK).items(t)
 			r := ops.want(t, ops.do(t, http.MethodPost, "/keys/rotate", nil), http.StatusCreated)
@@ -650,6 +668,11 @@ func TestAdminAPI(t *testing.T) {
 					var body any
 					if op.RequestBody != nil {
 						body = map[string]any{}
+					}
+					for _, p := range op.Parameters {
+						if p.Value != nil && p.Value.In == "query" && p.Value.Required {
+							concrete += "?" + p.Value.Name + "=203.0.113.0/24"
+						}
 					}
 					vendor.want(t, vendor.do(t, method, concrete, body, "If-Match", "*"), http.StatusForbidden)
 					calls++

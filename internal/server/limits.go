@@ -104,7 +104,9 @@ func (l *limits) byAddress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cur := mux.CurrentRoute(r); cur != nil {
 			if tpl, err := cur.GetPathTemplate(); err == nil {
-				if m, refuse := l.classOf(tpl); m != nil && !m.Allow(r.Context(), w.Header(), ratelimit.AddressKey(r.RemoteAddr)) {
+				// An allowed network (network rules) has no address budget.
+				if m, refuse := l.classOf(tpl); m != nil && !allowedNetwork(r.Context()) &&
+					!m.Allow(r.Context(), w.Header(), ratelimit.AddressKey(r.RemoteAddr)) {
 					refuse(w, r)
 					return
 				}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
+	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/testdb"
 )
 
@@ -209,5 +210,50 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 	// Each request checks its address and its client: eight fall-backs.
 	if m := down.metrics(t); !strings.Contains(m, "\nportero_rate_limit_fallback_total 8\n") {
 		t.Fatal("the fall-backs to memory are not counted")
+	}
+}
+
+// TestNetworkRules: a denied network is refused everywhere but the health
+// probes, at once on this replica; the most specific rule wins; an allowed
+// network has no address budget.
+func TestNetworkRules(t *testing.T) {
+	e := newEnv(t, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, limited(func(l *config.RateLimits) { l.PagesPerAddress = tight(1) }))
+	actor := manage.Actor{ID: "cli:test", Roles: []string{identity.RoleSuperAdmin}}
+	if _, err := e.srv.Manage.SetNetworkRule(t.Context(), actor, identity.NetworkRule{Prefix: "127.0.0.0/8", Action: identity.NetworkDeny}); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := e.postForm("/oauth2/token", "orders-api", e.secrets["orders-api"], url.Values{"grant_type": {"client_credentials"}})
+	if status != http.StatusForbidden || body["error"] != "access_denied" {
+		t.Fatalf("token from a denied network: %d %v", status, body)
+	}
+	if status, _, _ := get(t, e.issuer+"/health/ready"); status != http.StatusOK {
+		t.Fatalf("readiness from a denied network: %d", status)
+	}
+	// The host inside the denied range is allowed: the longer prefix wins,
+	// and it spends no address budget.
+	if _, err := e.srv.Manage.SetNetworkRule(t.Context(), actor, identity.NetworkRule{Prefix: "127.0.0.1", Action: identity.NetworkAllow}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if status, _, _ := get(t, e.issuer+"/login"); status != http.StatusOK {
+			t.Fatalf("login page from an allowed address: %d", status)
+		}
+	}
+	if err := e.srv.Manage.RemoveNetworkRule(t.Context(), actor, "127.0.0.1/32"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.issuer+"/login", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("a browser on a denied network: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	entries, err := e.store.LedgerEntries(t.Context(), identity.LedgerFilter{Types: []string{manage.EventNetworkRuleSet, manage.EventNetworkRuleRemoved}, Limit: 10})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("ledger: %d entries, %v", len(entries), err)
 	}
 }

@@ -105,6 +105,20 @@ func TestReplicasFollowChanges(t *testing.T) {
 	if !within(time.Second, published) {
 		t.Fatal("replica B did not publish the new signing keys within a second")
 	}
+
+	// A network denied on A is refused on B within a second.
+	if _, err := a.srv.Manage.SetNetworkRule(context.Background(), actor, identity.NetworkRule{Prefix: "127.0.0.0/8", Action: identity.NetworkDeny}); err != nil {
+		t.Fatal(err)
+	}
+	if !within(time.Second, func() bool { s, _, _ := get(t, b.issuer+"/.well-known/jwks.json"); return s == http.StatusForbidden }) {
+		t.Fatal("replica B still serves a network denied on A after a second")
+	}
+	if err := a.srv.Manage.RemoveNetworkRule(context.Background(), actor, "127.0.0.0/8"); err != nil {
+		t.Fatal(err)
+	}
+	if !within(time.Second, func() bool { s, _, _ := get(t, b.issuer+"/.well-known/jwks.json"); return s == http.StatusOK }) {
+		t.Fatal("replica B still refuses a network no longer denied after a second")
+	}
 }
 
 // TestRevokeACompromisedKey: revoking the access tokens' signing key

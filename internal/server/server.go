@@ -69,7 +69,9 @@ type Server struct {
 	now     func() time.Time
 	redis   *redis.Client
 	limits  *limits
-	site    *web.Site
+	// networks applies the network rules (deny, allow).
+	networks *networkScreen
+	site     *web.Site
 	// dataRequests serves consultas and reclamos (requests.go).
 	dataRequests *dataRequests
 	legal        *identity.LegalSet
@@ -291,7 +293,11 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	}
 
 	s := &Server{cfg: cfg, log: log, Store: st, Provider: provider, Keys: keys, now: now, legal: legalSet, build: build,
-		redis: redisClient, limits: lim}
+		redis: redisClient, limits: lim, networks: &networkScreen{store: st, pages: pages, log: log}}
+	if err := s.networks.load(ctx); err != nil {
+		s.closeRedis()
+		return nil, fmt.Errorf("network rules: %w", err)
+	}
 	s.metrics = newHTTPMetrics(reg)
 
 	site, err := s.newSite(cfg, issuer, o, sessions, pages, secrets)
@@ -348,9 +354,9 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 			fmt.Sprintf(`{"error":"invalid_request","error_description":"The request body is larger than %d bytes."}`, limit))
 	}
 	deadline := cfg.HTTP.WriteTimeout
-	s.Handler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, r))))
+	s.Handler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, s.networks.screen(limitBodies(limit, tooLarge, r)))))
 	if s.adminRouter != nil {
-		s.AdminHandler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, limitBodies(limit, tooLarge, s.adminRouter))))
+		s.AdminHandler = traced(o.tracer, withRequestContext(deadline, withClientAddr(proxies, s.networks.screen(limitBodies(limit, tooLarge, s.adminRouter)))))
 	}
 	return s, nil
 }
@@ -537,6 +543,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopBackground()
 	go s.Keys.Run(bg, config.KeyReloadInterval, func(err error) { s.log.Error("reload signing keys", "err", err) })
 	go s.FollowChanges(bg)
+	go s.networks.run(bg)
 	go s.pruneLoop(bg)
 	go s.dataRequestsLoop(bg)
 
@@ -588,7 +595,8 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 }
 
 // FollowChanges keeps this replica's caches (clients and their secrets,
-// the role catalog, the signing keys) in step with changes made anywhere:
+// the role catalog, the signing keys, the network rules) in step with
+// changes made anywhere:
 // on PostgreSQL it listens to the changes the database announces
 // (store.ListenChanges) until ctx ends; on SQLite, a single process, it
 // returns at once. Run starts it.
@@ -603,6 +611,7 @@ func (s *Server) FollowChanges(ctx context.Context) {
 	resync := func() {
 		s.Provider.ForgetCaches()
 		reloadKeys()
+		s.networks.reload()
 	}
 	apply := func(payload string) {
 		switch {
@@ -610,6 +619,8 @@ func (s *Server) FollowChanges(ctx context.Context) {
 			s.Provider.InvalidateClient(strings.TrimPrefix(payload, "clients:"))
 		case payload == "signing_keys":
 			reloadKeys()
+		case payload == "network_rules":
+			s.networks.reload()
 		default: // roles, role_includes, role_permissions
 			s.Provider.ForgetRoleCatalog()
 		}
