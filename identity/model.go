@@ -277,7 +277,7 @@ const (
 	AuditSessionsRevoked   = "session.revoked_all"
 	AuditLogout            = "session.logout"
 	// AuditRefreshReused: a refresh token was presented after it had been
-	// rotated (past the grace period) or revoked; its family is revoked.
-	// One of the two holders was not the client.
+	// rotated (past the grace period); its family is revoked. One of the
+	// two holders was not the client.
 	AuditRefreshReused = "token.refresh_reused"
 )

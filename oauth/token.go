@@ -95,7 +95,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.fosite.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		if r.PostForm.Get("grant_type") == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
-			p.recordRefreshReuse(r)
+			p.recordRefreshReuse(r, r.PostForm.Get("refresh_token"))
 		}
 		p.writeTokenError(w, r, err)
 		return
@@ -398,11 +398,17 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// recordRefreshReuse records a refresh token presented again after its
-// rotation or revocation (fosite has revoked its family): a security event
-// in the ledger, counted and alerted on. The client is the one the request
-// named; the request may have been the thief's.
-func (p *Provider) recordRefreshReuse(r *http.Request) {
+// recordRefreshReuse records a refresh token presented again after it was
+// rotated (fosite has revoked its family): a security event in the ledger,
+// counted and alerted on. A token that was revoked without being rotated
+// (a sign-out, a password change) is not reuse: the app simply has not
+// heard yet. The client is the one the request named; the request may
+// have been the thief's.
+func (p *Provider) recordRefreshReuse(r *http.Request, token string) {
+	g, err := p.Store.GrantBySignature(r.Context(), identity.GrantRefreshToken, p.strategy.RefreshTokenSignature(r.Context(), token))
+	if err != nil || g.RotatedAt == nil {
+		return
+	}
 	client := r.PostForm.Get("client_id")
 	if id, _, ok := r.BasicAuth(); ok {
 		client = basicAuthID(id)
@@ -418,7 +424,8 @@ func (p *Provider) recordRefreshReuse(r *http.Request) {
 	if len(ua) > 256 {
 		ua = ua[:256]
 	}
-	e := &identity.AuditEvent{Type: identity.AuditRefreshReused, IP: ip, UserAgent: ua, Details: map[string]string{"client_id": client}}
+	e := &identity.AuditEvent{Type: identity.AuditRefreshReused, UserID: g.Subject, IP: ip, UserAgent: ua,
+		Details: map[string]string{"client_id": client}}
 	if err := p.Store.AppendAudit(context.WithoutCancel(r.Context()), e); err != nil {
 		p.Log.ErrorContext(r.Context(), "refresh token reuse not recorded", "err", err)
 	}
