@@ -276,6 +276,9 @@ const (
 	AuditSessionRevoked    = "session.revoked"
 	AuditSessionsRevoked   = "session.revoked_all"
 	AuditLogout            = "session.logout"
+	// AuditNewDevice: a sign-in from a browser family and network the
+	// account had not signed in from before; the owner is told by e-mail.
+	AuditNewDevice = "login.new_device"
 	// AuditRefreshReused: a refresh token was presented after it had been
 	// rotated (past the grace period); its family is revoked. One of the
 	// two holders was not the client.

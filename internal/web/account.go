@@ -1,14 +1,15 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portero-id/portero/identity"
+	"github.com/portero-id/portero/identity/calendar"
 	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/throttle"
@@ -30,12 +31,18 @@ type accountPasskey struct {
 	LastUsed *time.Time
 }
 
+// accountSignIn is one of the recent sign-ins the account page lists.
+type accountSignIn struct {
+	When, Device, Network string
+}
+
 type accountPage struct {
 	User         *identity.User
 	TOTP         bool
 	Passkeys     []accountPasskey
 	RecoveryLeft int
 	Sessions     []accountSession
+	SignIns      []accountSignIn
 	MFARequired  bool
 	// HasFactor: recovery codes mean something only with a second factor.
 	HasFactor     bool
@@ -74,37 +81,26 @@ func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.
 			Current: o.ID == sess.ID,
 		})
 	}
+	signIns, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: u.ID, Kind: identity.LedgerAudit,
+		Types: []string{identity.AuditLoginSuccess}, Newest: true, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range signIns {
+		d := identity.DeviceOf(e.IP, e.UserAgent)
+		page.SignIns = append(page.SignIns, accountSignIn{When: e.OccurredAt.In(calendar.Location()).Format("2006-01-02 15:04"),
+			Device: describeDevice(e.UserAgent), Network: cmp.Or(d.Network, "?")})
+	}
 	return page, nil
 }
 
-// describeDevice gives a short, recognisable name for a user agent.
+// describeDevice gives a short, recognisable name for a user agent; an
+// unknown one is shown as it is, shortened.
 func describeDevice(ua string) string {
-	browser := "?"
-	for _, b := range []struct{ token, name string }{
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
-	} {
-		if strings.Contains(ua, b.token) {
-			browser = b.name
-			break
-		}
+	if name := identity.DeviceOf("", ua).Name(); name != "?" {
+		return name
 	}
-	osName := ""
-	for _, o := range []struct{ token, name string }{
-		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Windows", "Windows"},
-		{"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
-	} {
-		if strings.Contains(ua, o.token) {
-			osName = o.name
-			break
-		}
-	}
-	switch {
-	case browser == "?" && osName == "":
-		return truncate(ua, 60)
-	case osName == "":
-		return browser
-	}
-	return browser + " · " + osName
+	return truncate(ua, 60)
 }
 
 func (s *Site) renderAccount(w http.ResponseWriter, r *http.Request, status int, sess *identity.Session, u *identity.User, notice, problem string) {

@@ -300,6 +300,7 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *identity.
 		details = map[string]string{}
 	}
 	details["amr"] = strings.Join(amr, " ")
+	s.noticeNewDevice(r, u)
 	s.audit(r, identity.AuditLoginSuccess, u.ID, details)
 	return nil
 }
