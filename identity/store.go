@@ -65,6 +65,7 @@ type Store interface {
 	RoleStore
 	SecretStore
 	NetworkRuleStore
+	WebhookCursorStore
 }
 
 // UserStore holds end-user accounts.
@@ -206,6 +207,19 @@ type SecretStore interface {
 	// SecretDependents counts the active tokens and sessions created, and
 	// the unused recovery codes made, before since.
 	SecretDependents(ctx context.Context, since time.Time) (SecretDependents, error)
+}
+
+// WebhookCursorStore keeps each webhook receiver's position in the ledger
+// (the outbox) and which replica delivers to it.
+type WebhookCursorStore interface {
+	// LeaseWebhookCursor takes or renews the lease of the named cursor for
+	// owner until until, if nobody else holds it at now; a new cursor
+	// starts at the ledger's current end. It returns the last delivered
+	// sequence number and whether the lease is owner's.
+	LeaseWebhookCursor(ctx context.Context, name, owner string, now, until time.Time) (delivered int64, ok bool, err error)
+	// AdvanceWebhookCursor records seq as delivered, if owner still holds
+	// the lease (ErrConflict otherwise).
+	AdvanceWebhookCursor(ctx context.Context, name, owner string, seq int64) error
 }
 
 // SessionStore holds browser sessions and authorization requests that wait

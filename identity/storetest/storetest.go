@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"reseal rewrites what an old secret sealed, in one pass", testResealSecrets},
 		{"secret dependents count what an old secret still protects", testSecretDependents},
 		{"network rules are canonical, replaced by prefix and deleted", testNetworkRules},
+		{"webhook cursors: leased by one owner, advanced only forwards", testWebhookCursors},
 
 		{"session round-trips, touch and delete", testSessions},
 		{"session of a missing user is ErrNotFound", testSessionUnknownUser},

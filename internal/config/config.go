@@ -75,6 +75,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Tracing configures OpenTelemetry tracing.
 	Tracing Tracing `yaml:"tracing"`
+	// Webhooks delivers the ledger's events to a receiver (a SIEM).
+	Webhooks Webhooks `yaml:"webhooks"`
 
 	// sources records where each key path got its value from, e.g.
 	// "portero.yaml:12" or "PORTERO_ISSUER", so that validation errors can
@@ -161,6 +163,10 @@ type Secrets struct {
 	// registration (RFC 7591): whoever presents it may register clients.
 	// Empty turns registration off.
 	ClientRegistration string `yaml:"client_registration"`
+	// Webhooks are the signing secrets of webhook deliveries
+	// (Standard Webhooks "whsec_" secrets); every one signs each delivery,
+	// so a receiver can move to a new one before the old one is dropped.
+	Webhooks []string `yaml:"webhooks"`
 }
 
 // OAuth configures token lifespans and OAuth2 policy.
@@ -378,6 +384,18 @@ type Tracing struct {
 	SamplePercent int `yaml:"sample_percent"`
 }
 
+// Webhooks delivers every ledger entry (security events, consents,
+// data-subject requests, admin actions) to a receiver, signed as Standard
+// Webhooks prescribes with secrets.webhooks, in order, at least once.
+type Webhooks struct {
+	// URL receives the events; "" turns delivery off. https, or http on a
+	// loopback address.
+	URL string `yaml:"url"`
+	// Kinds are the ledger kinds delivered (audit, consent, request,
+	// admin); empty delivers every kind.
+	Kinds []string `yaml:"kinds"`
+}
+
 // KeyReloadInterval is how often a replica reloads the signing keys even
 // without a change notification; oauth.jwks_cache_period may not be
 // shorter.
@@ -411,6 +429,7 @@ func Defaults() *Config {
 		Secrets: Secrets{
 			System:    "",
 			SystemOld: []string{},
+			Webhooks:  []string{},
 		},
 		OAuth: OAuth{
 			AccessTokenLifespan:      15 * time.Minute,
@@ -461,6 +480,7 @@ func Defaults() *Config {
 		Tracing: Tracing{
 			SamplePercent: 100,
 		},
+		Webhooks: Webhooks{Kinds: []string{}},
 		RateLimits: RateLimits{
 			Enabled:                true,
 			TokenPerClient:         RateLimit{Requests: 600, Per: time.Minute, Burst: 100},
@@ -492,7 +512,8 @@ const redacted = "[redacted]"
 // String redacts the secrets.
 func (s Secrets) String() string {
 	return "{System:" + redactedIfSet(s.System) + " SystemOld:[" + strconv.Itoa(len(s.SystemOld)) + " redacted]" +
-		" ClientRegistration:" + redactedIfSet(s.ClientRegistration) + "}"
+		" ClientRegistration:" + redactedIfSet(s.ClientRegistration) +
+		" Webhooks:[" + strconv.Itoa(len(s.Webhooks)) + " redacted]}"
 }
 
 // GoString redacts the secrets from %#v.
@@ -523,7 +544,12 @@ func (s Secrets) redacted() map[string]any {
 	for i := range old {
 		old[i] = redacted
 	}
-	return map[string]any{"system": redactedIfSet(s.System), "system_old": old, "client_registration": redactedIfSet(s.ClientRegistration)}
+	hooks := make([]string, len(s.Webhooks))
+	for i := range hooks {
+		hooks[i] = redacted
+	}
+	return map[string]any{"system": redactedIfSet(s.System), "system_old": old, "client_registration": redactedIfSet(s.ClientRegistration),
+		"webhooks": hooks}
 }
 
 func redactedIfSet(s string) string {

@@ -823,8 +823,8 @@ func TestFieldsDocumented(t *testing.T) {
 		}
 		return true
 	})
-	if structs != 17 {
-		t.Errorf("found %d structs in config.go, want 17", structs)
+	if structs != 18 {
+		t.Errorf("found %d structs in config.go, want 18", structs)
 	}
 }
 

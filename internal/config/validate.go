@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -174,6 +175,33 @@ func (c *Config) check(dev, final bool) []error {
 			v.errorf(l.path+".per", "must be positive")
 		case l.Requests > 0 && l.Burst < 1:
 			v.errorf(l.path+".burst", "must be at least 1")
+		}
+	}
+
+	// webhooks
+	if u := c.Webhooks.URL; u != "" {
+		parsed, err := url.Parse(u)
+		switch {
+		case err != nil || parsed.Host == "" || parsed.User != nil:
+			v.errorf("webhooks.url", "must be an https URL without credentials")
+		case parsed.Scheme == "http" && parsed.Hostname() != "127.0.0.1" && parsed.Hostname() != "::1" && parsed.Hostname() != "localhost":
+			v.errorf("webhooks.url", "must be https (the events carry personal data); http only on a loopback address")
+		case parsed.Scheme != "https" && parsed.Scheme != "http":
+			v.errorf("webhooks.url", "must be an https URL")
+		}
+		if len(c.Secrets.Webhooks) == 0 {
+			v.errorf("secrets.webhooks", "needs at least one secret when webhooks.url is set")
+		}
+	}
+	for i, s := range c.Secrets.Webhooks {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "whsec_"))
+		if err != nil || len(key) < 24 {
+			v.errorf(fmt.Sprintf("secrets.webhooks[%d]", i), "must be whsec_ followed by at least 24 random bytes in base64 (e.g. whsec_$(openssl rand -base64 32))")
+		}
+	}
+	for i, k := range c.Webhooks.Kinds {
+		if !slices.Contains([]string{"audit", "consent", "request", "admin"}, k) {
+			v.errorf(fmt.Sprintf("webhooks.kinds[%d]", i), "must be audit, consent, request or admin")
 		}
 	}
 

@@ -37,6 +37,7 @@ import (
 	"github.com/portero-id/portero/internal/store"
 	"github.com/portero-id/portero/internal/throttle"
 	"github.com/portero-id/portero/internal/web"
+	"github.com/portero-id/portero/internal/webhooks"
 	"github.com/portero-id/portero/oauth"
 	"github.com/portero-id/portero/static"
 	"github.com/portero-id/portero/templates"
@@ -71,6 +72,8 @@ type Server struct {
 	limits  *limits
 	// networks applies the network rules (deny, allow).
 	networks *networkScreen
+	// webhooks delivers the ledger to webhooks.url; nil when unset.
+	webhooks *webhooks.Dispatcher
 	site     *web.Site
 	// dataRequests serves consultas and reclamos (requests.go).
 	dataRequests *dataRequests
@@ -117,6 +120,9 @@ type options struct {
 	mailer mail.Sender
 	now    func() time.Time
 	tracer trace.TracerProvider
+	// webhookPoll and webhookBackoff replace the webhook dispatcher's
+	// timing (tests).
+	webhookPoll, webhookBackoff time.Duration
 }
 
 // Dev turns on development mode: without an SMTP relay, e-mails are logged
@@ -129,6 +135,12 @@ func WithMailer(m mail.Sender) Option { return func(o *options) { o.mailer = m }
 // WithTracerProvider makes spans for every request, statement and
 // outbound call with tp (internal/tracing); without it none are made.
 func WithTracerProvider(tp trace.TracerProvider) Option { return func(o *options) { o.tracer = tp } }
+
+// WithWebhookTiming makes webhook delivery poll every poll and back off
+// up to maxBackoff (tests of a receiver that is down).
+func WithWebhookTiming(poll, maxBackoff time.Duration) Option {
+	return func(o *options) { o.webhookPoll, o.webhookBackoff = poll, maxBackoff }
+}
 
 // WithClock replaces time.Now (tests of expiry and throttling).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -297,6 +309,13 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	if err := s.networks.load(ctx); err != nil {
 		s.closeRedis()
 		return nil, fmt.Errorf("network rules: %w", err)
+	}
+	if s.webhooks, err = newWebhooks(cfg, st, reg, log); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	if s.webhooks != nil && o.webhookPoll > 0 {
+		s.webhooks.Poll, s.webhooks.MaxBackoff = o.webhookPoll, o.webhookBackoff
 	}
 	s.metrics = newHTTPMetrics(reg)
 
@@ -544,6 +563,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	go s.Keys.Run(bg, config.KeyReloadInterval, func(err error) { s.log.Error("reload signing keys", "err", err) })
 	go s.FollowChanges(bg)
 	go s.networks.run(bg)
+	go s.DeliverWebhooks(bg)
 	go s.pruneLoop(bg)
 	go s.dataRequestsLoop(bg)
 
