@@ -276,6 +276,9 @@ const (
 	AuditSessionRevoked    = "session.revoked"
 	AuditSessionsRevoked   = "session.revoked_all"
 	AuditLogout            = "session.logout"
+	// AuditStuffingSuspected: a network spent its budget of failed
+	// sign-ins; its sign-in form asks for a proof of work for a while.
+	AuditStuffingSuspected = "login.stuffing_suspected"
 	// AuditNewDevice: a sign-in from a browser family and network the
 	// account had not signed in from before; the owner is told by e-mail.
 	AuditNewDevice = "login.new_device"

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,23 @@ type limits struct {
 	tokenClient, introspectionClient, adminPrincipal *ratelimit.Meter
 	oauthAddress, pagesAddress, registrationAddress  *ratelimit.Meter
 	adminAddress                                     *ratelimit.Meter
-	pages                                            *render.Renderer
+	// stuffingFailures is each network's budget of failed sign-ins
+	// (web.StuffingWatch).
+	stuffingFailures *ratelimit.Meter
+	pages            *render.Renderer
 }
+
+// Credential-stuffing detection: a network (IPv4 /24, IPv6 /48) with more
+// failed password sign-ins than this in the period (on every replica,
+// through Redis) must prove work at sign-in for stuffingSuspectFor.
+var stuffingBudget = config.RateLimit{Requests: 20, Per: 10 * time.Minute, Burst: 20}
+
+const (
+	stuffingSuspectFor = 15 * time.Minute
+	// stuffingWorkBits is the proof of work asked: 2^16 hashes, about a
+	// second in a browser.
+	stuffingWorkBits = 16
+)
 
 // newLimits builds the meters on one store: Redis with a memory fallback
 // when redis.url is set, memory otherwise. With rate_limits.enabled off
@@ -58,6 +74,7 @@ func newLimits(cfg *config.Config, client *redis.Client, reg prometheus.Register
 	l.pagesAddress = meter("pages-address", rl.PagesPerAddress)
 	l.registrationAddress = meter("registration-address", rl.RegistrationPerAddress)
 	l.adminAddress = meter("admin-address", rl.AdminPerPrincipal)
+	l.stuffingFailures = meter("stuffing-network", stuffingBudget)
 	return l
 }
 

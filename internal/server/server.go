@@ -31,6 +31,7 @@ import (
 	"github.com/portero-id/portero/internal/mail"
 	"github.com/portero-id/portero/internal/manage"
 	"github.com/portero-id/portero/internal/outbound"
+	"github.com/portero-id/portero/internal/pow"
 	"github.com/portero-id/portero/internal/render"
 	"github.com/portero-id/portero/internal/seal"
 	"github.com/portero-id/portero/internal/session"
@@ -391,6 +392,11 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 	}
 	guard := &throttle.Guard{Store: counters, Account: throttlePolicy(cfg.Throttle.Account), IP: throttlePolicy(cfg.Throttle.IP), Now: o.now}
 	s.guard = guard
+	var stuffing *web.StuffingWatch
+	if s.limits.stuffingFailures != nil {
+		stuffing = &web.StuffingWatch{Failures: s.limits.stuffingFailures, SuspectFor: stuffingSuspectFor, Now: o.now,
+			PoW: &pow.Issuer{Key: oauth.DeriveKey(secrets[0], "proof of work"), Bits: stuffingWorkBits, TTL: 5 * time.Minute, Now: o.now}}
+	}
 
 	mailer, devMail := o.mailer, (*mail.Dev)(nil)
 	switch {
@@ -448,6 +454,7 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 		Hasher:       PasswordHasher(cfg),
 		Policy:       identity.PasswordPolicy{MinLength: cfg.Accounts.PasswordMinLength},
 		TOTPSeal:     totpBox,
+		Stuffing:     stuffing,
 		RecoveryKeys: recoveryKeys,
 		WebAuthn:     wa,
 		Mail:         mailer,

@@ -24,6 +24,11 @@ type loginPage struct {
 	Reset         bool
 	Passkeys      bool
 	Notice        string
+	// Challenge is a proof-of-work challenge the form must solve (its
+	// network is under a credential-stuffing wave); "" when none.
+	Challenge string
+	// NeedWork: the last post came without a solved challenge.
+	NeedWork bool
 }
 
 func (s *Site) loginData(flow, username string) loginPage {
@@ -37,6 +42,7 @@ func (s *Site) showLogin(w http.ResponseWriter, r *http.Request) {
 		hint = ""
 	}
 	page := s.loginData(flowParam(r), hint)
+	page.Challenge = s.Stuffing.challenge(r)
 	switch q.Get("notice") {
 	case "verified", "reset", "loggedout", "reauth":
 		page.Notice = "notice." + q.Get("notice")
@@ -71,6 +77,13 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 	if username == "" || password == "" || len(username) > 256 || len(password) > 1024 {
 		page.Failed = true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
+		return
+	}
+	if !s.Stuffing.proved(r) {
+		// The network is under a stuffing wave: no guess is checked
+		// without the work.
+		page.NeedWork, page.Challenge = true, s.Stuffing.challenge(r)
+		s.Pages.Render(w, r, http.StatusTooManyRequests, "login", page)
 		return
 	}
 	// The user is looked up first so that the guesses are counted per
@@ -118,9 +131,13 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.audit(r, identity.AuditLoginFailure, userID, map[string]string{"method": "password"})
+		if s.Stuffing.failed(ctx, r) {
+			s.audit(r, identity.AuditStuffingSuspected, "", map[string]string{"network": network(r)})
+		}
 		if d.JustLocked {
 			s.audit(r, identity.AuditLockout, userID, map[string]string{"method": "password"})
 		}
+		page.Challenge = s.Stuffing.challenge(r) // for the next try
 		if d.Locked {
 			s.throttled(w, r, d, "login", func(m int) any { page.LockedMinutes = m; return page })
 			return

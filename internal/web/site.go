@@ -77,7 +77,10 @@ type Site struct {
 	Policy   identity.PasswordPolicy
 	// TOTPSeal encrypts TOTP secrets at rest; RecoveryKeys key recovery
 	// code digests (current first, then keys of rotated-out secrets).
-	TOTPSeal     *seal.Box
+	TOTPSeal *seal.Box
+	// Stuffing asks a network under a credential-stuffing wave for a
+	// proof of work at sign-in; nil never does.
+	Stuffing     *StuffingWatch
 	RecoveryKeys [][]byte
 	// WebAuthn is nil when passkeys are unavailable (an issuer whose host
 	// is an IP address: WebAuthn needs a domain).
