@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -248,4 +249,33 @@ func TestLanguageSwitcherKeepsTheFlow(t *testing.T) {
 	b.signIn("ines", testPassword)
 	b.wantApp()
 	e.redeem(a).wantACR(t, acrPassword)
+}
+
+// TestProofOfWorkUnderStuffing: once a stuffing wave has marked the
+// network, the sign-in form carries a challenge; the page's script solves
+// it within the strict CSP, and the person signs in as usual.
+func TestProofOfWorkUnderStuffing(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) {
+		c.RateLimits = config.Defaults().RateLimits
+		c.Throttle.IP.FreeAttempts = 1000 // this test's guesses all come from 127.0.0.1
+	})
+	e.createUser("erin", "erin@example.com", "customer")
+	for i := range 25 {
+		resp, err := http.PostForm(e.issuer+"/login", url.Values{"username": {fmt.Sprintf("victim%d", i)}, "password": {"Winter2026!"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	b := newBrowser(t, e, "en")
+	a := e.authorize(nil)
+	startAt(b, a)
+	if !evalJS[bool](b, `!!document.querySelector("#pow-challenge") && !!document.querySelector('script[src="/static/pow.js"]')`) {
+		b.fatalf("no proof-of-work challenge on the sign-in page of a marked network")
+	}
+	b.signIn("erin", testPassword)
+	b.wantApp()
+	if c := e.redeem(a); c.PreferredUsername != "erin" {
+		t.Fatalf("signed in as %q", c.PreferredUsername)
+	}
 }
