@@ -4,8 +4,10 @@
 # Builds bin/portero, creates a fresh PostgreSQL database (unless
 # PORTERO_DATABASE_URL is given), starts `portero serve --dev`, measures
 # start-up and idle RSS, creates two client_credentials clients with the CLI,
-# then runs wrk against the token and introspection endpoints and prints a
-# markdown table (req/s, p50/p99 latency, peak RSS, CPU per request).
+# then runs wrk against a bare net/http server answering the same form
+# (bench/bare: the same-run baseline) and against the token and
+# introspection endpoints, and prints a markdown table (req/s and its ratio
+# to the bare baseline, p50/p99 latency, peak RSS, CPU per request).
 # Optionally seeds BENCH_SEED_ROWS extra grant rows and runs every scenario
 # again, to show that token look-ups stay flat as the table grows.
 #
@@ -38,12 +40,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 BIN=$BENCH/.bin/portero
+BARE_BIN=$BENCH/.bin/bare
 
 DURATION=${BENCH_DURATION:-20s}
 WARMUP=${BENCH_WARMUP:-3s}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
 PORT=${BENCH_PORT:-18480}
+BARE_PORT=$((PORT + 1))
 LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 TOKEN_POOL=${BENCH_TOKEN_POOL:-200}
 SCENARIOS=${BENCH_SCENARIOS:-cc_jwt cc_opaque introspect_jwt introspect_opaque}
@@ -287,8 +291,29 @@ run_scenario() {
 
 # --- build and database ------------------------------------------------------
 
-log "building $BIN"
-(cd "$ROOT" && go build -o "$BIN" ./cmd/portero)
+log "building $BIN and the bare baseline"
+(cd "$ROOT" && go build -o "$BIN" ./cmd/portero && go build -o "$BARE_BIN" ./bench/bare)
+
+# run_bare ROUND: the same-run baseline, a bare net/http server answering
+# the token request's form (bench/bare); its req/s is BARE_RPS.
+run_bare() {
+	local pid url="http://127.0.0.1:$BARE_PORT"
+	"$BARE_BIN" -addr "127.0.0.1:$BARE_PORT" >"$OUT/bare.log" 2>&1 &
+	pid=$!
+	until curl -fs -o /dev/null --max-time 1 "$url/health"; do
+		kill -0 "$pid" 2>/dev/null || die "the bare server exited"
+		sleep 0.1
+	done
+	log "$1 bare net/http: wrk -t$THREADS -c$CONNS -d$DURATION"
+	if [[ $WARMUP != 0 ]]; then
+		BENCH_BASIC=x wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$BENCH/token.lua" "$url/oauth2/token" >/dev/null
+	fi
+	BENCH_BASIC=x wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$BENCH/token.lua" "$url/oauth2/token" >"$OUT/wrk-$1-bare.txt"
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	BARE_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$OUT/wrk-$1-bare.txt")
+	printf '%s\t%s\n' "$1" "$BARE_RPS" >>"$OUT/bare.tsv"
+}
 
 if ((OWN_DB)); then
 	log "creating database $BENCH_DB on $PGHOST:$PGPORT"
@@ -336,6 +361,8 @@ OPAQUE_BASIC=$(create_client bench-opaque --token-format opaque)
 # --- load ------------------------------------------------------------------------
 
 : >"$OUT/results.tsv"
+: >"$OUT/bare.tsv"
+run_bare base
 for s in $SCENARIOS; do run_scenario "$s" base; done
 
 # explain_lookup LABEL: the plan and buffers of the grant look-up behind
@@ -375,6 +402,7 @@ SQL
 	SEED_NOTE="grants after seeding: $ROWS rows ($SIZE); seeding took ${SEED_S}s"
 	log "$SEED_NOTE"
 	explain_lookup seeded
+	run_bare seeded
 	for s in $SCENARIOS; do run_scenario "$s" seeded; done
 fi
 
@@ -395,9 +423,12 @@ stop_server
 	echo "- RSS: idle $(mb "$IDLE_RSS") MB after start-up, peak (VmHWM) $(mb "$PEAK_HWM") MB, $(mb "$AFTER_RSS") MB idle after the load"
 	[[ -z $SEED_NOTE ]] || echo "- $SEED_NOTE"
 	echo
-	echo "| round | scenario | req/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | Portero CPU µs/req | CPU % Portero | CPU % PostgreSQL | CPU % wrk | CPU % other | CPU % machine |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	awk -F'\t' '{ printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' "$OUT/results.tsv"
+	echo "Bare net/http baseline (bench/bare, the same form, same wrk settings, same run): $(awk -F'\t' '{ printf "%s%s %.0f req/s", (NR > 1 ? ", " : ""), $1, $2 }' "$OUT/bare.tsv")."
+	echo
+	echo "| round | scenario | req/s | ratio to bare | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | Portero CPU µs/req | CPU % Portero | CPU % PostgreSQL | CPU % wrk | CPU % other | CPU % machine |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	awk -F'\t' 'NR == FNR { bare[$1] = $2; next }
+		{ printf "| %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, ($1 in bare && bare[$1] > 0 ? $3 / bare[$1] : 0), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' "$OUT/bare.tsv" "$OUT/results.tsv"
 	echo
 	echo "CPU % are of one core (200% = both cores busy on a 2-core machine). \"other\" is the rest of the machine's busy time: the kernel's loopback TCP work (softirq, charged to no process) and any other process; well above 10-15% means the run was disturbed."
 } | tee "$OUT/results.md"
