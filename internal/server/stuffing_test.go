@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/config"
@@ -88,5 +89,61 @@ func TestCredentialStuffingRaisesTheCost(t *testing.T) {
 	}
 	if status, _ := login("203.0.113.9", "alice", testPassword, nil); status != http.StatusSeeOther && status != http.StatusFound {
 		t.Fatalf("a user on another network: %d", status)
+	}
+}
+
+// TestStuffingSimulation is the simulation: 1,000 usernames × 3
+// passwords from one /24 (addresses rotating, so no address and no
+// account reaches its own throttle). The network is marked within its
+// first 21 failures, and from then on no guess is checked without a proof
+// of work; a user on another network signs in throughout.
+func TestStuffingSimulation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3,000 sign-in attempts")
+	}
+	e := newEnv(t, testdb.Backend{Name: "sqlite", Open: testdb.SQLite}, func(c *config.Config) {
+		c.RateLimits = config.Defaults().RateLimits
+		c.RateLimits.PagesPerAddress.Requests = 0 // measure the stuffing defence, not the page budget
+		c.HTTP.TrustedProxies = []string{"127.0.0.1/32"}
+	})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(from, username, password string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/login",
+			strings.NewReader(url.Values{"username": {username}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	start := time.Now()
+	checked, refused, detectedAt := 0, 0, 0
+	for i := range 3000 {
+		status := post(fmt.Sprintf("198.51.100.%d", 1+i%250), fmt.Sprintf("user%04d", i%1000), []string{"Winter2026!", "Password1!", "Colombia2026"}[i/1000])
+		switch status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			refused++
+			if detectedAt == 0 {
+				detectedAt = i + 1
+			}
+		default:
+			t.Fatalf("guess %d: %d", i, status)
+		}
+		if i%500 == 0 {
+			// A user on another network is unaffected throughout.
+			if s := post("203.0.113.9", "alice", testPassword); s != http.StatusSeeOther && s != http.StatusFound {
+				t.Fatalf("the other network's user at guess %d: %d", i, s)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	t.Logf("3,000 guesses in %s: %d checked before detection (at guess %d), %d refused without being checked", elapsed.Round(time.Millisecond), checked, detectedAt, refused)
+	if checked > 21 || detectedAt == 0 || detectedAt > 22 || elapsed > time.Minute {
+		t.Fatalf("checked %d guesses, detected at guess %d, in %s", checked, detectedAt, elapsed)
 	}
 }
