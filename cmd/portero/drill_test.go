@@ -243,3 +243,29 @@ func TestNetworksCommands(t *testing.T) {
 	wantRecorded(t, c.sqliteStore(), manage.EventNetworkRuleSet, 2)
 	wantRecorded(t, c.sqliteStore(), manage.EventNetworkRuleRemoved, 1)
 }
+
+// TestRolesMustExistAndRedefineKeepsWhatIsNotGiven: a role name that is
+// not in the catalog is refused (a grant to a user, a client's roles);
+// redefining a role changes only the flags given, so a built-in role keeps
+// its description.
+func TestRolesMustExistAndRedefineKeepsWhatIsNotGiven(t *testing.T) {
+	c := newCLI(t)
+	c.ok("", "users", "create", "--username", "bea", "--email", "bea@example.com")
+	if _, _, err := c.run("", "roles", "grant", "--user", "bea", "--role", "vendr"); err == nil || !strings.Contains(err.Error(), "not in the catalog") {
+		t.Fatalf("granting an unknown role: %v", err)
+	}
+	if _, _, err := c.run("", "clients", "create", "--id", "svc", "--grant-types", "client_credentials", "--scopes", "openid", "--roles", "vendr"); err == nil {
+		t.Fatal("a client was created with an unknown role")
+	}
+	var before []map[string]any
+	c.jsonOut(&before, "roles", "get", "vendor")
+	c.ok("", "roles", "define", "--name", "vendor", "--permissions", "orders:read,catalog:write")
+	var after []map[string]any
+	c.jsonOut(&after, "roles", "get", "vendor")
+	if len(before) != 1 || len(after) != 1 || after[0]["description"] != before[0]["description"] || before[0]["description"] == "" {
+		t.Fatalf("vendor before %v, after %v", before, after)
+	}
+	if perms, _ := after[0]["permissions"].([]any); len(perms) != 2 {
+		t.Fatalf("permissions after: %v", after[0]["permissions"])
+	}
+}

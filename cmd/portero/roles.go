@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -87,6 +88,11 @@ func (g *globals) roleCatalog(ctx context.Context, verb string, args []string) e
 	switch verb {
 	case "define":
 		r := &identity.Role{Name: *name, Description: *description, Includes: splitList(*includes), Permissions: splitList(*permissions)}
+		// Redefining a role changes only what the flags give: the rest
+		// (a built-in role's description above all) is kept.
+		if err := keepUnsetRoleFields(ctx, a, fs, r); err != nil {
+			return explain(cmd, err)
+		}
 		if err := a.svc.PutRole(ctx, a.actor, r); err != nil {
 			return explain(cmd, err)
 		}
@@ -171,4 +177,28 @@ func (g *globals) keys(ctx context.Context, args []string) error {
 		}
 		return w.Flush()
 	})
+}
+
+// keepUnsetRoleFields fills the fields of r whose flags were not given
+// from the role as defined now, if it exists.
+func keepUnsetRoleFields(ctx context.Context, a *adminSession, fs *flag.FlagSet, r *identity.Role) error {
+	roles, err := a.svc.Roles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, old := range roles {
+		if old.Name != r.Name {
+			continue
+		}
+		if !flagSet(fs, "description") {
+			r.Description = old.Description
+		}
+		if !flagSet(fs, "includes") {
+			r.Includes = old.Includes
+		}
+		if !flagSet(fs, "permissions") {
+			r.Permissions = old.Permissions
+		}
+	}
+	return nil
 }

@@ -187,6 +187,9 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	if err != nil {
 		return nil, "", err
 	}
+	if err := known(cat, c.Roles...); err != nil {
+		return nil, "", err
+	}
 	if err := s.mayChangeClients(ctx, cat, a, "client.create", c); err != nil {
 		return nil, "", err
 	}
@@ -266,6 +269,9 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp Clien
 	if err := s.validate(&next); err != nil {
 		return nil, err
 	}
+	if err := known(cat, next.Roles...); err != nil {
+		return nil, err
+	}
 	if err := s.mayChangeClients(ctx, cat, a, "client.update", &next); err != nil {
 		return nil, err
 	}
@@ -330,6 +336,18 @@ func (s *Service) DeleteClient(ctx context.Context, a Actor, id string, check fu
 		s.invalidate(id)
 	}
 	return err
+}
+
+// known refuses roles the catalog does not define: a typo granted would
+// give nothing now and, once a role of that name is defined, whatever it
+// holds then.
+func known(cat identity.RoleCatalog, roles ...string) error {
+	for _, r := range roles {
+		if _, ok := cat[r]; !ok {
+			return invalidf("role %q is not in the catalog (portero roles list)", r)
+		}
+	}
+	return nil
 }
 
 func invalidf(format string, args ...any) error {

@@ -219,6 +219,9 @@ func (s *Service) GrantRole(ctx context.Context, a Actor, id, role string) (*ide
 		return nil, err
 	}
 	err := s.onManagedUser(ctx, a, "user.grant_role", id, func(ctx context.Context, u *identity.User, cat identity.RoleCatalog) error {
+		if err := known(cat, role); err != nil {
+			return err
+		}
 		if no := above(cat, a, []string{role}); no != nil {
 			return no
 		}
