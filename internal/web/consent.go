@@ -181,63 +181,85 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r)
 		return
 	}
-	// Minors (Ley 1581 art. 7, Decreto 1377 art. 12): a minor does not
-	// authorize alone; the legal representative does, and is the actor
-	// recorded, or minors are refused by configuration.
-	actor, representative := "", ""
+	actor, representative, problem := "", "", ""
 	if decision == "accept" {
-		var birth time.Time
-		if v := r.PostForm.Get("birth_date"); v != "" {
-			if t, err := time.Parse(time.DateOnly, v); err == nil && t.Before(s.Now()) && t.Year() > 1900 {
-				birth = t
-			}
-		}
-		doc := r.PostForm.Get("document_type")
-		if !slices.Contains(documentTypes, doc) {
-			doc = ""
-		}
-		minor, known := identity.IsMinor(birth, doc, s.Now())
-		problem := ""
-		switch {
-		case !known:
-			problem = "consent.age_missing"
-		case minor && s.Legal.Minors == identity.MinorsRefuse:
-			problem = "consent.minor_refused"
-		case minor:
-			name := strings.TrimSpace(r.PostForm.Get("representative_name"))
-			doc := strings.TrimSpace(r.PostForm.Get("representative_document"))
-			relation := strings.TrimSpace(r.PostForm.Get("representative_relation"))
-			if name == "" || doc == "" || relation == "" || r.PostForm.Get("representative_confirm") != "on" ||
-				len(name) > 200 || len(doc) > 40 || len(relation) > 100 {
-				problem = "consent.representative_missing"
-			}
-			actor, representative = identity.ConsentActorRepresentative, name+" ("+relation+"), "+doc
-		}
-		if problem != "" {
-			page, err := s.consentData(r, flow, needs, st)
-			if err != nil {
-				s.serverError(w, r, "consent page", err)
-				return
-			}
-			page.Problem = problem
-			s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
-			return
-		}
-		for _, p := range needs.Purposes {
-			if p.Required && !slices.Contains(ticked, p.ID) {
-				// Silence is not consent: nothing is recorded, the page
-				// asks again, with nothing ticked (Ley 1581 art. 9).
-				page, err := s.consentData(r, flow, needs, st)
-				if err != nil {
-					s.serverError(w, r, "consent page", err)
-					return
-				}
-				page.Problem = "consent.required_missing"
-				s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
-				return
-			}
+		actor, representative, problem = s.whoAuthorizes(r)
+		if problem == "" && !requiredTicked(needs, ticked) {
+			// Silence is not consent: nothing is recorded, the page asks
+			// again, with nothing ticked (Ley 1581 art. 9).
+			problem = "consent.required_missing"
 		}
 	}
+	if problem != "" {
+		page, err := s.consentData(r, flow, needs, st)
+		if err != nil {
+			s.serverError(w, r, "consent page", err)
+			return
+		}
+		page.Problem = problem
+		s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
+		return
+	}
+	entry := s.consentEntry(r, u, flow, needs, decision, ticked, actor, representative)
+	// The user's decision must not be lost to a cancelled request.
+	if err := s.Store.AppendLedger(context.WithoutCancel(ctx), entry); err != nil {
+		s.serverError(w, r, "record consent", err)
+		return
+	}
+	// The dispatcher sees the decision in the ledger: an acceptance lets
+	// the flow go on, a denial ends it with access_denied.
+	localpath.Redirect(w, r, continueURL(flow))
+}
+
+// whoAuthorizes applies the rules on minors (Ley 1581 art. 7, Decreto
+// 1377 art. 12) to an acceptance: a minor does not authorize alone; the
+// legal representative does, and is the actor recorded, or minors are
+// refused by configuration. problem is the page's message when the form
+// does not allow recording.
+func (s *Site) whoAuthorizes(r *http.Request) (actor, representative, problem string) {
+	var birth time.Time
+	if v := r.PostForm.Get("birth_date"); v != "" {
+		if t, err := time.Parse(time.DateOnly, v); err == nil && t.Before(s.Now()) && t.Year() > 1900 {
+			birth = t
+		}
+	}
+	doc := r.PostForm.Get("document_type")
+	if !slices.Contains(documentTypes, doc) {
+		doc = ""
+	}
+	minor, known := identity.IsMinor(birth, doc, s.Now())
+	switch {
+	case !known:
+		return "", "", "consent.age_missing"
+	case minor && s.Legal.Minors == identity.MinorsRefuse:
+		return "", "", "consent.minor_refused"
+	case !minor:
+		return "", "", ""
+	}
+	name := strings.TrimSpace(r.PostForm.Get("representative_name"))
+	repDoc := strings.TrimSpace(r.PostForm.Get("representative_document"))
+	relation := strings.TrimSpace(r.PostForm.Get("representative_relation"))
+	if name == "" || repDoc == "" || relation == "" || r.PostForm.Get("representative_confirm") != "on" ||
+		len(name) > 200 || len(repDoc) > 40 || len(relation) > 100 {
+		problem = "consent.representative_missing"
+	}
+	return identity.ConsentActorRepresentative, name + " (" + relation + "), " + repDoc, problem
+}
+
+// requiredTicked reports whether every required purpose was ticked.
+func requiredTicked(needs identity.ConsentNeeds, ticked []string) bool {
+	for _, p := range needs.Purposes {
+		if p.Required && !slices.Contains(ticked, p.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// consentEntry is the ledger entry proving the decision: the texts shown
+// (version, language and digest), each purpose decided, and who decided.
+func (s *Site) consentEntry(r *http.Request, u *identity.User, flow string, needs identity.ConsentNeeds,
+	decision string, ticked []string, actor, representative string) *identity.LedgerEntry {
 	lang := s.legalLang(r)
 	rec := identity.ConsentRecord{
 		Responsable:    s.Legal.Responsable,
@@ -255,19 +277,11 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 	if decision == "deny" {
 		typ = identity.ConsentDenied
 	}
-	clientID, _ := s.clientOf(ctx, flow)
-	entry := &identity.LedgerEntry{
+	clientID, _ := s.clientOf(r.Context(), flow)
+	return &identity.LedgerEntry{
 		Kind: identity.LedgerConsent, Type: typ, Subject: u.ID, Actor: actor, ClientID: clientID,
 		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: lang, Payload: rec.Payload(),
 	}
-	// The user's decision must not be lost to a cancelled request.
-	if err := s.Store.AppendLedger(context.WithoutCancel(ctx), entry); err != nil {
-		s.serverError(w, r, "record consent", err)
-		return
-	}
-	// The dispatcher sees the decision in the ledger: an acceptance lets
-	// the flow go on, a denial ends it with access_denied.
-	localpath.Redirect(w, r, continueURL(flow))
 }
 
 // showLegal serves the policy or the notice: the version in force, or a
