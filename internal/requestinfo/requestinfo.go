@@ -34,7 +34,9 @@ func SetClient(ctx context.Context, id string) {
 	if i := From(ctx); i != nil {
 		i.clientID.Store(&id)
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attribute.String("oauth.client_id", id))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("oauth.client_id", id))
+	}
 }
 
 // From returns the Info of the request ctx belongs to, or nil.

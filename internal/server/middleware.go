@@ -156,9 +156,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				route = tpl
 			}
 		}
-		span := trace.SpanFromContext(r.Context())
-		span.SetName(r.Method + " " + route)
-		span.SetAttributes(attribute.String("http.route", route))
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
