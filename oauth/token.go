@@ -108,7 +108,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if !p.tokenLimit.AllowAt(ctx, w.Header(), ar.GetClient().GetID(), quota) {
 		// Counted once the client has authenticated, so that nobody can
 		// spend another client's budget by sending its id.
-		writeRateLimited(w)
+		WriteRateLimited(w)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("refresh_token") {
@@ -220,7 +220,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		requestinfo.SetClient(ctx, caller.GetID())
 		if !p.introspectionLimit.Allow(ctx, w.Header(), caller.GetID()) {
 			p.Metrics.Introspections.WithLabelValues("rate_limited").Inc()
-			writeRateLimited(w)
+			WriteRateLimited(w)
 			return
 		}
 	}
@@ -387,13 +387,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if id, _, ok := r.BasicAuth(); ok {
-		// fosite authenticated it; the form's client_id (public clients,
-		// client_secret_post) is the other way it could have.
-		requestinfo.SetClient(ctx, basicAuthID(id))
-	} else {
-		requestinfo.SetClient(ctx, r.PostForm.Get("client_id"))
-	}
+	requestinfo.SetClient(ctx, claimedClientID(r)) // fosite has authenticated it
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
@@ -409,10 +403,7 @@ func (p *Provider) recordRefreshReuse(r *http.Request, token string) {
 	if err != nil || g.RotatedAt == nil {
 		return
 	}
-	client := r.PostForm.Get("client_id")
-	if id, _, ok := r.BasicAuth(); ok {
-		client = basicAuthID(id)
-	}
+	client := claimedClientID(r)
 	if len(client) > 128 {
 		client = client[:128]
 	}
@@ -431,16 +422,23 @@ func (p *Provider) recordRefreshReuse(r *http.Request, token string) {
 	}
 }
 
-// writeRateLimited answers a request over its budget: 429 with an RFC
-// 6749-style body (the headers, Retry-After included, are already set).
-func writeRateLimited(w http.ResponseWriter) {
+// WriteRateLimited answers a request over its budget at an OAuth
+// endpoint: 429 with an RFC 6749-style body (the headers, Retry-After
+// included, are already set). The server's per-address limits answer the
+// same way.
+func WriteRateLimited(w http.ResponseWriter) {
 	writeJSONError(w, http.StatusTooManyRequests, "temporarily_unavailable",
 		"Too many requests: retry after the number of seconds in Retry-After.")
 }
 
-// basicAuthID undoes RFC 6749 §2.3.1's form-encoding of a client id in
-// HTTP Basic credentials.
-func basicAuthID(id string) string {
+// claimedClientID is the client the request names: its HTTP Basic user
+// (RFC 6749 §2.3.1 form-encodes it) or the form's client_id (public
+// clients, client_secret_post). Authenticated only if fosite said so.
+func claimedClientID(r *http.Request) string {
+	id, _, ok := r.BasicAuth()
+	if !ok {
+		return r.PostForm.Get("client_id")
+	}
 	if u, err := url.QueryUnescape(id); err == nil {
 		return u
 	}

@@ -205,7 +205,7 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			actor.ID = "user:" + p.UserID
 		}
 		if !a.Limit.Allow(r.Context(), w.Header(), actor.ID) {
-			a.problem(w, r, http.StatusTooManyRequests, "too-many-requests", "Too many requests.", "Retry after the number of seconds in Retry-After.")
+			WriteTooManyRequests(w, r)
 			return
 		}
 		// The route's template, not the path: a refusal's record has a
@@ -275,7 +275,19 @@ func (a *API) deny(w http.ResponseWriter, r *http.Request, actor manage.Actor, o
 }
 
 // problem writes an RFC 9457 problem. kind names the problem type.
+// WriteTooManyRequests is the admin API's answer over a budget (the
+// headers, Retry-After included, are already set), per administrator here
+// and per address in the server's limits.
+func WriteTooManyRequests(w http.ResponseWriter, r *http.Request) {
+	writeProblem(w, r, http.StatusTooManyRequests, "too-many-requests", "Too many requests.", "Retry after the number of seconds in Retry-After.")
+}
+
 func (a *API) problem(w http.ResponseWriter, r *http.Request, status int, kind, title, detail string) {
+	writeProblem(w, r, status, kind, title, detail)
+}
+
+// writeProblem writes an RFC 9457 problem.
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, kind, title, detail string) {
 	body := map[string]any{
 		"type":   "urn:portero:problem:" + kind,
 		"title":  title,

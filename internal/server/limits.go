@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,9 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/portero-id/portero/internal/adminapi"
 	"github.com/portero-id/portero/internal/config"
 	"github.com/portero-id/portero/internal/ratelimit"
 	"github.com/portero-id/portero/internal/render"
+	"github.com/portero-id/portero/oauth"
 )
 
 // limits holds the meters of rate_limits: per client (the OAuth
@@ -82,32 +83,23 @@ func newLimits(cfg *config.Config, client *redis.Client, reg prometheus.Register
 // endpoints it covers.
 type answer func(w http.ResponseWriter, r *http.Request)
 
-func (l *limits) oauthRefusal(w http.ResponseWriter, _ *http.Request) {
-	writeJSONStatus(w, http.StatusTooManyRequests,
-		`{"error":"temporarily_unavailable","error_description":"Too many requests: retry after the number of seconds in Retry-After."}`)
-}
+// Each class answers in its surface's format, written where that
+// surface's other answers are.
+func oauthRefusal(w http.ResponseWriter, _ *http.Request) { oauth.WriteRateLimited(w) }
 
 func (l *limits) pageRefusal(w http.ResponseWriter, r *http.Request) {
 	l.pages.Error(w, r, http.StatusTooManyRequests, "too_many_requests", "error.too_many_requests")
-}
-
-func (l *limits) problemRefusal(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "urn:portero:problem:too-many-requests",
-		"title": "Too many requests.", "status": http.StatusTooManyRequests, "instance": r.URL.Path})
 }
 
 // classOf picks the address class of a route template.
 func (l *limits) classOf(tpl string) (*ratelimit.Meter, answer) {
 	switch {
 	case tpl == "/oauth2/token" || tpl == "/oauth2/introspect" || tpl == "/oauth2/revoke" || tpl == "/userinfo":
-		return l.oauthAddress, l.oauthRefusal
+		return l.oauthAddress, oauthRefusal
 	case strings.HasPrefix(tpl, "/oauth2/register"):
-		return l.registrationAddress, l.oauthRefusal
+		return l.registrationAddress, oauthRefusal
 	case strings.HasPrefix(tpl, "/admin/v1"):
-		return l.adminAddress, l.problemRefusal
+		return l.adminAddress, adminapi.WriteTooManyRequests
 	case tpl == "/oauth2/auth" || tpl == "/oauth2/logout" || tpl == "/signup" || tpl == "/verify-email" ||
 		strings.HasPrefix(tpl, "/login") || strings.HasPrefix(tpl, "/webauthn/login") || strings.HasPrefix(tpl, "/password/"):
 		return l.pagesAddress, l.pageRefusal

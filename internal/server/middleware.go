@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portero-id/portero/internal/requestinfo"
+	"github.com/portero-id/portero/internal/session"
 	"github.com/portero-id/portero/oauth"
 )
 
@@ -179,7 +180,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
 			attrs := []slog.Attr{slog.String("method", r.Method), slog.String("route", route),
 				slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-				slog.String("client_ip", clientIP(r))}
+				slog.String("client_ip", session.ClientIP(r))}
 			if info := requestinfo.From(r.Context()); info != nil && info.ClientID() != "" {
 				attrs = append(attrs, slog.String("client_id", info.ClientID()))
 			}
@@ -187,14 +188,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
-}
-
-// clientIP is the client's address (after withClientAddr), without the port.
-func clientIP(r *http.Request) string {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	return r.RemoteAddr
 }
 
 // withClientAddr replaces the peer address with the client's when the

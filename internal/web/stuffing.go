@@ -44,7 +44,11 @@ func (w *StuffingWatch) suspect(r *http.Request) bool {
 // failed spends the network's budget with one failed sign-in; it reports
 // whether this failure made the network a suspect (it was not one).
 func (w *StuffingWatch) failed(ctx context.Context, r *http.Request) bool {
-	if w == nil || w.Failures.Allow(ctx, http.Header{}, network(r)) {
+	if w == nil {
+		return false
+	}
+	net := network(r)
+	if w.Failures.Allow(ctx, http.Header{}, net) {
 		return false
 	}
 	w.mu.Lock()
@@ -58,8 +62,8 @@ func (w *StuffingWatch) failed(ctx context.Context, r *http.Request) bool {
 			delete(w.suspects, n)
 		}
 	}
-	_, already := w.suspects[network(r)]
-	w.suspects[network(r)] = now.Add(w.SuspectFor)
+	_, already := w.suspects[net]
+	w.suspects[net] = now.Add(w.SuspectFor)
 	return !already
 }
 
