@@ -17,10 +17,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,6 +200,12 @@ func (d *Dispatcher) send(ctx context.Context, e *identity.LedgerEntry) error {
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, strings.Join(sigs, " "))
 	resp, err := d.Client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: its text carries the URL, whose query
+		// may hold the receiver's token, and this error is logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
 	defer resp.Body.Close()
