@@ -306,14 +306,14 @@ func TestUnlockThroughRedis(t *testing.T) {
 
 	policy := throttle.Policy{BaseDelay: time.Minute, LockoutAfter: 1, LockoutFor: time.Hour, Window: time.Hour}
 	guard := &throttle.Guard{Store: throttle.NewRedis(client, prefix+"throttle:"), Account: policy}
-	if _, err := guard.Fail(ctx, throttle.PasswordKey(alice.ID), ""); err != nil {
+	if _, err := guard.Fail(ctx, identity.PasswordGuardKey(alice.ID), ""); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := guard.Check(ctx, throttle.PasswordKey(alice.ID), ""); err != nil || d.Allowed {
+	if d, err := guard.Check(ctx, identity.PasswordGuardKey(alice.ID), ""); err != nil || d.Allowed {
 		t.Fatalf("before unlock: %+v, %v", d, err)
 	}
 	c.ok("", "users", "unlock", "alice")
-	if d, err := guard.Check(ctx, throttle.PasswordKey(alice.ID), ""); err != nil || !d.Allowed {
+	if d, err := guard.Check(ctx, identity.PasswordGuardKey(alice.ID), ""); err != nil || !d.Allowed {
 		t.Fatalf("after unlock: %+v, %v", d, err)
 	}
 	wantRecorded(t, st, manage.EventUserUnlocked, 1)

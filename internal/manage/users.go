@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/portero-id/portero/identity"
-	"github.com/portero-id/portero/internal/throttle"
 )
 
 // ResolveUser finds a user by username, e-mail address or id. A reference
@@ -164,7 +163,7 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 	if err != nil {
 		return err
 	}
-	keys := []string{throttle.MFAKey(u.ID), throttle.PasswordKey(u.ID)}
+	keys := []string{identity.MFAGuardKey(u.ID), identity.PasswordGuardKey(u.ID)}
 	if s.Lockouts == nil {
 		return ErrNoLockouts
 	}

@@ -433,25 +433,28 @@ func (s *Server) newSite(cfg *config.Config, issuer *url.URL, o options, session
 	} else {
 		s.log.Warn("passkeys are off: WebAuthn needs a domain name in the issuer, not an IP address", "issuer", cfg.Issuer)
 	}
+	hasher, mfa := PasswordHasher(cfg), identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles}
 	return &web.Site{
 		Opts: web.Options{
 			Issuer:              cfg.Issuer,
 			SignupEnabled:       cfg.Accounts.SignupEnabled,
 			MailEnabled:         mailer != nil,
 			DefaultRoles:        cfg.Accounts.DefaultRoles,
-			MFA:                 identity.MFAPolicy{Roles: cfg.Accounts.MFARequiredRoles},
+			MFA:                 mfa,
 			VerifyEmailLifespan: cfg.Accounts.VerifyEmailLifespan,
 			ResetLifespan:       cfg.Accounts.ResetPasswordLifespan,
 			RPName:              cfg.Accounts.WebAuthnRPName,
 			Dev:                 o.dev,
 		},
-		Store:        s.Store,
-		Sessions:     sessions,
-		Pages:        pages,
-		Log:          s.log,
-		CSRF:         http.NewCrossOriginProtection(),
-		Throttle:     guard,
-		Hasher:       PasswordHasher(cfg),
+		Store:    s.Store,
+		Sessions: sessions,
+		Pages:    pages,
+		Log:      s.log,
+		CSRF:     http.NewCrossOriginProtection(),
+		Throttle: guard,
+		SignIn: &identity.SignIn{Store: s.Store, Guard: guard, Hasher: hasher, MFA: mfa, TOTPSeal: totpBox,
+			RecoveryKeys: recoveryKeys, Passkeys: wa != nil, Log: s.log, Now: o.now},
+		Hasher:       hasher,
 		Policy:       identity.PasswordPolicy{MinLength: cfg.Accounts.PasswordMinLength},
 		TOTPSeal:     totpBox,
 		Stuffing:     stuffing,

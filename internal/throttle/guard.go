@@ -3,7 +3,6 @@ package throttle
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -69,20 +68,6 @@ func (g *Guard) Success(ctx context.Context, account, ip string) error {
 	}
 	return g.Store.Reset(ctx, accountKey(account))
 }
-
-// PasswordKey is the account counter of password guesses against an
-// account, whichever of its login names (username, e-mail) they were typed
-// with: one budget per account, not one per name.
-func PasswordKey(userID string) string { return "login:user:" + userID }
-
-// UnknownLoginKey is the counter of guesses at a login name that names no
-// account, so that unknown names are throttled like known ones.
-func UnknownLoginKey(login string) string {
-	return "login:name:" + strings.ToLower(strings.TrimSpace(login))
-}
-
-// MFAKey is the account counter of a user's second-factor attempts.
-func MFAKey(userID string) string { return "mfa:" + userID }
 
 // Unlock forgets the failures of the given accounts (an administrator
 // lifting a lockout). The IP counters stay, as with Success.

@@ -35,6 +35,8 @@ import (
 	"context"
 	"math"
 	"time"
+
+	"github.com/portero-id/portero/identity"
 )
 
 // Policy is one counter's rules.
@@ -73,14 +75,9 @@ func (p Policy) Delay(failures int) time.Duration {
 
 func (p Policy) lockoutEnabled() bool { return p.LockoutAfter > 0 && p.LockoutFor > 0 }
 
-// Decision is the outcome of Check or Fail.
-type Decision struct {
-	Allowed    bool          // the attempt may proceed now
-	RetryAfter time.Duration // when !Allowed (or after a Fail): how long until the next attempt is allowed
-	Locked     bool          // the key is locked out (not merely backing off)
-	JustLocked bool          // set by Fail only: this very failure triggered the lockout (caller writes one audit event)
-	Failures   int           // current failure count of the key that decided
-}
+// Decision is the outcome of Check or Fail: the sign-in's own type, so a
+// Guard is the identity.Guard a sign-in is metered by.
+type Decision = identity.GuardDecision
 
 // Store keeps counters for keys.
 //

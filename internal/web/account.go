@@ -12,7 +12,6 @@ import (
 	"github.com/portero-id/portero/identity/calendar"
 	"github.com/portero-id/portero/internal/i18n"
 	"github.com/portero-id/portero/internal/localpath"
-	"github.com/portero-id/portero/internal/throttle"
 )
 
 type accountSession struct {
@@ -56,7 +55,7 @@ type accountPage struct {
 
 func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.User) (*accountPage, error) {
 	ctx := r.Context()
-	f, err := s.factorsOf(ctx, u.ID)
+	f, err := s.SignIn.Factors(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -176,21 +175,17 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-	acct, ip := throttle.MFAKey(u.ID), throttleIP(r)
-	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
-		s.serverError(w, r, "throttle check", err)
+	c, err := s.SignIn.Reconfirm(ctx, u, current, throttleIP(r))
+	switch {
+	case err != nil:
+		s.serverError(w, r, "password check", err)
 		return
-	} else if !d.Allowed {
-		w.Header().Set("Retry-After", strconv.Itoa(int((max(d.RetryAfter, time.Second)+time.Second-1)/time.Second)))
+	case c.Refused:
+		w.Header().Set("Retry-After", strconv.Itoa(int((max(c.Wait, time.Second)+time.Second-1)/time.Second)))
 		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
 		return
-	}
-	if _, err := s.Hasher.Verify(u.PasswordHash, current); err != nil || u.PasswordHash == "" {
-		if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
-			s.serverError(w, r, "throttle", err)
-			return
-		}
-		s.audit(r, identity.AuditLoginFailure, u.ID, map[string]string{"method": "password", "context": "change_password"})
+	case !c.Passed:
+		s.auditFailure(r, c, "password", map[string]string{"context": "change_password"})
 		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
 		return
 	}
@@ -203,7 +198,6 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "change password", err)
 		return
 	}
-	_ = s.Throttle.Success(ctx, acct, ip)
 	s.audit(r, identity.AuditPasswordChanged, u.ID, nil)
 	http.Redirect(w, r, "/account?notice=password_changed", http.StatusSeeOther)
 }

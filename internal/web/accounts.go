@@ -14,7 +14,6 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/localpath"
 	mailer "github.com/portero-id/portero/internal/mail"
-	"github.com/portero-id/portero/internal/throttle"
 )
 
 // Sign-up, e-mail verification and password reset. None of them tells
@@ -111,7 +110,7 @@ func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "throttle check", err)
 		return
 	} else if !d.Allowed {
-		s.throttled(w, r, d, "signup", func(int) any { page.Problem = "signup.slow_down"; return page })
+		s.throttled(w, r, d.RetryAfter, "signup", func(int) any { page.Problem = "signup.slow_down"; return page })
 		return
 	}
 	// Each sign-up counts against the IP like a failure, so one address
@@ -390,7 +389,7 @@ func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "reset password", err)
 		return
 	}
-	_ = s.Throttle.Success(ctx, throttle.PasswordKey(u.ID), throttleIP(r))
+	_ = s.Throttle.Success(ctx, identity.PasswordGuardKey(u.ID), throttleIP(r))
 	s.audit(r, identity.AuditPasswordReset, u.ID, nil)
 	http.Redirect(w, r, "/login?notice=reset", http.StatusSeeOther)
 }

@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,7 +13,6 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/localpath"
 	"github.com/portero-id/portero/internal/session"
-	"github.com/portero-id/portero/internal/throttle"
 )
 
 type loginPage struct {
@@ -58,14 +59,13 @@ func minutes(d time.Duration) int {
 
 // throttled writes the "too many attempts" answer: 429 with Retry-After
 // and the page the user was on.
-func (s *Site) throttled(w http.ResponseWriter, r *http.Request, d throttle.Decision, page string, data func(int) any) {
-	wait := max(d.RetryAfter, time.Second)
+func (s *Site) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration, page string, data func(int) any) {
+	wait = max(wait, time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	s.Pages.Render(w, r, http.StatusTooManyRequests, page, data(minutes(wait)))
 }
 
 func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
@@ -86,95 +86,65 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 		s.Pages.Render(w, r, http.StatusTooManyRequests, "login", page)
 		return
 	}
-	// The user is looked up first so that the guesses are counted per
-	// account, whichever login name (username or e-mail) they use.
-	user, err := s.Store.UserByLogin(ctx, username)
-	if err != nil && !errors.Is(err, identity.ErrNotFound) {
-		s.serverError(w, r, "login lookup", err)
-		return
-	}
-	acct, ip := throttle.UnknownLoginKey(username), throttleIP(r)
-	if user != nil {
-		acct = throttle.PasswordKey(user.ID)
-	}
-	d, err := s.Throttle.Check(ctx, acct, ip)
+	c, err := s.SignIn.Password(r.Context(), username, password, throttleIP(r))
 	if err != nil {
 		// Fail closed: without the counters a guess would go unmetered.
-		s.serverError(w, r, "throttle check", err)
+		s.serverError(w, r, "password check", err)
 		return
 	}
-	if !d.Allowed {
-		s.throttled(w, r, d, "login", func(m int) any { page.LockedMinutes = m; return page })
-		return
-	}
-
-	ok, rehash := false, false
-	if user == nil || user.PasswordHash == "" {
-		// Same work as a real check, so timing does not reveal accounts.
-		s.Hasher.VerifyDummy(password)
-	} else {
-		var verr error
-		rehash, verr = s.Hasher.Verify(user.PasswordHash, password)
-		if verr != nil && !errors.Is(verr, identity.ErrPasswordMismatch) {
-			s.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", user.ID, "err", verr)
-		}
-		ok = verr == nil && !user.Disabled
-	}
-	if !ok {
-		userID := ""
-		if user != nil {
-			userID = user.ID
-		}
-		d, err := s.Throttle.Fail(ctx, acct, ip)
-		if err != nil {
-			s.serverError(w, r, "throttle fail", err)
-			return
-		}
-		s.audit(r, identity.AuditLoginFailure, userID, map[string]string{"method": "password"})
-		if s.Stuffing.failed(ctx, r) {
-			s.audit(r, identity.AuditStuffingSuspected, "", map[string]string{"network": network(r)})
-		}
-		if d.JustLocked {
-			s.audit(r, identity.AuditLockout, userID, map[string]string{"method": "password"})
-		}
-		page.Challenge = s.Stuffing.challenge(r) // for the next try
-		if d.Locked {
-			s.throttled(w, r, d, "login", func(m int) any { page.LockedMinutes = m; return page })
-			return
-		}
-		page.Failed = true
-		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
-		return
-	}
-	if err := s.Throttle.Success(ctx, acct, ip); err != nil {
-		s.Log.WarnContext(ctx, "throttle reset", "err", err)
-	}
-	if rehash {
-		// The cost parameters changed since this hash was made: upgrade it
-		// now, while the password is at hand.
-		if h, err := s.Hasher.Hash(password); err == nil {
-			if err := s.Store.UpdatePasswordHash(ctx, user.ID, h); err != nil {
-				s.Log.WarnContext(ctx, "password rehash", "user_id", user.ID, "err", err)
+	if !c.Passed {
+		if !c.Refused {
+			s.auditFailure(r, c, "password", nil)
+			if s.Stuffing.failed(r.Context(), r) {
+				s.audit(r, identity.AuditStuffingSuspected, "", map[string]string{"network": network(r)})
 			}
+			page.Challenge = s.Stuffing.challenge(r) // for the next try
 		}
+		s.refused(w, r, c, "login", func(m int) any { page.LockedMinutes = m; return page }, func() any { page.Failed = true; return page })
+		return
 	}
-	s.afterFirstFactor(w, r, user, []string{identity.AMRPassword}, flow)
+	s.afterFirstFactor(w, r, c.User, []string{identity.AMRPassword}, flow)
+}
+
+// auditFailure records a failed credential check, and the lockout it
+// caused.
+func (s *Site) auditFailure(r *http.Request, c identity.Check, method string, details map[string]string) {
+	userID := ""
+	if c.User != nil {
+		userID = c.User.ID
+	}
+	d := map[string]string{"method": method}
+	maps.Copy(d, details)
+	s.audit(r, identity.AuditLoginFailure, userID, d)
+	if c.JustLocked {
+		s.audit(r, identity.AuditLockout, userID, map[string]string{"method": method})
+	}
+}
+
+// refused answers a check that did not pass on page: 429 with the wait
+// while the guard refuses, else 401 with the page failed() makes.
+func (s *Site) refused(w http.ResponseWriter, r *http.Request, c identity.Check, page string, locked func(int) any, failed func() any) {
+	if c.Refused || c.Locked {
+		s.throttled(w, r, c.Wait, page, locked)
+		return
+	}
+	s.Pages.Render(w, r, http.StatusUnauthorized, page, failed())
 }
 
 // afterFirstFactor sends the user to the second factor they have, to the
 // enrolment the policy requires, or signs them in.
 func (s *Site) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string, flow string) {
-	f, err := s.factorsOf(r.Context(), user.ID)
+	f, err := s.SignIn.Factors(r.Context(), user.ID)
 	if err != nil {
 		s.serverError(w, r, "load factors", err)
 		return
 	}
 	p := session.Pending{UserID: user.ID, AMR: amr, Flow: flow, AuthTime: s.Now().Unix()}
-	switch {
-	case f.any():
-		s.toPending(w, r, p, string(stepSecondFactor))
-	case s.Opts.MFA.Requires(user):
-		s.toPending(w, r, p, string(stepEnroll))
+	switch s.SignIn.AfterFirstFactor(user, f) {
+	case identity.SignInSecondFactor:
+		s.toPending(w, r, p, pathSecondFactor)
+	case identity.SignInEnroll:
+		s.toPending(w, r, p, pathEnroll)
 	default:
 		s.completeSignIn(w, r, user, amr, flow)
 	}
@@ -188,63 +158,42 @@ func (s *Site) toPending(w http.ResponseWriter, r *http.Request, p session.Pendi
 	localpath.Redirect(w, r, path+flowQuery(p.Flow))
 }
 
-// signInStep is the page a half-done sign-in is at.
-type signInStep string
-
+// The pages of a half-done sign-in's steps.
 const (
-	// stepSecondFactor: the account has a second factor; prove it.
-	stepSecondFactor signInStep = "/login/mfa"
-	// stepEnroll: the account has no second factor and one is due.
-	stepEnroll signInStep = "/login/enroll"
-	// stepReauth: a factor is to be enrolled, but the first factor is
-	// older than the freshness window: sign in again first.
-	stepReauth signInStep = "/login"
+	pathSecondFactor = "/login/mfa"
+	pathEnroll       = "/login/enroll"
 )
-
-// stepOf decides which step a half-done sign-in is at from what is true
-// now, not from what a cookie or the page posted says: an account with a
-// second factor must prove it (a password alone never enrols a factor on
-// an account that has one), and an account without one may enrol one only
-// while its first factor is fresh, the rule the account page keeps too.
-func (s *Site) stepOf(p *session.Pending, f factors) signInStep {
-	switch {
-	case f.any():
-		return stepSecondFactor
-	case s.fresh(time.Unix(p.AuthTime, 0)):
-		return stepEnroll
-	default:
-		return stepReauth
-	}
-}
 
 // atStep opens every step of the sign-in state machine, GET and POST
 // alike: it loads the half-done sign-in, its user and their factors once,
 // and when the flow is at another step than want it sends the browser
 // there (303, so a POST is not replayed) and the handler stops.
-func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want signInStep) (*session.Pending, *identity.User, factors, bool) {
+func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want identity.SignInStep) (*session.Pending, *identity.User, identity.Factors, bool) {
 	p, u, ok := s.pending(w, r)
 	if !ok {
-		return nil, nil, factors{}, false
+		return nil, nil, identity.Factors{}, false
 	}
-	f, err := s.factorsOf(r.Context(), u.ID)
+	f, err := s.SignIn.Factors(r.Context(), u.ID)
 	if err != nil {
 		s.serverError(w, r, "load factors", err)
-		return nil, nil, factors{}, false
+		return nil, nil, identity.Factors{}, false
 	}
-	switch at := s.stepOf(p, f); {
-	case at == want:
+	switch at := s.SignIn.StepOf(time.Unix(p.AuthTime, 0), f); at {
+	case want:
 		return p, u, f, true
-	case at == stepReauth:
+	case identity.SignInReauth:
 		s.Sessions.ClearPending(w)
 		target := reauthURL(u)
 		if p.Flow != "" {
 			target += "&flow=" + url.QueryEscape(p.Flow)
 		}
 		localpath.Redirect(w, r, target)
+	case identity.SignInEnroll:
+		localpath.Redirect(w, r, pathEnroll+flowQuery(p.Flow))
 	default:
-		localpath.Redirect(w, r, string(at)+flowQuery(p.Flow))
+		localpath.Redirect(w, r, pathSecondFactor+flowQuery(p.Flow))
 	}
-	return nil, nil, factors{}, false
+	return nil, nil, identity.Factors{}, false
 }
 
 // pending returns the half-done sign-in: the pending cookie, or, for a
@@ -296,44 +245,31 @@ type mfaPage struct {
 	LockedMinutes int
 }
 
+func mfaData(flow string, f identity.Factors) mfaPage {
+	return mfaPage{Flow: flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
+}
+
 func (s *Site) showMFA(w http.ResponseWriter, r *http.Request) {
-	p, _, f, ok := s.atStep(w, r, stepSecondFactor)
+	p, _, f, ok := s.atStep(w, r, identity.SignInSecondFactor)
 	if !ok {
 		return
 	}
-	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0})
+	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaData(p.Flow, f))
 }
 
 func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
 	}
-	p, u, f, ok := s.atStep(w, r, stepSecondFactor)
+	p, u, f, ok := s.atStep(w, r, identity.SignInSecondFactor)
 	if !ok {
 		return
 	}
-	page := mfaPage{Flow: p.Flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
-	acct, ip := throttle.MFAKey(u.ID), throttleIP(r)
-	d, err := s.Throttle.Check(ctx, acct, ip)
-	if err != nil {
-		s.serverError(w, r, "throttle check", err)
-		return
-	}
-	if !d.Allowed {
-		s.throttled(w, r, d, "mfa", func(m int) any { page.LockedMinutes = m; return page })
-		return
-	}
-	code := r.PostForm.Get("code")
+	page := mfaData(p.Flow, f)
 	method := r.PostForm.Get("method")
-	var passed bool
-	switch method {
-	case "totp":
-		passed, err = s.checkTOTP(r, u.ID, code)
-	case "recovery":
-		passed, err = s.useRecoveryCode(r, u.ID, code)
-	default:
+	c, err := s.SignIn.SecondFactor(r.Context(), u, method, r.PostForm.Get("code"), throttleIP(r))
+	if identity.ErrorKind(err) == identity.KindInvalid {
 		s.badRequest(w, r)
 		return
 	}
@@ -341,39 +277,24 @@ func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "check second factor", err)
 		return
 	}
-	if !passed {
-		d, err := s.Throttle.Fail(ctx, acct, ip)
-		if err != nil {
-			s.serverError(w, r, "throttle fail", err)
-			return
+	if !c.Passed {
+		if !c.Refused {
+			s.audit(r, identity.AuditMFAFailure, u.ID, map[string]string{"method": method})
+			if c.JustLocked {
+				s.audit(r, identity.AuditLockout, u.ID, map[string]string{"method": method})
+			}
 		}
-		s.audit(r, identity.AuditMFAFailure, u.ID, map[string]string{"method": method})
-		if d.JustLocked {
-			s.audit(r, identity.AuditLockout, u.ID, map[string]string{"method": method})
-		}
-		if d.Locked {
-			s.throttled(w, r, d, "mfa", func(m int) any { page.LockedMinutes = m; return page })
-			return
-		}
-		page.Failed = true
-		s.Pages.Render(w, r, http.StatusUnauthorized, "mfa", page)
+		s.refused(w, r, c, "mfa", func(m int) any { page.LockedMinutes = m; return page }, func() any { page.Failed = true; return page })
 		return
 	}
-	if err := s.Throttle.Success(ctx, acct, ip); err != nil {
-		s.Log.WarnContext(ctx, "throttle reset", "err", err)
-	}
-	amr := append(append([]string{}, p.AMR...), identity.AMROTP)
-	if method != "recovery" {
+	amr := append(slices.Clone(p.AMR), identity.AMROTP)
+	if method != identity.MethodRecovery {
 		s.completeSignIn(w, r, u, amr, p.Flow)
 		return
 	}
 	// A recovery code was spent: sign in, then say so and how many are
 	// left, instead of redirecting straight on.
-	left, err := s.Store.UnusedRecoveryCodes(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "count recovery codes", err)
-		return
-	}
+	s.audit(r, identity.AuditRecoveryCodeUsed, u.ID, map[string]string{"remaining": strconv.Itoa(c.RecoveryLeft)})
 	if err := s.startSession(w, r, u, amr, nil); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
@@ -381,7 +302,7 @@ func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "recoveryused", struct {
 		Left     int
 		Continue string
-	}{left, continueURL(p.Flow)})
+	}{c.RecoveryLeft, continueURL(p.Flow)})
 }
 
 func continueURL(flow string) string {
@@ -389,51 +310,4 @@ func continueURL(flow string) string {
 		return "/account"
 	}
 	return "/oauth2/auth?flow=" + url.QueryEscape(flow)
-}
-
-// checkTOTP verifies a code of the user's confirmed authenticator and
-// spends its time step.
-func (s *Site) checkTOTP(r *http.Request, userID, code string) (bool, error) {
-	cred, err := s.Store.TOTPByUser(r.Context(), userID)
-	if errors.Is(err, identity.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil || cred.ConfirmedAt == nil {
-		return false, err
-	}
-	secret, err := s.TOTPSeal.Open(cred.EncryptedSecret, []byte(userID))
-	if err != nil {
-		return false, err
-	}
-	step, ok := identity.TOTPStep(string(secret), code, s.Now())
-	if !ok {
-		return false, nil
-	}
-	// The store accepts a step only once: a code seen by a shoulder-surfer
-	// or a phishing proxy is dead after its first use.
-	return s.Store.UseTOTPStep(r.Context(), userID, step)
-}
-
-func (s *Site) useRecoveryCode(r *http.Request, userID, code string) (bool, error) {
-	n, err := identity.NormalizeRecoveryCode(code)
-	if err != nil {
-		return false, nil
-	}
-	// Codes made before a system-secret rotation carry the old key's
-	// digest: try the current key first, then the previous ones.
-	used := false
-	for _, key := range s.RecoveryKeys {
-		if used, err = s.Store.UseRecoveryCode(r.Context(), userID, identity.HashRecoveryCode(key, n), s.Now()); err != nil || used {
-			break
-		}
-	}
-	if err != nil || !used {
-		return false, err
-	}
-	left, err := s.Store.UnusedRecoveryCodes(r.Context(), userID)
-	if err != nil {
-		return true, err
-	}
-	s.audit(r, identity.AuditRecoveryCodeUsed, userID, map[string]string{"remaining": strconv.Itoa(left)})
-	return true, nil
 }

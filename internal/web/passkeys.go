@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -284,62 +285,16 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	flow := flowParam(r)
-	var (
-		user    *identity.User
-		cred    *webauthn.Credential
-		baseAMR []string
-	)
+	a, ok := passkeyAssertion{flow: flowParam(r)}, false
 	if t.UserID != "" {
-		// Second factor: the pending sign-in must be this user's.
-		p, err := s.Sessions.Pending(r)
-		if err != nil || p.UserID != t.UserID {
-			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
-			return
-		}
-		if user, err = s.Store.UserByID(ctx, p.UserID); err != nil {
-			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
-			return
-		}
-		wu, _, err := s.webauthnUser(r, user)
-		if err != nil {
-			s.jsonServerError(w, r, "load passkeys", err)
-			return
-		}
-		if cred, err = s.WebAuthn.FinishLogin(wu, *sd, r); err != nil {
-			s.passkeyRefused(w, r, user.ID, err)
-			return
-		}
-		baseAMR, flow = p.AMR, p.Flow
+		ok = s.assertSecondFactor(w, r, t.UserID, sd, &a)
 	} else {
-		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-			c, err := s.Store.WebAuthnCredentialByID(ctx, credentialID(rawID))
-			if err != nil {
-				return nil, err
-			}
-			if c.UserID != string(userHandle) {
-				return nil, errors.New("user handle does not match the credential")
-			}
-			u, err := s.Store.UserByID(ctx, c.UserID)
-			if err != nil {
-				return nil, err
-			}
-			wu, _, err := s.webauthnUser(r, u)
-			if err != nil {
-				return nil, err
-			}
-			user = u
-			return wu, nil
-		}
-		if _, cred, err = s.WebAuthn.FinishPasskeyLogin(handler, *sd, r); err != nil {
-			userID := ""
-			if user != nil {
-				userID = user.ID
-			}
-			s.passkeyRefused(w, r, userID, err)
-			return
-		}
+		ok = s.assertPasswordless(w, r, sd, &a)
 	}
+	if !ok {
+		return
+	}
+	user, cred, baseAMR, flow := a.user, a.cred, a.baseAMR, a.flow
 	if user.Disabled {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
 		return
@@ -360,20 +315,81 @@ func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		s.jsonServerError(w, r, "update passkey", err)
 		return
 	}
-	amr := append([]string{}, baseAMR...)
-	if cred.Flags.BackupEligible {
-		amr = append(amr, identity.AMRSoftware) // synced passkey
-	} else {
-		amr = append(amr, identity.AMRHardware) // device-bound key
-	}
-	if cred.Flags.UserVerified {
-		amr = append(amr, identity.AMRUser)
-	}
+	amr := append(slices.Clone(baseAMR), identity.PasskeyAMR(cred.Flags.BackupEligible, cred.Flags.UserVerified)...)
 	if err := s.startSession(w, r, user, amr, map[string]string{"credential": credentialID(cred.ID)}); err != nil {
 		s.jsonServerError(w, r, "start session", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": continueURL(flow)})
+}
+
+// passkeyAssertion is who a passkey sign-in proved to be, with what, and
+// where it goes on to.
+type passkeyAssertion struct {
+	user    *identity.User
+	cred    *webauthn.Credential
+	baseAMR []string // the methods the pending sign-in already proved
+	flow    string
+}
+
+// assertSecondFactor checks a passkey as the second factor of the pending
+// sign-in, which must be the ceremony's user's.
+func (s *Site) assertSecondFactor(w http.ResponseWriter, r *http.Request, userID string, sd *webauthn.SessionData, a *passkeyAssertion) bool {
+	p, err := s.Sessions.Pending(r)
+	if err != nil || p.UserID != userID {
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
+		return false
+	}
+	if a.user, err = s.Store.UserByID(r.Context(), p.UserID); err != nil {
+		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
+		return false
+	}
+	wu, _, err := s.webauthnUser(r, a.user)
+	if err != nil {
+		s.jsonServerError(w, r, "load passkeys", err)
+		return false
+	}
+	if a.cred, err = s.WebAuthn.FinishLogin(wu, *sd, r); err != nil {
+		s.passkeyRefused(w, r, a.user.ID, err)
+		return false
+	}
+	a.baseAMR, a.flow = p.AMR, p.Flow
+	return true
+}
+
+// assertPasswordless checks a discoverable passkey on its own: the
+// credential names its user, whose handle must match.
+func (s *Site) assertPasswordless(w http.ResponseWriter, r *http.Request, sd *webauthn.SessionData, a *passkeyAssertion) bool {
+	ctx := r.Context()
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		c, err := s.Store.WebAuthnCredentialByID(ctx, credentialID(rawID))
+		if err != nil {
+			return nil, err
+		}
+		if c.UserID != string(userHandle) {
+			return nil, errors.New("user handle does not match the credential")
+		}
+		u, err := s.Store.UserByID(ctx, c.UserID)
+		if err != nil {
+			return nil, err
+		}
+		wu, _, err := s.webauthnUser(r, u)
+		if err != nil {
+			return nil, err
+		}
+		a.user = u
+		return wu, nil
+	}
+	var err error
+	if _, a.cred, err = s.WebAuthn.FinishPasskeyLogin(handler, *sd, r); err != nil {
+		userID := ""
+		if a.user != nil {
+			userID = a.user.ID
+		}
+		s.passkeyRefused(w, r, userID, err)
+		return false
+	}
+	return true
 }
 
 func (s *Site) passkeyRefused(w http.ResponseWriter, r *http.Request, userID string, err error) {

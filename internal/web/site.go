@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +70,11 @@ type Site struct {
 	Log      *slog.Logger
 	// CSRF rejects cross-origin form posts (Go's CrossOriginProtection,
 	// which reads Sec-Fetch-Site/Origin: no token to leak or forget).
-	CSRF     *http.CrossOriginProtection
+	CSRF *http.CrossOriginProtection
+	// Throttle meters what is not a credential check (sign-up, resent
+	// links); SignIn owns every credential check.
 	Throttle Throttle
+	SignIn   *identity.SignIn
 	Hasher   *identity.PasswordHasher
 	Policy   identity.PasswordPolicy
 	// TOTPSeal encrypts TOTP secrets at rest; RecoveryKeys key recovery
@@ -265,37 +267,12 @@ func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*identity.Se
 	return sess, u, true
 }
 
-// hasSecondFactor reports which factors the user has enrolled.
-type factors struct {
-	TOTP     bool
-	Passkeys []identity.WebAuthnCredential
-	Recovery int
-}
-
-func (f factors) any() bool { return f.TOTP || len(f.Passkeys) > 0 }
-
-func (s *Site) factorsOf(ctx context.Context, userID string) (factors, error) {
-	sum, err := s.Store.SecondFactors(ctx, userID)
-	if err != nil {
-		return factors{}, err
-	}
-	f := factors{TOTP: sum.TOTP, Recovery: sum.RecoveryCodes}
-	// Without a relying party (an issuer on an IP address) passkeys
-	// cannot be used, so they do not count as factors.
-	if s.WebAuthn != nil && sum.Passkeys > 0 {
-		if f.Passkeys, err = s.Store.WebAuthnCredentialsByUser(ctx, userID); err != nil {
-			return f, err
-		}
-	}
-	return f, nil
-}
-
 // startSession ends a sign-in whose every required step is done: a new
 // session (new id: no fixation), the pending cookie cleared, the success
 // audited with details added to the methods used.
 func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, details map[string]string) error {
-	amr = normalizeAMR(amr)
-	if _, err := s.Sessions.Start(w, r, u.ID, amr, acrFor(amr)); err != nil {
+	amr = identity.SessionAMR(amr)
+	if _, err := s.Sessions.Start(w, r, u.ID, amr, identity.ACRFor(amr)); err != nil {
 		return err
 	}
 	s.Sessions.ClearPending(w)
@@ -315,41 +292,6 @@ func (s *Site) completeSignIn(w http.ResponseWriter, r *http.Request, u *identit
 		return
 	}
 	s.finish(w, r, flow)
-}
-
-// normalizeAMR dedupes and adds mfa when two kinds of factor were used.
-func normalizeAMR(amr []string) []string {
-	out := slices.Clone(amr)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	kinds := 0
-	for _, m := range out {
-		switch m {
-		case identity.AMRPassword, identity.AMROTP, identity.AMRHardware, identity.AMRSoftware:
-			kinds++
-		case identity.AMRUser:
-			kinds++ // verification at the authenticator: something you are or know
-		}
-	}
-	if kinds >= 2 && !slices.Contains(out, identity.AMRMFA) {
-		out = append(out, identity.AMRMFA)
-		slices.Sort(out)
-	}
-	return out
-}
-
-// acrFor maps what was done to the class asserted: a passkey with user
-// verification is phishing-resistant; two factors are MFA; else password.
-func acrFor(amr []string) string {
-	passkey := slices.Contains(amr, identity.AMRHardware) || slices.Contains(amr, identity.AMRSoftware)
-	switch {
-	case passkey && slices.Contains(amr, identity.AMRUser):
-		return identity.ACRPhishingResistant
-	case slices.Contains(amr, identity.AMRMFA):
-		return identity.ACRMFA
-	default:
-		return identity.ACRPassword
-	}
 }
 
 func clientIP(r *http.Request) string { return session.ClientIP(r) }

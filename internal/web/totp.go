@@ -107,21 +107,21 @@ type recoveryCodesPage struct {
 // an account without a second factor, right after a fresh first factor:
 // a TOTP secret to scan.
 func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
-	p, u, _, ok := s.atStep(w, r, stepEnroll)
+	p, u, _, ok := s.atStep(w, r, identity.SignInEnroll)
 	if !ok {
 		return
 	}
 	page, err := s.newTOTPEnrollment(r, u)
 	if errors.Is(err, identity.ErrConflict) {
 		// Confirmed meanwhile (another tab): use it.
-		localpath.Redirect(w, r, string(stepSecondFactor)+flowQuery(p.Flow))
+		localpath.Redirect(w, r, pathSecondFactor+flowQuery(p.Flow))
 		return
 	}
 	if err != nil {
 		s.serverError(w, r, "totp enrolment", err)
 		return
 	}
-	page.Flow, page.Action = p.Flow, string(stepEnroll)
+	page.Flow, page.Action = p.Flow, pathEnroll
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
 }
 
@@ -130,7 +130,7 @@ func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, r)
 		return
 	}
-	p, u, _, ok := s.atStep(w, r, stepEnroll)
+	p, u, _, ok := s.atStep(w, r, identity.SignInEnroll)
 	if !ok {
 		return
 	}
@@ -146,7 +146,7 @@ func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
 			s.serverError(w, r, "totp enrolment", err)
 			return
 		}
-		page.Flow, page.Action, page.Failed = p.Flow, string(stepEnroll), true
+		page.Flow, page.Action, page.Failed = p.Flow, pathEnroll, true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
 		return
 	}
