@@ -154,7 +154,10 @@ func DeriveKey(secret []byte, purpose string) []byte {
 	return key
 }
 
-// NewProvider composes fosite with Portero's storage and strategies.
+// NewProvider composes fosite with Portero's storage and strategies. It
+// is long on purpose: the whole composition (storage, strategies,
+// handlers and their configuration) reads in one place, in the order
+// fosite needs it.
 func NewProvider(opts Options, d Deps) (*Provider, error) {
 	clients := &ClientCache{Store: d.Store, TTL: d.ClientCacheTTL, Now: d.Now}
 	st := &Storage{Store: d.Store, Clients: clients, RefreshGrace: opts.RefreshGrace, Now: d.Now}

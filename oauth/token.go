@@ -101,46 +101,13 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requestinfo.SetClient(ctx, ar.GetClient().GetID())
-	quota := 0
-	if c, ok := ar.GetClient().(*Client); ok {
-		quota = c.TokenRateLimit
-	}
-	if !p.tokenLimit.AllowAt(ctx, w.Header(), ar.GetClient().GetID(), quota) {
-		// Counted once the client has authenticated, so that nobody can
-		// spend another client's budget by sending its id.
+	if !p.allowToken(ctx, w, ar) {
 		WriteRateLimited(w)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne("refresh_token") {
-		// RFC 6749 §6: a refresh may not ask for a scope the grant does
-		// not have (fosite silently grants the original scopes).
-		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
-			if !ar.GetGrantedScopes().Has(s) {
-				p.writeTokenError(w, r, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", s))
-				return
-			}
-		}
-	}
-	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		// RFC 9068 §2.2: with no user, the subject is the client itself,
-		// and the roles are the client's own.
-		client := ar.GetClient().(*Client)
-		sess.Subject = client.ID
-		sess.ClientID = client.ID
-		sess.Roles = slices.Clone(client.Roles)
-		if err := p.addPermissions(ctx, &client.Client, sess); err != nil {
-			p.writeTokenError(w, r, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-		// fosite has checked the requested scopes and audience against the
-		// client's; granting them is the application's part (there is no
-		// user to ask).
-		for _, s := range ar.GetRequestedScopes() {
-			ar.GrantScope(s)
-		}
-		for _, a := range ar.GetRequestedAudience() {
-			ar.GrantAudience(a)
-		}
+	if err := p.grant(ctx, r, ar, sess); err != nil {
+		p.writeTokenError(w, r, err)
+		return
 	}
 	resp, err := p.fosite.NewAccessResponse(ctx, ar)
 	if errors.Is(err, errRotationRace) {
@@ -160,6 +127,55 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Metrics.TokensIssued.WithLabelValues(grantTypeLabel(ar.GetGrantTypes())).Inc()
 	p.fosite.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// allowToken meters the authenticated client at the token endpoint, with
+// its own quota when it has one. Counted once the client has
+// authenticated, so that nobody can spend another client's budget by
+// sending its id.
+func (p *Provider) allowToken(ctx context.Context, w http.ResponseWriter, ar fosite.AccessRequester) bool {
+	quota := 0
+	if c, ok := ar.GetClient().(*Client); ok {
+		quota = c.TokenRateLimit
+	}
+	return p.tokenLimit.AllowAt(ctx, w.Header(), ar.GetClient().GetID(), quota)
+}
+
+// grant is the application's part of a token request fosite validated:
+// a refresh may not widen its scopes, and a client-credentials token
+// stands for the client itself.
+func (p *Provider) grant(ctx context.Context, r *http.Request, ar fosite.AccessRequester, sess *Session) error {
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		// RFC 6749 §6: a refresh may not ask for a scope the grant does
+		// not have (fosite silently grants the original scopes).
+		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+			if !ar.GetGrantedScopes().Has(s) {
+				return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", s)
+			}
+		}
+	}
+	if !ar.GetGrantTypes().ExactOne("client_credentials") {
+		return nil
+	}
+	// RFC 9068 §2.2: with no user, the subject is the client itself, and
+	// the roles are the client's own.
+	client := ar.GetClient().(*Client)
+	sess.Subject = client.ID
+	sess.ClientID = client.ID
+	sess.Roles = slices.Clone(client.Roles)
+	if err := p.addPermissions(ctx, &client.Client, sess); err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	// fosite has checked the requested scopes and audience against the
+	// client's; granting them is the application's part (there is no user
+	// to ask).
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	return nil
 }
 
 // presentsClient reports whether the request identifies a client at all.
@@ -215,21 +231,8 @@ func first(v []string) string {
 // which tells nothing about the token.
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
-	if err == nil {
-		requestinfo.SetClient(ctx, caller.GetID())
-		if !p.introspectionLimit.Allow(ctx, w.Header(), caller.GetID()) {
-			p.Metrics.Introspections.WithLabelValues("rate_limited").Inc()
-			WriteRateLimited(w)
-			return
-		}
-	}
-	if err == nil && caller.IsPublic() {
-		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
-	}
-	if err != nil {
-		p.Metrics.Introspections.WithLabelValues("invalid_client").Inc()
-		p.writeTokenError(w, r, err)
+	caller, ok := p.introspectionCaller(w, r)
+	if !ok {
 		return
 	}
 	req, err := parseIntrospection(r.PostForm)
@@ -253,29 +256,66 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 			writeJSONError(w, http.StatusInternalServerError, "server_error", "")
 			return
 		}
-		p.Metrics.Introspections.WithLabelValues("inactive").Inc()
-		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+		p.inactive(w)
 		return
 	}
-	if !mayIntrospect(caller.(*Client), ar) {
-		p.Metrics.Introspections.WithLabelValues("inactive").Inc()
-		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+	if !mayIntrospect(caller, ar) {
+		p.inactive(w)
 		return
 	}
+	body, err := p.introspectionClaims(ctx, use, ar)
+	switch {
+	case errors.Is(err, ErrInactiveToken):
+		p.inactive(w)
+	case err != nil:
+		p.writeStoreError(w, r, err)
+	default:
+		p.Metrics.Introspections.WithLabelValues("active").Inc()
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+// introspectionCaller authenticates the client asking, meters it, and
+// refuses public clients; false means it has answered.
+func (p *Provider) introspectionCaller(w http.ResponseWriter, r *http.Request) (*Client, bool) {
+	ctx := r.Context()
+	caller, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil {
+		requestinfo.SetClient(ctx, caller.GetID())
+		if !p.introspectionLimit.Allow(ctx, w.Header(), caller.GetID()) {
+			p.Metrics.Introspections.WithLabelValues("rate_limited").Inc()
+			WriteRateLimited(w)
+			return nil, false
+		}
+	}
+	if err == nil && caller.IsPublic() {
+		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
+	}
+	if err != nil {
+		p.Metrics.Introspections.WithLabelValues("invalid_client").Inc()
+		p.writeTokenError(w, r, err)
+		return nil, false
+	}
+	return caller.(*Client), true
+}
+
+// inactive answers active:false, which tells nothing about the token.
+func (p *Provider) inactive(w http.ResponseWriter) {
+	p.Metrics.Introspections.WithLabelValues("inactive").Inc()
+	writeJSON(w, http.StatusOK, map[string]bool{"active": false})
+}
+
+// introspectionClaims is what an active token stands for now. A user's
+// roles are read now, not from the token's snapshot, so a role change is
+// visible to resource servers at once; a disabled user's token is
+// ErrInactiveToken. Permissions are expanded here, so JWTs can stay
+// small: the roles and the catalog decide, as they are now.
+func (p *Provider) introspectionClaims(ctx context.Context, use fosite.TokenUse, ar fosite.Requester) (map[string]any, error) {
 	body := p.introspectionBody(use, ar)
 	if sess, _ := ar.GetSession().(*Session); sess != nil && sess.Username != "" {
-		// A user's token: roles are read now, not from the token's
-		// snapshot, so a role change is visible to resource servers at
-		// once (and a disabled user's tokens stop working).
 		u, err := p.activeUser(ctx, sess.Subject)
-		switch {
-		case errors.Is(err, ErrInactiveToken):
-			p.Metrics.Introspections.WithLabelValues("inactive").Inc()
-			writeJSON(w, http.StatusOK, map[string]bool{"active": false})
-			return
-		case err != nil:
-			p.writeStoreError(w, r, err)
-			return
+		if err != nil {
+			return nil, err
 		}
 		roles := slices.Clone(u.Roles)
 		if roles == nil {
@@ -283,12 +323,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 		body["roles"] = roles
 	}
-	// Permissions are expanded here, so JWTs can stay small: the roles
-	// and the catalog decide, as they are now.
 	catalog, err := p.roleCatalog(ctx)
 	if err != nil {
-		p.writeStoreError(w, r, err)
-		return
+		return nil, err
 	}
 	roles, _ := body["roles"].([]string)
 	_, perms := catalog.Expand(roles)
@@ -296,8 +333,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		perms = []string{}
 	}
 	body["permissions"] = perms
-	p.Metrics.Introspections.WithLabelValues("active").Inc()
-	writeJSON(w, http.StatusOK, body)
+	return body, nil
 }
 
 func mayIntrospect(caller *Client, ar fosite.Requester) bool {
@@ -450,13 +486,11 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token, inQuery := bearerToken(r)
 	if inQuery {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_request"`)
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "The access token must not be sent in the URL: use the Authorization header.")
+		bearerError(w, http.StatusBadRequest, "invalid_request", "", "The access token must not be sent in the URL: use the Authorization header.")
 		return
 	}
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portero"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "An access token is required."})
+		bearerError(w, http.StatusUnauthorized, "", "invalid_token", "An access token is required.")
 		return
 	}
 	use, ar, err := p.fosite.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
@@ -470,8 +504,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil || use != fosite.AccessToken {
 		// Not active, or a token of another kind (a refresh token is not
 		// a bearer credential).
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is not active."})
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "", "The access token is not active.")
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {
@@ -479,18 +512,37 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The access token lacks the openid scope."})
 		return
 	}
-	sess := ar.GetSession().(*Session)
-	user, err := p.activeUser(ctx, sess.Subject)
+	user, err := p.activeUser(ctx, ar.GetSession().(*Session).Subject)
 	if errors.Is(err, ErrInactiveToken) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="portero", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The account no longer exists."})
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "", "The account no longer exists.")
 		return
 	}
 	if err != nil {
 		p.writeStoreError(w, r, err)
 		return
 	}
-	scopes := ar.GetGrantedScopes()
+	writeJSON(w, http.StatusOK, userinfoClaims(user, ar.GetGrantedScopes()))
+}
+
+// bearerError answers a userinfo request per RFC 6750 §3: the challenge
+// names challengeErr ("" for a request with no token at all, which gets
+// a bare challenge), and the body carries bodyErr (challengeErr when
+// empty) and the description.
+func bearerError(w http.ResponseWriter, status int, challengeErr, bodyErr, description string) {
+	challenge := `Bearer realm="portero"`
+	if challengeErr != "" {
+		challenge += `, error="` + challengeErr + `"`
+	}
+	if bodyErr == "" {
+		bodyErr = challengeErr
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeJSON(w, status, map[string]string{"error": bodyErr, "error_description": description})
+}
+
+// userinfoClaims are the claims of the user the scopes let the client
+// read.
+func userinfoClaims(user *identity.User, scopes fosite.Arguments) map[string]any {
 	claims := map[string]any{"sub": user.ID}
 	if scopes.Has("profile") {
 		claims["preferred_username"] = user.Username
@@ -505,7 +557,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		}
 		claims["roles"] = roles
 	}
-	writeJSON(w, http.StatusOK, claims)
+	return claims
 }
 
 // cachedCatalog is the role catalog and until when it may be used.

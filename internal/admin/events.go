@@ -95,6 +95,29 @@ func (a *Admin) resolveUser(r *http.Request, s string) string {
 	return s
 }
 
+// eventRows shows entries with the usernames of their subjects and
+// administrators, where those accounts still exist.
+func (a *Admin) eventRows(r *http.Request, entries []identity.LedgerEntry) []eventRow {
+	names := a.users(r.Context())
+	rows := make([]eventRow, 0, len(entries))
+	for _, e := range entries {
+		row := eventRow{Seq: e.Seq, At: moment(e.OccurredAt), Kind: e.Kind, Type: e.Type, Subject: e.Subject,
+			Actor: e.Actor, ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Payload: prettyJSON(e.Payload)}
+		if e.Subject != "" {
+			if u := names.get(e.Subject); u != nil {
+				row.SubjectName, row.SubjectExists = u.Username, true
+			}
+		}
+		if id, ok := strings.CutPrefix(e.Actor, "admin:"); ok {
+			if u := names.get(id); u != nil {
+				row.ActorName = u.Username
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 func (a *Admin) showEvents(w http.ResponseWriter, r *http.Request) {
 	if _, _, ok := a.guard(w, r); !ok {
 		return
@@ -138,22 +161,7 @@ func (a *Admin) showEvents(w http.ResponseWriter, r *http.Request) {
 		entries = entries[:eventsPerPage]
 		page.Next = page.url(entries[eventsPerPage-1].Seq)
 	}
-	names := a.users(r.Context())
-	for _, e := range entries {
-		row := eventRow{Seq: e.Seq, At: moment(e.OccurredAt), Kind: e.Kind, Type: e.Type, Subject: e.Subject,
-			Actor: e.Actor, ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Payload: prettyJSON(e.Payload)}
-		if e.Subject != "" {
-			if u := names.get(e.Subject); u != nil {
-				row.SubjectName, row.SubjectExists = u.Username, true
-			}
-		}
-		if id, ok := strings.CutPrefix(e.Actor, "admin:"); ok {
-			if u := names.get(id); u != nil {
-				row.ActorName = u.Username
-			}
-		}
-		page.Events = append(page.Events, row)
-	}
+	page.Events = a.eventRows(r, entries)
 	a.Pages.Render(w, r, http.StatusOK, "adminevents", page)
 }
 

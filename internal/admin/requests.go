@@ -227,6 +227,31 @@ func (a *Admin) showRequest(w http.ResponseWriter, r *http.Request) {
 	a.renderRequest(w, r, http.StatusOK, d, detailPage{Notice: noticeKeys[r.URL.Query().Get("notice")]})
 }
 
+// historyItems shows a request's ledger entries newest first, naming who
+// acted.
+func historyItems(history []identity.LedgerEntry, names *users) []historyItem {
+	items := make([]historyItem, 0, len(history))
+	for i := len(history) - 1; i >= 0; i-- {
+		e := history[i]
+		h := historyItem{Seq: e.Seq, At: moment(e.OccurredAt), EventKey: eventKeys[e.Type], Type: e.Type, Actor: e.Actor}
+		switch {
+		case e.Actor == "":
+			h.ActorKey = "admin.actor.titular"
+		case e.Actor == identity.ActorSystem:
+			h.ActorKey = "admin.actor.system"
+		case strings.HasPrefix(e.Actor, "admin:"):
+			if adm := names.get(strings.TrimPrefix(e.Actor, "admin:")); adm != nil {
+				h.Actor += " (" + adm.Username + ")"
+			}
+		}
+		if c, err := identity.ParseRequestChange(e); err == nil {
+			h.Detail = strings.Join(nonEmpty(c.Reason, c.InfoNeeded, c.RefusalReason), " · ")
+		}
+		items = append(items, h)
+	}
+	return items
+}
+
 func (a *Admin) renderRequest(w http.ResponseWriter, r *http.Request, status int, d *identity.DataRequest, page detailPage) {
 	ctx := r.Context()
 	now := a.Now()
@@ -257,24 +282,7 @@ func (a *Admin) renderRequest(w http.ResponseWriter, r *http.Request, status int
 		a.serverError(w, r, "request history", err)
 		return
 	}
-	for i := len(history) - 1; i >= 0; i-- {
-		e := history[i]
-		h := historyItem{Seq: e.Seq, At: moment(e.OccurredAt), EventKey: eventKeys[e.Type], Type: e.Type, Actor: e.Actor}
-		switch {
-		case e.Actor == "":
-			h.ActorKey = "admin.actor.titular"
-		case e.Actor == identity.ActorSystem:
-			h.ActorKey = "admin.actor.system"
-		case strings.HasPrefix(e.Actor, "admin:"):
-			if adm := names.get(strings.TrimPrefix(e.Actor, "admin:")); adm != nil {
-				h.Actor += " (" + adm.Username + ")"
-			}
-		}
-		if c, err := identity.ParseRequestChange(e); err == nil {
-			h.Detail = strings.Join(nonEmpty(c.Reason, c.InfoNeeded, c.RefusalReason), " · ")
-		}
-		page.History = append(page.History, h)
-	}
+	page.History = historyItems(history, names)
 	page.CanExtend = d.Open() && d.Status != identity.RequestInfoRequested && d.ExtendedDueAt == nil && !calendar.Overdue(d.DueAt, now)
 	if page.CanExtend {
 		ext := *d

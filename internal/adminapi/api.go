@@ -186,59 +186,72 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			a.serverError(w, r, "admin api principal", err)
 			return
 		}
-		ua := r.UserAgent()
-		if len(ua) > 256 {
-			ua = ua[:256]
-		}
 		isAdmin, err := a.Manage.IsAdmin(r.Context(), p.Roles)
 		if err != nil {
 			a.serverError(w, r, "admin api roles", err)
 			return
 		}
-		actor := manage.Actor{Roles: p.Roles, IP: session.ClientIP(r), UserAgent: ua}
-		switch {
-		case p.UserID == "":
-			actor.ID = manage.ClientActor(p.ClientID)
-		case isAdmin:
-			actor.ID = identity.AdminActor(p.UserID)
-		default:
-			actor.ID = "user:" + p.UserID
-		}
+		actor := actorOf(r, p, isAdmin)
 		if !a.Limit.Allow(r.Context(), w.Header(), actor.ID) {
 			WriteTooManyRequests(w, r)
 			return
 		}
-		// The route's template, not the path: a refusal's record has a
-		// bounded size whatever the caller sends.
-		op := r.Method + " " + r.URL.Path
-		if tmpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
-			op = r.Method + " " + tmpl
-		}
-		if !slices.Contains(p.Scopes, scope) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin", error="insufficient_scope", scope="`+scope+`"`)
-			a.deny(w, r, actor, op, "the token lacks the scope "+scope)
-			return
-		}
-		if !isAdmin {
-			a.deny(w, r, actor, op, "the token's user or client holds neither admin nor super_admin")
-			return
-		}
-		if p.UserID != "" && identity.ACRRank(p.ACR) < identity.ACRRank(identity.ACRMFA) {
-			// The admin pages demand a second factor; a token from a
-			// password-only sign-in (issued before the user became an
-			// admin, or under a laxer policy) must not be the way round.
-			a.deny(w, r, actor, op, "the token's sign-in did not use a second factor")
-			return
-		}
-		if p.UserID != "" && !identity.IsFresh(p.AuthTime, a.Now()) {
-			// As on the pages: a refreshed token keeps its sign-in's
-			// time, so a stolen refresh token is not weeks of admin
-			// access. Consoles sign in again with max_age.
-			a.deny(w, r, actor, op, "the token's sign-in is older than "+identity.FreshAuthWindow.String()+": sign in again")
+		if reason := a.refusal(p, scope, isAdmin); reason != "" {
+			if !slices.Contains(p.Scopes, scope) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="portero-admin", error="insufficient_scope", scope="`+scope+`"`)
+			}
+			// The route's template, not the path: a refusal's record has
+			// a bounded size whatever the caller sends.
+			op := r.Method + " " + r.URL.Path
+			if tmpl, err := mux.CurrentRoute(r).GetPathTemplate(); err == nil {
+				op = r.Method + " " + tmpl
+			}
+			a.deny(w, r, actor, op, reason)
 			return
 		}
 		h(&call{w: w, r: r, actor: actor})
 	})
+}
+
+// actorOf is the caller as the ledger names it: the client of a
+// client-credentials token, an administrator, or a plain user.
+func actorOf(r *http.Request, p *oauth.Principal, isAdmin bool) manage.Actor {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	actor := manage.Actor{Roles: p.Roles, IP: session.ClientIP(r), UserAgent: ua}
+	switch {
+	case p.UserID == "":
+		actor.ID = manage.ClientActor(p.ClientID)
+	case isAdmin:
+		actor.ID = identity.AdminActor(p.UserID)
+	default:
+		actor.ID = "user:" + p.UserID
+	}
+	return actor
+}
+
+// refusal is why an authenticated token may not make a call needing
+// scope, or "" when it may.
+func (a *API) refusal(p *oauth.Principal, scope string, isAdmin bool) string {
+	switch {
+	case !slices.Contains(p.Scopes, scope):
+		return "the token lacks the scope " + scope
+	case !isAdmin:
+		return "the token's user or client holds neither admin nor super_admin"
+	case p.UserID != "" && identity.ACRRank(p.ACR) < identity.ACRRank(identity.ACRMFA):
+		// The admin pages demand a second factor; a token from a
+		// password-only sign-in (issued before the user became an admin,
+		// or under a laxer policy) must not be the way round.
+		return "the token's sign-in did not use a second factor"
+	case p.UserID != "" && !identity.IsFresh(p.AuthTime, a.Now()):
+		// As on the pages: a refreshed token keeps its sign-in's time, so
+		// a stolen refresh token is not weeks of admin access. Consoles
+		// sign in again with max_age.
+		return "the token's sign-in is older than " + identity.FreshAuthWindow.String() + ": sign in again"
+	}
+	return ""
 }
 
 // Refusals past refusalBudget within refusalWindow are logged, not

@@ -75,6 +75,42 @@ func passwordProblem(err error) string {
 	return "password.invalid"
 }
 
+// signupProblem is the message key of what is wrong with a sign-up form,
+// or "".
+func (s *Site) signupProblem(username, email, password string) string {
+	addr, err := mail.ParseAddress(email)
+	switch {
+	case !usernameOK(username):
+		return "signup.bad_username"
+	case err != nil || addr.Address != email || len(email) > 254:
+		return "signup.bad_email"
+	}
+	if err := s.Policy.Check(password, username, email); err != nil {
+		return passwordProblem(err)
+	}
+	return ""
+}
+
+// meterSignup counts each sign-up against the address like a failure, so
+// one address cannot mint accounts (or mail) without limit; false means
+// it has answered.
+func (s *Site) meterSignup(w http.ResponseWriter, r *http.Request, page signupPage) bool {
+	ctx := r.Context()
+	acct, ip := "signup:"+throttleIP(r), throttleIP(r)
+	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle check", err)
+		return false
+	} else if !d.Allowed {
+		s.throttled(w, r, d.RetryAfter, "signup", func(int) any { page.Problem = "signup.slow_down"; return page })
+		return false
+	}
+	if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
+		s.serverError(w, r, "throttle", err)
+		return false
+	}
+	return true
+}
+
 func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
 	if !s.signupOpen() {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
@@ -89,34 +125,12 @@ func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	password := r.PostForm.Get("password")
 	page := signupPage{Flow: flowParam(r), Username: username, Email: email, MinLength: s.minLength()}
-	addr, err := mail.ParseAddress(email)
-	switch {
-	case !usernameOK(username):
-		page.Problem = "signup.bad_username"
-	case err != nil || addr.Address != email || len(email) > 254:
-		page.Problem = "signup.bad_email"
-	default:
-		if err := s.Policy.Check(password, username, email); err != nil {
-			page.Problem = passwordProblem(err)
-		}
-	}
-	if page.Problem != "" {
+	if page.Problem = s.signupProblem(username, email, password); page.Problem != "" {
 		// Input errors are about the form, not about existing accounts.
 		s.Pages.Render(w, r, http.StatusBadRequest, "signup", page)
 		return
 	}
-	acct, ip := "signup:"+throttleIP(r), throttleIP(r)
-	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
-		s.serverError(w, r, "throttle check", err)
-		return
-	} else if !d.Allowed {
-		s.throttled(w, r, d.RetryAfter, "signup", func(int) any { page.Problem = "signup.slow_down"; return page })
-		return
-	}
-	// Each sign-up counts against the IP like a failure, so one address
-	// cannot mint accounts (or mail) without limit.
-	if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
-		s.serverError(w, r, "throttle", err)
+	if !s.meterSignup(w, r, page) {
 		return
 	}
 	hash, err := s.Hasher.Hash(password)

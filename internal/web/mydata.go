@@ -426,65 +426,10 @@ func (s *Site) exportData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	out := export{Format: "portero-data-export-v1", ExportedAt: s.Now().UTC(),
-		Profile: exportProfile{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt, Roles: u.Roles,
-			Disabled: u.Disabled, CreatedAt: u.CreatedAt, HasPassword: u.PasswordHash != ""},
-		Sessions: []exportSession{}, Clients: []exportClient{}, Requests: []exportRequest{}, Ledger: []exportEntry{}}
-	f, err := s.Store.SecondFactors(ctx, u.ID)
+	out, err := s.exportOf(r.Context(), u)
 	if err != nil {
 		s.serverError(w, r, "export", err)
 		return
-	}
-	out.Factors = exportFactors{TOTP: f.TOTP, RecoveryCodes: f.RecoveryCodes, Passkeys: []exportPasskey{}}
-	passkeys, err := s.Store.WebAuthnCredentialsByUser(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "export", err)
-		return
-	}
-	for _, p := range passkeys {
-		out.Factors.Passkeys = append(out.Factors.Passkeys, exportPasskey{Name: p.Name, CreatedAt: p.CreatedAt, LastUsedAt: p.LastUsedAt})
-	}
-	sessions, err := s.Store.SessionsByUser(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "export", err)
-		return
-	}
-	for _, se := range sessions {
-		out.Sessions = append(out.Sessions, exportSession{IP: se.IP, UserAgent: se.UserAgent, AuthTime: se.AuthTime, LastSeenAt: se.LastSeenAt, AMR: se.AMR})
-	}
-	consents, err := s.Store.ScopeConsentsByUser(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "export", err)
-		return
-	}
-	for _, c := range consents {
-		out.Clients = append(out.Clients, exportClient{ClientID: c.ClientID, Scopes: c.Scopes, GrantedAt: c.GrantedAt})
-	}
-	requests, err := s.Store.DataRequestsByUser(ctx, u.ID)
-	if err != nil {
-		s.serverError(w, r, "export", err)
-		return
-	}
-	for _, d := range requests {
-		out.Requests = append(out.Requests, exportRequest{ID: d.ID, Kind: d.Kind, Type: d.Type, Status: d.Status, Description: d.Description,
-			ReceivedAt: d.ReceivedAt, DueAt: d.DueAt, ExtendedDue: d.ExtendedDueAt, Answer: d.Answer})
-	}
-	var after int64
-	for {
-		page, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: u.ID, AfterSeq: after, Limit: identity.LedgerMaxLimit})
-		if err != nil {
-			s.serverError(w, r, "export", err)
-			return
-		}
-		for _, e := range page {
-			out.Ledger = append(out.Ledger, exportEntry{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Actor: e.Actor,
-				ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Payload: e.Payload, Hash: e.Hash})
-		}
-		if len(page) < identity.LedgerMaxLimit {
-			break
-		}
-		after = page[len(page)-1].Seq
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="portero-my-data.json"`)
@@ -493,4 +438,80 @@ func (s *Site) exportData(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
+}
+
+// exportOf gathers everything Portero holds about u (Ley 1581 art. 8 a):
+// the profile, the factors (never their secrets), sessions, clients
+// authorized, requests and every ledger entry about u.
+func (s *Site) exportOf(ctx context.Context, u *identity.User) (*export, error) {
+	out := &export{Format: "portero-data-export-v1", ExportedAt: s.Now().UTC(),
+		Profile: exportProfile{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt, Roles: u.Roles,
+			Disabled: u.Disabled, CreatedAt: u.CreatedAt, HasPassword: u.PasswordHash != ""},
+		Sessions: []exportSession{}, Clients: []exportClient{}, Requests: []exportRequest{}}
+	var err error
+	if out.Factors, err = s.exportFactors(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	sessions, err := s.Store.SessionsByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, se := range sessions {
+		out.Sessions = append(out.Sessions, exportSession{IP: se.IP, UserAgent: se.UserAgent, AuthTime: se.AuthTime, LastSeenAt: se.LastSeenAt, AMR: se.AMR})
+	}
+	consents, err := s.Store.ScopeConsentsByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range consents {
+		out.Clients = append(out.Clients, exportClient{ClientID: c.ClientID, Scopes: c.Scopes, GrantedAt: c.GrantedAt})
+	}
+	requests, err := s.Store.DataRequestsByUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range requests {
+		out.Requests = append(out.Requests, exportRequest{ID: d.ID, Kind: d.Kind, Type: d.Type, Status: d.Status, Description: d.Description,
+			ReceivedAt: d.ReceivedAt, DueAt: d.DueAt, ExtendedDue: d.ExtendedDueAt, Answer: d.Answer})
+	}
+	if out.Ledger, err = s.exportLedger(ctx, u.ID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Site) exportFactors(ctx context.Context, userID string) (exportFactors, error) {
+	f, err := s.Store.SecondFactors(ctx, userID)
+	if err != nil {
+		return exportFactors{}, err
+	}
+	out := exportFactors{TOTP: f.TOTP, RecoveryCodes: f.RecoveryCodes, Passkeys: []exportPasskey{}}
+	passkeys, err := s.Store.WebAuthnCredentialsByUser(ctx, userID)
+	if err != nil {
+		return exportFactors{}, err
+	}
+	for _, p := range passkeys {
+		out.Passkeys = append(out.Passkeys, exportPasskey{Name: p.Name, CreatedAt: p.CreatedAt, LastUsedAt: p.LastUsedAt})
+	}
+	return out, nil
+}
+
+// exportLedger reads every ledger entry about the user, a page at a time.
+func (s *Site) exportLedger(ctx context.Context, userID string) ([]exportEntry, error) {
+	entries := []exportEntry{}
+	var after int64
+	for {
+		page, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, AfterSeq: after, Limit: identity.LedgerMaxLimit})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			entries = append(entries, exportEntry{Seq: e.Seq, OccurredAt: e.OccurredAt, Kind: e.Kind, Type: e.Type, Actor: e.Actor,
+				ClientID: e.ClientID, IP: e.IP, UserAgent: e.UserAgent, Payload: e.Payload, Hash: e.Hash})
+		}
+		if len(page) < identity.LedgerMaxLimit {
+			return entries, nil
+		}
+		after = page[len(page)-1].Seq
+	}
 }

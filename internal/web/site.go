@@ -124,7 +124,8 @@ func (s *Site) inBackground(r *http.Request, what string, fn func(r *http.Reques
 // Wait blocks until the background work started so far has finished.
 func (s *Site) Wait() { s.background.Wait() }
 
-// Mount registers the pages. State-changing routes go through CSRF.
+// Mount registers the pages. State-changing routes go through CSRF. It
+// is long on purpose: one table of every route, read top to bottom.
 func (s *Site) Mount(r *mux.Router) {
 	get := func(path string, h http.HandlerFunc) {
 		r.HandleFunc(path, h).Methods(http.MethodGet, http.MethodHead)
