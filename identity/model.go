@@ -170,8 +170,12 @@ type Session struct {
 // PendingAuthorization is an authorization request parked while the user
 // signs in (and, later, passes MFA and consent).
 type PendingAuthorization struct {
-	ID        string
-	Query     string // the original /oauth2/auth query
+	ID    string
+	Query string // the original /oauth2/auth query, validated again on every resume
+	// ClientID and Scopes are the validated request's client and the
+	// scopes it asks for that the client may have, as the pages show them.
+	ClientID  string
+	Scopes    []string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

@@ -282,7 +282,7 @@ func (p *Provider) sendTo(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	pending *identity.PendingAuthorization, path string, extra url.Values) {
 	if pending == nil {
 		var err error
-		if pending, err = p.park(r); err != nil {
+		if pending, err = p.park(r, ar); err != nil {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
 		}
@@ -294,8 +294,10 @@ func (p *Provider) sendTo(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	http.Redirect(w, r, path+"?"+q.Encode(), http.StatusSeeOther)
 }
 
-// park stores the authorization request while the user signs in.
-func (p *Provider) park(r *http.Request) (*identity.PendingAuthorization, error) {
+// park stores the validated authorization request while the user signs
+// in: its query, to validate again on every resume, and its client and
+// scopes as the pages show them.
+func (p *Provider) park(r *http.Request, ar fosite.AuthorizeRequester) (*identity.PendingAuthorization, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -310,6 +312,8 @@ func (p *Provider) park(r *http.Request) (*identity.PendingAuthorization, error)
 	pending := &identity.PendingAuthorization{
 		ID:        base64.RawURLEncoding.EncodeToString(b),
 		Query:     form.Encode(),
+		ClientID:  ar.GetClient().GetID(),
+		Scopes:    slices.Clone([]string(ar.GetRequestedScopes())),
 		CreatedAt: now,
 		ExpiresAt: now.Add(p.opts.PendingLifespan),
 	}

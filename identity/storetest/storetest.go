@@ -1026,7 +1026,9 @@ func testPendingAuthorizations(t *testing.T, s identity.Store) {
 	ctx := t.Context()
 	p := &identity.PendingAuthorization{
 		ID:        "pending-1",
-		Query:     "response_type=code&client_id=shop&redirect_uri=https%3A%2F%2Fshop.example.com%2Fcb&scope=openid+profile&state=xyz",
+		Query:     "response_type=code&client_id=shop&redirect_uri=https%3A%2F%2Fshop.example.com%2Fcb&scope=openid+profile+nope&state=xyz",
+		ClientID:  "shop",
+		Scopes:    []string{"openid", "profile"}, // what the client may have, not the raw query's
 		CreatedAt: base,
 		ExpiresAt: base.Add(10 * time.Minute),
 	}
@@ -1041,7 +1043,7 @@ func testPendingAuthorizations(t *testing.T, s identity.Store) {
 	wantErr(t, "PendingAuthorizationByID(deleted)", err, identity.ErrNotFound)
 	wantErr(t, "DeletePendingAuthorization(deleted)", s.DeletePendingAuthorization(ctx, p.ID), identity.ErrNotFound)
 
-	bare := &identity.PendingAuthorization{ID: "pending-2", Query: "a=b", ExpiresAt: base}
+	bare := &identity.PendingAuthorization{ID: "pending-2", Query: "a=b", ClientID: "c", ExpiresAt: base}
 	noErr(t, "CreatePendingAuthorization(bare)", s.CreatePendingAuthorization(ctx, bare))
 	if bare.CreatedAt.IsZero() {
 		t.Error("CreatePendingAuthorization left CreatedAt zero")
@@ -1049,6 +1051,16 @@ func testPendingAuthorizations(t *testing.T, s identity.Store) {
 	got, err = s.PendingAuthorizationByID(ctx, bare.ID)
 	noErr(t, "PendingAuthorizationByID(bare)", err)
 	checkFields(t, "PendingAuthorizationByID(bare)", *got, *bare)
+
+	// A row an older replica parked before the client and scopes were
+	// columns is read from its query.
+	old := &identity.PendingAuthorization{ID: "pending-3", Query: "client_id=shop&scope=openid+email", ExpiresAt: base}
+	noErr(t, "CreatePendingAuthorization(old)", s.CreatePendingAuthorization(ctx, old))
+	got, err = s.PendingAuthorizationByID(ctx, old.ID)
+	noErr(t, "PendingAuthorizationByID(old)", err)
+	if got.ClientID != "shop" || !slices.Equal(got.Scopes, []string{"openid", "email"}) {
+		t.Errorf("old row: client %q scopes %v", got.ClientID, got.Scopes)
+	}
 }
 
 var errAbort = errors.New("abort")

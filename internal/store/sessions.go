@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/portero-id/portero/identity"
@@ -176,8 +178,8 @@ func (s *Store) CreatePendingAuthorization(ctx context.Context, p *identity.Pend
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO pending_authorizations (id, request_query, created_at, expires_at)
-		VALUES (?, ?, ?, ?)`, p.ID, p.Query, s.timeArg(p.CreatedAt), s.timeArg(p.ExpiresAt))
+	_, err := s.exec(ctx, `INSERT INTO pending_authorizations (id, request_query, client_id, scopes, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, p.ID, p.Query, p.ClientID, listArg(p.Scopes), s.timeArg(p.CreatedAt), s.timeArg(p.ExpiresAt))
 	if isDuplicate(err) {
 		return fmt.Errorf("create pending authorization: %w", identity.ErrConflict)
 	}
@@ -192,17 +194,25 @@ func (s *Store) PendingAuthorizationByID(ctx context.Context, id string) (*ident
 	p := identity.PendingAuthorization{ID: id}
 	found, err := s.queryOne(ctx, func(row scanner) error {
 		var created, expires dbTime
-		if err := row.Scan(&p.Query, &created, &expires); err != nil {
+		var scopes dbList
+		if err := row.Scan(&p.Query, &p.ClientID, &scopes, &created, &expires); err != nil {
 			return err
 		}
-		p.CreatedAt, p.ExpiresAt = created.Time, expires.Time
+		p.Scopes, p.CreatedAt, p.ExpiresAt = scopes, created.Time, expires.Time
 		return nil
-	}, `SELECT request_query, created_at, expires_at FROM pending_authorizations WHERE id = ?`, id)
+	}, `SELECT request_query, client_id, scopes, created_at, expires_at FROM pending_authorizations WHERE id = ?`, id)
 	if err != nil {
 		return nil, failed("pending authorization by id", err)
 	}
 	if !found {
 		return nil, fmt.Errorf("pending authorization: %w", identity.ErrNotFound)
+	}
+	if p.ClientID == "" {
+		// Parked before migration 00013, by an older replica: its query
+		// says the same (the dispatcher validated it then). Such rows
+		// are gone once PendingLifespan has passed after the upgrade.
+		q, _ := url.ParseQuery(p.Query)
+		p.ClientID, p.Scopes = q.Get("client_id"), strings.Fields(q.Get("scope"))
 	}
 	return &p, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -76,11 +75,7 @@ func (s *Site) clientOf(ctx context.Context, flow string) (id, name string) {
 	if err != nil {
 		return "", ""
 	}
-	q, err := url.ParseQuery(p.Query)
-	if err != nil {
-		return "", ""
-	}
-	id = q.Get("client_id")
+	id = p.ClientID
 	if c, err := s.Store.ClientByID(ctx, id); err == nil {
 		return id, c.Name
 	}
@@ -339,16 +334,13 @@ func (s *Site) requestedScopes(ctx context.Context, flow string) (*identity.Clie
 	if err != nil {
 		return nil, nil, err
 	}
-	q, err := url.ParseQuery(p.Query)
-	if err != nil {
-		return nil, nil, identity.ErrNotFound
-	}
-	c, err := s.Store.ClientByID(ctx, q.Get("client_id"))
+	c, err := s.Store.ClientByID(ctx, p.ClientID)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The client's scopes may have shrunk since the request was parked.
 	var scopes []string
-	for _, sc := range strings.Fields(q.Get("scope")) {
+	for _, sc := range p.Scopes {
 		if slices.Contains(c.Scopes, sc) && !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)
 		}
