@@ -40,7 +40,7 @@ func TestPasswordHashing(t *testing.T) {
 
 func validClient() Client {
 	return Client{
-		ID: "mobile", Public: true, TokenEndpointAuthMethod: AuthMethodNone,
+		ID: "mobile", TokenEndpointAuthMethod: AuthMethodNone,
 		RedirectURIs: []string{"com.example.app:/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		Scopes: []string{"openid"}, TokenFormat: TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 	}
@@ -73,12 +73,12 @@ func TestClientValidate(t *testing.T) {
 		{"bad role", func(c *Client) { c.Roles = []string{"Admin"} }, false},
 		{"bad token format", func(c *Client) { c.TokenFormat = "paseto" }, false},
 		{"bad id token alg", func(c *Client) { c.IDTokenSignedResponseAlg = "none" }, false},
-		{"basic without secret", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = AuthMethodBasic }, false},
+		{"basic without secret", func(c *Client) { c.TokenEndpointAuthMethod = AuthMethodBasic }, false},
 		{"basic with secret", func(c *Client) {
-			c.Public, c.TokenEndpointAuthMethod, c.SecretHash = false, AuthMethodBasic, make([]byte, 32)
+			c.TokenEndpointAuthMethod, c.SecretHash = AuthMethodBasic, make([]byte, 32)
 		}, true},
-		{"private key without jwks", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = AuthMethodPrivateKey }, false},
-		{"client_secret_jwt", func(c *Client) { c.Public = false; c.TokenEndpointAuthMethod = "client_secret_jwt" }, false},
+		{"private key without jwks", func(c *Client) { c.TokenEndpointAuthMethod = AuthMethodPrivateKey }, false},
+		{"client_secret_jwt", func(c *Client) { c.TokenEndpointAuthMethod = "client_secret_jwt" }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

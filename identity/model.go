@@ -42,13 +42,13 @@ type Client struct {
 	Name string
 	// SecretHash is the SHA-256 digest of the secret; empty for public clients
 	// and for clients that authenticate with private_key_jwt.
-	SecretHash              []byte
-	Public                  bool
+	SecretHash []byte
+	// TokenEndpointAuthMethod says how the client authenticates; none
+	// makes it public (IsPublic).
 	TokenEndpointAuthMethod string
 	RedirectURIs            []string
 	PostLogoutRedirectURIs  []string
 	GrantTypes              []string
-	ResponseTypes           []string
 	Scopes                  []string
 	Audience                []string
 	// Roles are the client's own roles, carried by client-credentials tokens.
@@ -85,6 +85,20 @@ type Client struct {
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// IsPublic reports whether the client has no credential (RFC 6749 §2.1):
+// what its authentication method none says, so the two cannot disagree.
+func (c *Client) IsPublic() bool { return c.TokenEndpointAuthMethod == AuthMethodNone }
+
+// ResponseTypes are the response types the client may use: code when it
+// may use the authorization-code grant (the only flow Portero serves),
+// none otherwise.
+func (c *Client) ResponseTypes() []string {
+	if slices.Contains(c.GrantTypes, "authorization_code") {
+		return []string{"code"}
+	}
+	return []string{}
 }
 
 // GrantKind tells which fosite record a Grant holds.

@@ -130,9 +130,6 @@ func (c *Client) Validate(allowedScopes []string) error {
 	}
 	switch c.TokenEndpointAuthMethod {
 	case AuthMethodNone:
-		if !c.Public {
-			add(invalid("auth method none is only for public clients"))
-		}
 		if slices.Contains(c.GrantTypes, "client_credentials") {
 			add(invalid("a public client cannot use client_credentials"))
 		}
@@ -140,17 +137,17 @@ func (c *Client) Validate(allowedScopes []string) error {
 			add(invalid("a public client cannot introspect tokens"))
 		}
 	case AuthMethodBasic, AuthMethodPost:
-		if c.Public || len(c.SecretHash) == 0 {
+		if len(c.SecretHash) == 0 {
 			add(invalid("auth method %s needs a confidential client with a secret", c.TokenEndpointAuthMethod))
 		}
 	case AuthMethodPrivateKey:
-		if c.Public || len(c.JWKS) == 0 {
+		if len(c.JWKS) == 0 {
 			add(invalid("auth method private_key_jwt needs a confidential client with a JWKS"))
 		}
 	default:
 		add(invalid("auth method %q is not supported", c.TokenEndpointAuthMethod))
 	}
-	if c.Public && len(c.SecretHash) > 0 {
+	if c.IsPublic() && len(c.SecretHash) > 0 {
 		add(invalid("a public client has no secret"))
 	}
 	return errors.Join(errs...)

@@ -64,9 +64,9 @@ func (c *Client) GetID() string                      { return c.ID }
 func (c *Client) GetHashedSecret() []byte            { return c.SecretHash }
 func (c *Client) GetRedirectURIs() []string          { return c.RedirectURIs }
 func (c *Client) GetGrantTypes() fosite.Arguments    { return c.GrantTypes }
-func (c *Client) GetResponseTypes() fosite.Arguments { return c.ResponseTypes }
+func (c *Client) GetResponseTypes() fosite.Arguments { return c.Client.ResponseTypes() }
 func (c *Client) GetScopes() fosite.Arguments        { return c.Scopes }
-func (c *Client) IsPublic() bool                     { return c.Public }
+func (c *Client) IsPublic() bool                     { return c.Client.IsPublic() }
 func (c *Client) GetAudience() fosite.Arguments      { return c.Audience }
 func (c *Client) GetRequestURIs() []string           { return nil }
 func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {

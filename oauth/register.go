@@ -83,6 +83,13 @@ func decodeMetadata(r *http.Request) (*clientMetadata, *metadataError) {
 	if len(m.ResponseTypes) == 0 && slices.Contains(m.GrantTypes, "authorization_code") {
 		m.ResponseTypes = []string{"code"}
 	}
+	// RFC 7591 §2.1: response types and grant types must agree. The only
+	// flow served is the code flow, so code goes with authorization_code
+	// and nothing goes without it (a client's response types are derived
+	// from its grant types, and are not stored).
+	if want := (&identity.Client{GrantTypes: m.GrantTypes}).ResponseTypes(); !slices.Equal(m.ResponseTypes, want) && len(m.ResponseTypes) > 0 {
+		return nil, badMetadata(`response_types must be ["code"] with the authorization_code grant, and empty without it.`)
+	}
 	if m.TokenEndpointAuthMethod == "" {
 		m.TokenEndpointAuthMethod = identity.AuthMethodBasic
 	}
@@ -118,9 +125,9 @@ func (p *Provider) applyMetadata(ctx context.Context, c *identity.Client, m *cli
 	if c.Name == "" {
 		c.Name = c.ID
 	}
-	c.Public, c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod == identity.AuthMethodNone, m.TokenEndpointAuthMethod
+	c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
 	c.RedirectURIs, c.PostLogoutRedirectURIs = m.RedirectURIs, m.PostLogoutRedirectURIs
-	c.GrantTypes, c.ResponseTypes, c.Scopes = m.GrantTypes, m.ResponseTypes, strings.Fields(m.Scope)
+	c.GrantTypes, c.Scopes = m.GrantTypes, strings.Fields(m.Scope)
 	c.BackchannelLogoutURI = m.BackchannelLogoutURI
 	if err := c.Validate(p.opts.ScopesSupported); err != nil {
 		code := "invalid_client_metadata"
@@ -210,7 +217,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		// URIs and scopes are no longer the registrant's to change.
 		registrationError(w, "invalid_client_metadata", "An administrator manages this client now; its metadata cannot be changed here.")
 		return
-	case (m.TokenEndpointAuthMethod == identity.AuthMethodNone) != c.Public:
+	case (m.TokenEndpointAuthMethod == identity.AuthMethodNone) != c.IsPublic():
 		registrationError(w, "invalid_client_metadata", "A client cannot change between public and confidential: register a new one.")
 		return
 	}
@@ -237,10 +244,10 @@ func (p *Provider) metadataOf(c *identity.Client) clientMetadata {
 		ClientID: c.ID, ClientIDIssuedAt: c.CreatedAt.Unix(), ClientName: c.Name,
 		RegistrationClientURI: p.opts.Issuer + "/oauth2/register/" + c.ID,
 		RedirectURIs:          c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes(), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI,
 	}
-	if !c.Public {
+	if !c.IsPublic() {
 		m.ClientSecretExpiresAt = &never
 	}
 	if m.RedirectURIs == nil {

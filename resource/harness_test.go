@@ -99,9 +99,8 @@ func newPortero(t testing.TB, tweak func(*config.Config)) *portero {
 	p.createClient(service("shop-opaque", identity.TokenFormatOpaque, []string{"vendor"}, false))
 	p.createClient(service("customer-app", identity.TokenFormatJWT, []string{"customer"}, false))
 	app := func(id, format string, public bool) *identity.Client {
-		c := &identity.Client{ID: id, Public: public, TokenEndpointAuthMethod: identity.AuthMethodBasic,
-			RedirectURIs: []string{appRedirect}, GrantTypes: []string{"authorization_code", "refresh_token"},
-			ResponseTypes: []string{"code"}, Scopes: []string{"openid", "offline_access", "orders:read", "orders:write"},
+		c := &identity.Client{ID: id, TokenEndpointAuthMethod: identity.AuthMethodBasic,
+			RedirectURIs: []string{appRedirect}, GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "orders:read", "orders:write"},
 			Audience: []string{"orders-api"}, TokenFormat: format, FirstParty: true}
 		if public {
 			c.TokenEndpointAuthMethod = identity.AuthMethodNone
@@ -121,7 +120,7 @@ func (p *portero) createClient(c *identity.Client) {
 	p.t.Helper()
 	c.Name = c.ID
 	c.IDTokenSignedResponseAlg = "RS256"
-	if !c.Public {
+	if !c.IsPublic() {
 		secret, digest, err := oauth.GenerateClientSecret()
 		if err != nil {
 			p.t.Fatal(err)

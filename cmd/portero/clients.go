@@ -183,7 +183,7 @@ func newClientFlags(fs *flag.FlagSet, update bool) *clientFlags {
 // specOf is the spec of an existing client, for an update to start from.
 func specOf(c *identity.Client) manage.ClientSpec {
 	return manage.ClientSpec{
-		ID: c.ID, Name: c.Name, Public: c.Public, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		ID: c.ID, Name: c.Name, Public: c.IsPublic(), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: c.Scopes, Audience: c.Audience, Roles: c.Roles, JWKS: c.JWKS, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,

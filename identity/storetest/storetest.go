@@ -464,12 +464,10 @@ func fullClient(id string) *identity.Client {
 		ID:                       id,
 		Name:                     "Tienda Web",
 		SecretHash:               []byte{0x00, 0xff, 0x10, 0x80, 0x7f, 0x00},
-		Public:                   true,
 		TokenEndpointAuthMethod:  identity.AuthMethodPost,
 		RedirectURIs:             []string{"https://shop.example.com/cb", "http://127.0.0.1:8080/cb?x=\"y\""},
 		PostLogoutRedirectURIs:   []string{"https://shop.example.com/bye"},
 		GrantTypes:               []string{"authorization_code", "refresh_token"},
-		ResponseTypes:            []string{"code"},
 		Scopes:                   []string{"openid", "profile", "offline_access"},
 		Audience:                 []string{"https://api.example.com"},
 		Roles:                    []string{"service", "reader"},
@@ -504,7 +502,7 @@ func testClientRoundTrip(t *testing.T, s identity.Store) {
 }
 
 func testClientEmpty(t *testing.T, s identity.Store) {
-	c := &identity.Client{ID: "cli", TokenEndpointAuthMethod: identity.AuthMethodNone, Public: true}
+	c := &identity.Client{ID: "cli", TokenEndpointAuthMethod: identity.AuthMethodNone}
 	noErr(t, "CreateClient", s.CreateClient(t.Context(), c))
 	if c.CreatedAt.IsZero() || c.UpdatedAt.IsZero() {
 		t.Errorf("CreateClient left CreatedAt %v, UpdatedAt %v zero", c.CreatedAt, c.UpdatedAt)

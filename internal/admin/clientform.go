@@ -76,7 +76,7 @@ func newClientForm() clientForm {
 
 // clientFormOf is the edit form filled with c's settings.
 func clientFormOf(c *identity.Client) clientForm {
-	f := clientForm{Editing: true, ID: c.ID, Name: c.Name, Public: c.Public, AuthMethod: c.TokenEndpointAuthMethod,
+	f := clientForm{Editing: true, ID: c.ID, Name: c.Name, Public: c.IsPublic(), AuthMethod: c.TokenEndpointAuthMethod,
 		RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		GrantTypes: c.GrantTypes, Scopes: strings.Join(c.Scopes, " "), Audience: strings.Join(c.Audience, " "),
 		Roles: strings.Join(c.Roles, ", "), TokenFormat: c.TokenFormat, IDTokenAlg: c.IDTokenSignedResponseAlg,
@@ -269,7 +269,7 @@ func (a *Admin) updateClient(w http.ResponseWriter, r *http.Request) {
 	f := readClientForm(r.PostForm)
 	// Neither can change: the service refuses a change, and the form
 	// does not post them.
-	f.Editing, f.ID, f.Public, f.AuthMethod = true, cur.ID, cur.Public, cur.TokenEndpointAuthMethod
+	f.Editing, f.ID, f.Public, f.AuthMethod = true, cur.ID, cur.IsPublic(), cur.TokenEndpointAuthMethod
 	version, err := time.Parse(time.RFC3339Nano, f.Version)
 	if err != nil {
 		a.badForm(w, r)

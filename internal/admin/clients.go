@@ -40,7 +40,7 @@ type clientsPage struct {
 
 func viewClientRow(c *identity.Client) clientRow {
 	return clientRow{ID: c.ID, Name: c.Name, AuthMethod: c.TokenEndpointAuthMethod, GrantTypes: c.GrantTypes, Roles: c.Roles,
-		Public: c.Public, FirstParty: c.FirstParty, Disabled: c.Disabled, Registered: len(c.RegistrationTokenHash) > 0}
+		Public: c.IsPublic(), FirstParty: c.FirstParty, Disabled: c.Disabled, Registered: len(c.RegistrationTokenHash) > 0}
 }
 
 func (a *Admin) listClients(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +100,7 @@ func (a *Admin) renderClient(w http.ResponseWriter, r *http.Request, id string, 
 	page.IntrospectAny, page.PermissionsClaim, page.BackchannelLogoutURI = c.IntrospectAny, c.PermissionsClaim, c.BackchannelLogoutURI
 	page.TokenRateLimit = c.TokenRateLimit
 	page.Created, page.Updated = moment(c.CreatedAt), moment(c.UpdatedAt)
-	page.HasSecret = !c.Public && len(c.SecretHash) > 0
+	page.HasSecret = !c.IsPublic() && len(c.SecretHash) > 0
 	a.Pages.Render(w, r, status, "adminclient", page)
 }
 

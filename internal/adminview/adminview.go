@@ -55,9 +55,9 @@ func ClientOf(c *identity.Client) Client {
 		jwks = c.JWKS
 	}
 	return Client{
-		ID: c.ID, Name: c.Name, Public: c.Public, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		ID: c.ID, Name: c.Name, Public: c.IsPublic(), TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		RedirectURIs: NonNil(c.RedirectURIs), PostLogoutRedirectURIs: NonNil(c.PostLogoutRedirectURIs),
-		GrantTypes: NonNil(c.GrantTypes), ResponseTypes: NonNil(c.ResponseTypes), Scopes: NonNil(c.Scopes),
+		GrantTypes: NonNil(c.GrantTypes), ResponseTypes: c.ResponseTypes(), Scopes: NonNil(c.Scopes),
 		Audience: NonNil(c.Audience), Roles: NonNil(c.Roles), JWKS: jwks, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
 		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,

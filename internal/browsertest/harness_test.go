@@ -94,11 +94,10 @@ func newEnv(t *testing.T, tweak func(*config.Config)) *env {
 
 	e := &env{t: t, issuer: issuer, store: st, mails: mails, app: newApp(t), legal: srv.Legal()}
 	c := &identity.Client{
-		ID: clientID, Name: "Browser test app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		ID: clientID, Name: "Browser test app", TokenEndpointAuthMethod: identity.AuthMethodNone,
 		RedirectURIs:           []string{e.app.callback()},
 		PostLogoutRedirectURIs: []string{e.app.loggedOut()},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
-		ResponseTypes:          []string{"code"},
 		Scopes:                 []string{"openid", "profile", "email", "roles", "offline_access"},
 		TokenFormat:            identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 		FirstParty: true, // the marketplace's own app: no scope page

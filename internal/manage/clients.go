@@ -56,10 +56,6 @@ func (sp *ClientSpec) apply(c *identity.Client) {
 	if len(c.GrantTypes) == 0 {
 		c.GrantTypes = slices.Clone(DefaultGrantTypes)
 	}
-	c.ResponseTypes = nil
-	if slices.Contains(c.GrantTypes, "authorization_code") {
-		c.ResponseTypes = []string{"code"}
-	}
 	c.Scopes = sp.Scopes
 	if len(c.Scopes) == 0 {
 		c.Scopes = slices.Clone(DefaultScopes)
@@ -158,14 +154,14 @@ func (s *Service) CreateClient(ctx context.Context, a Actor, sp ClientSpec) (*id
 	if sp.Public && sp.Secret != "" {
 		return nil, "", invalidf("a public client has no secret")
 	}
-	c := &identity.Client{ID: sp.ID, Public: sp.Public, TokenEndpointAuthMethod: sp.TokenEndpointAuthMethod}
+	c := &identity.Client{ID: sp.ID, TokenEndpointAuthMethod: sp.TokenEndpointAuthMethod}
 	sp.apply(c)
 	if len(c.JWKS) > 0 && c.TokenEndpointAuthMethod == "" {
 		c.TokenEndpointAuthMethod = identity.AuthMethodPrivateKey
 	}
 	var shown string
 	switch {
-	case c.Public:
+	case sp.Public:
 		c.TokenEndpointAuthMethod = cmpOr(c.TokenEndpointAuthMethod, identity.AuthMethodNone)
 	case c.TokenEndpointAuthMethod == identity.AuthMethodPrivateKey:
 	case sp.Secret != "":
@@ -258,7 +254,7 @@ func (s *Service) UpdateClient(ctx context.Context, a Actor, id string, sp Clien
 	if err != nil {
 		return nil, err
 	}
-	if sp.Public != prev.Public || (sp.TokenEndpointAuthMethod != "" && sp.TokenEndpointAuthMethod != prev.TokenEndpointAuthMethod) {
+	if sp.Public != prev.IsPublic() || (sp.TokenEndpointAuthMethod != "" && sp.TokenEndpointAuthMethod != prev.TokenEndpointAuthMethod) {
 		return nil, invalidf("public and token_endpoint_auth_method cannot change: register a new client")
 	}
 	next := *prev
@@ -306,7 +302,7 @@ func (s *Service) RotateClientSecret(ctx context.Context, a Actor, id string, ch
 	if err != nil {
 		return nil, "", err
 	}
-	if prev.Public || len(prev.SecretHash) == 0 {
+	if prev.IsPublic() || len(prev.SecretHash) == 0 {
 		return nil, "", invalidf("client %q does not authenticate with a secret", id)
 	}
 	next := *prev

@@ -630,8 +630,8 @@ func TestAdminAPI(t *testing.T) {
 
 		t.Run("a user's token: an admin signed in with MFA may, a vendor may not", func(t *testing.T) {
 			e.createClient(&identity.Client{
-				ID: "console", Name: "Admin console", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
-				RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+				ID: "console", Name: "Admin console", TokenEndpointAuthMethod: identity.AuthMethodNone,
+				RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"},
 				Scopes:      []string{"openid", "portero:admin:read", "portero:admin:write"},
 				TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256", FirstParty: true,
 			})
@@ -726,8 +726,8 @@ func TestAdminAPIFreshSignInAndRefusalBudget(t *testing.T) {
 	e := newEnv(t, testdb.Backends()[0], func(c *config.Config) { c.OAuth.AccessTokenLifespan = time.Hour })
 	spec := loadAdminSpec(t, e.issuer)
 	e.createClient(&identity.Client{
-		ID: "console", Name: "Admin console", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
-		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		ID: "console", Name: "Admin console", TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"},
 		Scopes:      []string{"openid", "portero:admin:read", "portero:admin:write"},
 		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "RS256", FirstParty: true,
 	})

@@ -579,7 +579,7 @@ func TestAdminPagesCreateAndEditClients(t *testing.T) {
 				t.Error("the answer is not the new client's page with its notice")
 			}
 			c := stored("invoices")
-			if c.Name != "Invoices job" || c.Public || c.TokenEndpointAuthMethod != identity.AuthMethodBasic ||
+			if c.Name != "Invoices job" || c.IsPublic() || c.TokenEndpointAuthMethod != identity.AuthMethodBasic ||
 				!slices.Equal(c.GrantTypes, []string{"client_credentials"}) || !slices.Equal(c.Scopes, []string{"openid", "profile"}) ||
 				!slices.Equal(c.Audience, []string{"https://api.example.com"}) || !slices.Equal(c.Roles, []string{"vendor"}) ||
 				c.TokenFormat != identity.TokenFormatJWT || c.IDTokenSignedResponseAlg != "RS256" || c.FirstParty {
@@ -773,7 +773,7 @@ func TestAdminPagesCreateAndEditClients(t *testing.T) {
 				t.Fatalf("a super_admin registers a first-party client: %d %s", resp.StatusCode, alertOf(body))
 			}
 			secret := match(t, secretPattern, body)
-			if c := stored("portal"); !c.FirstParty || c.IDTokenSignedResponseAlg != "ES256" || !slices.Equal(c.ResponseTypes, []string{"code"}) {
+			if c := stored("portal"); !c.FirstParty || c.IDTokenSignedResponseAlg != "ES256" || !slices.Equal(c.ResponseTypes(), []string{"code"}) {
 				t.Fatalf("portal: %+v", c)
 			}
 			if created := entries(identity.AdminActor(boss.u.ID), "admin.client_created"); len(created) != 1 || created[0].ClientID != "portal" ||
@@ -800,7 +800,7 @@ func TestAdminPagesCreateAndEditClients(t *testing.T) {
 			if resp.Request.URL.Path != "/admin/clients/kiosk" || secretPattern.MatchString(body) {
 				t.Fatalf("after registering a public client: %s", resp.Request.URL)
 			}
-			if c := stored("kiosk"); !c.Public || c.TokenEndpointAuthMethod != identity.AuthMethodNone || len(c.SecretHash) != 0 {
+			if c := stored("kiosk"); !c.IsPublic() || c.TokenEndpointAuthMethod != identity.AuthMethodNone || len(c.SecretHash) != 0 {
 				t.Fatalf("kiosk: %+v", c)
 			}
 		})

@@ -447,8 +447,8 @@ func TestH5RevocationTakesEffectAtOnce(t *testing.T) {
 func TestScopeConsentPerClient(t *testing.T) {
 	e := newEnv(t, sqlite(), nil)
 	e.createClient(&identity.Client{
-		ID: "partner", Name: "Partner app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
-		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		ID: "partner", Name: "Partner app", TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		Scopes: []string{"openid", "email", "offline_access"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 	})
 	partner := func(extra url.Values) url.Values {
@@ -717,8 +717,8 @@ func TestH5AnsweredDeletionErasesTheAccount(t *testing.T) {
 // back-channel logout URI is backchannel.
 func (e *env) createShop(backchannel string) {
 	e.createClient(&identity.Client{
-		ID: "shop", Name: "Shop", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
-		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		ID: "shop", Name: "Shop", TokenEndpointAuthMethod: identity.AuthMethodNone, FirstParty: true,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"},
 		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 		BackchannelLogoutURI: backchannel,
 	})

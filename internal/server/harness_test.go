@@ -137,18 +137,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 func (e *env) seed() {
 	ctx := context.Background()
 	e.createClient(&identity.Client{
-		ID: "mobile", Name: "Mobile app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
+		ID: "mobile", Name: "Mobile app", TokenEndpointAuthMethod: identity.AuthMethodNone,
 		RedirectURIs:           []string{mobileScheme, "http://127.0.0.1/callback"},
 		PostLogoutRedirectURIs: []string{"com.example.mobile:/logged-out"},
-		GrantTypes:             []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
-		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
-		TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		Scopes:                 []string{"openid", "offline_access", "profile", "email", "roles"},
+		TokenFormat:            identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 		FirstParty: true, // the protocol tests skip the scope page; consent_test.go covers it
 	})
 	e.createClient(&identity.Client{
 		ID: "webapp", Name: "Web app", TokenEndpointAuthMethod: identity.AuthMethodBasic,
 		RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{"https://app.example.com/bye"},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		GrantTypes:  []string{"authorization_code", "refresh_token"},
 		Scopes:      []string{"openid", "offline_access", "profile", "email", "roles"},
 		TokenFormat: identity.TokenFormatOpaque, IDTokenSignedResponseAlg: "ES256",
 		FirstParty: true,
@@ -202,7 +202,7 @@ func (e *env) authorizeAll(userID string) {
 
 func (e *env) createClient(c *identity.Client) {
 	e.t.Helper()
-	if !c.Public && c.TokenEndpointAuthMethod != identity.AuthMethodPrivateKey {
+	if !c.IsPublic() && c.TokenEndpointAuthMethod != identity.AuthMethodPrivateKey {
 		secret, digest, err := oauth.GenerateClientSecret()
 		if err != nil {
 			e.t.Fatal(err)

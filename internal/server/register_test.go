@@ -85,6 +85,8 @@ func TestDynamicClientRegistration(t *testing.T) {
 		code string
 	}{
 		{map[string]any{"redirect_uris": []string{"http://evil.example/cb"}}, "invalid_redirect_uri"},
+		{map[string]any{"redirect_uris": []string{"https://partner.example/cb"}, "response_types": []string{"token"}}, "invalid_client_metadata"},
+		{map[string]any{"grant_types": []string{"client_credentials"}, "response_types": []string{"code"}}, "invalid_client_metadata"},
 		{map[string]any{"grant_types": []string{"password"}}, "invalid_client_metadata"},
 		{map[string]any{"grant_types": []string{"client_credentials"}, "scope": "portero:everything"}, "invalid_client_metadata"},
 		{map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},

@@ -556,8 +556,8 @@ func TestSec15PKCEValidatedBeforeTheLoginPage(t *testing.T) {
 func TestSec12ScopeConsentBindsToTheFlow(t *testing.T) {
 	e := newEnv(t, sqlite(), nil)
 	e.createClient(&identity.Client{
-		ID: "partner", Name: "Partner app", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
-		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		ID: "partner", Name: "Partner app", TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{mobileScheme}, GrantTypes: []string{"authorization_code"},
 		Scopes: []string{"openid", "email"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256",
 	})
 	c := e.browser()
@@ -657,8 +657,8 @@ func TestSecAlsoSeenStaticListingRefreshScopeAndLocalhostRedirects(t *testing.T)
 		t.Fatalf("a refresh within the granted scopes: %d %v", status, body)
 	}
 
-	c := &identity.Client{ID: "native", Name: "Native", Public: true, TokenEndpointAuthMethod: identity.AuthMethodNone,
-		RedirectURIs: []string{"http://localhost:7777/cb"}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+	c := &identity.Client{ID: "native", Name: "Native", TokenEndpointAuthMethod: identity.AuthMethodNone,
+		RedirectURIs: []string{"http://localhost:7777/cb"}, GrantTypes: []string{"authorization_code"},
 		Scopes: []string{"openid"}, TokenFormat: identity.TokenFormatJWT, IDTokenSignedResponseAlg: "RS256"}
 	if err := c.Validate(nil); err == nil {
 		t.Fatal("an http://localhost redirect URI was accepted")

@@ -20,9 +20,13 @@ var clientFields = []string{"name", "secret_hash", "is_public", "token_endpoint_
 	"permissions_claim", "registration_token_hash", "disabled", "token_rate_limit"}
 
 func clientValues(c *identity.Client) []any {
-	return []any{c.Name, bytesArg(c.SecretHash), c.Public, c.TokenEndpointAuthMethod,
+	// is_public and response_types are derived (Client.IsPublic,
+	// Client.ResponseTypes) and never read: they are written only so
+	// that a replica of the previous release, during a rolling upgrade,
+	// reads what it expects. A later release drops them.
+	return []any{c.Name, bytesArg(c.SecretHash), c.IsPublic(), c.TokenEndpointAuthMethod,
 		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
-		listArg(c.ResponseTypes), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
+		listArg(c.ResponseTypes()), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
 		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
 		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, c.TokenRateLimit}
 }
@@ -63,7 +67,8 @@ func scanClient(row scanner, c *identity.Client) error {
 		redirect, postLogout, grantTypes, respTypes, scopes, aud, roles dbList
 		created, updated                                                dbTime
 	)
-	err := row.Scan(&c.ID, &c.Name, &secret, &c.Public, &c.TokenEndpointAuthMethod,
+	var derivedPublic bool // is_public: see clientValues
+	err := row.Scan(&c.ID, &c.Name, &secret, &derivedPublic, &c.TokenEndpointAuthMethod,
 		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
 		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &c.TokenRateLimit, &created, &updated)
 	if err != nil {
@@ -71,7 +76,7 @@ func scanClient(row scanner, c *identity.Client) error {
 	}
 	c.SecretHash, c.JWKS, c.RegistrationTokenHash = secret, jwks, regToken
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes = redirect, postLogout, grantTypes
-	c.ResponseTypes, c.Scopes, c.Audience, c.Roles = respTypes, scopes, aud, roles
+	c.Scopes, c.Audience, c.Roles = scopes, aud, roles
 	c.CreatedAt, c.UpdatedAt = created.Time, updated.Time
 	return nil
 }
