@@ -66,6 +66,7 @@ type Store interface {
 	SecretStore
 	NetworkRuleStore
 	WebhookCursorStore
+	RevocationStore
 }
 
 // UserStore holds end-user accounts.
@@ -143,7 +144,11 @@ type GrantStore interface {
 	// DeactivateGrants marks every active record (codes, access and refresh
 	// tokens) that the filter selects inactive and returns how many
 	// changed: a revoked authorization, a credential event or an incident
-	// ends them at once. An empty filter is refused (ErrEmptyGrantFilter).
+	// ends them at once. In the same transaction it adds the revocation
+	// rule (RevocationRuleFor) that ends the stateless access tokens the
+	// filter selects, which have no rows: one call ends both kinds, so no
+	// caller can forget the second. An empty filter is refused
+	// (ErrEmptyGrantFilter).
 	DeactivateGrants(ctx context.Context, f GrantFilter) (int64, error)
 	// SubjectGrantClients lists the clients holding active records of the
 	// subject: those to notify when the subject's authorization ends.

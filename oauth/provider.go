@@ -55,6 +55,10 @@ type Options struct {
 	MFA identity.MFAPolicy
 	// Outbound vets the URLs Portero calls on a client's say-so.
 	Outbound outbound.Policy
+	// StoredAccessTokens keeps a row for every access token, as before
+	// stateless tokens: off, client-credentials JWTs have none
+	// (stateless.go).
+	StoredAccessTokens bool
 }
 
 // BrowserSessions tells the dispatcher who is signed in on this browser.
@@ -205,6 +209,10 @@ func NewProvider(opts Options, d Deps) (*Provider, error) {
 		Signer: rsSigner,
 	}
 	strategy.jwt.HMACSHAStrategy = strategy.opaque
+	if !opts.StoredAccessTokens {
+		st.Stateless = &statelessTokens{issuer: opts.Issuer, signer: esSigner, now: d.Now,
+			revocations: &RevocationSet{Store: d.Store, Now: d.Now}}
+	}
 
 	f := compose.Compose(cfg, st, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -295,17 +303,37 @@ func (p *Provider) ForgetRoleCatalog() { p.catalog.Store(nil) }
 func (p *Provider) ForgetCaches() {
 	p.Clients.InvalidateAll()
 	p.ForgetRoleCatalog()
+	if rs := p.Revocations(); rs != nil {
+		rs.Forget()
+	}
 }
 
-// Prune deletes expired grants in bounded batches until none are left or
+// Revocations is the revocation set of stateless access tokens; nil when
+// every access token is stored.
+func (p *Provider) Revocations() *RevocationSet {
+	if p.Storage.Stateless == nil {
+		return nil
+	}
+	return p.Storage.Stateless.revocations
+}
+
+// Prune deletes expired grants and revocation rules in bounded batches
+// until none are left or
 // ctx ends.
 func (p *Provider) Prune(ctx context.Context, batch int) (int64, error) {
 	var total int64
-	for ctx.Err() == nil {
-		n, err := p.Store.DeleteExpiredGrants(ctx, p.Now(), batch)
-		total += n
-		if err != nil || n < int64(batch) {
-			return total, err
+	for _, del := range []func(context.Context, time.Time, int) (int64, error){
+		p.Store.DeleteExpiredGrants, p.Store.DeleteExpiredTokenRevocations,
+	} {
+		for ctx.Err() == nil {
+			n, err := del(ctx, p.Now(), batch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < int64(batch) {
+				break
+			}
 		}
 	}
 	return total, ctx.Err()

@@ -27,6 +27,9 @@ type Session struct {
 	// BrowserSession is the digest of the browser session the grant came
 	// from, so a logout can find its tokens.
 	BrowserSession string `json:"browser_session,omitempty"`
+	// Stateless: the access token has no row (stateless.go); it says so
+	// in a signed claim.
+	Stateless bool `json:"-"`
 }
 
 var (
@@ -53,6 +56,9 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	}
 	if s.Permissions != nil {
 		extra["permissions"] = slices.Clone(s.Permissions)
+	}
+	if s.Stateless {
+		extra[statelessClaim] = true
 	}
 	if !s.AuthTime.IsZero() {
 		extra["auth_time"] = s.AuthTime.Unix()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ type Storage struct {
 	// a client retrying a refresh on a flaky network is not taken for a thief.
 	RefreshGrace time.Duration
 	Now          func() time.Time
+	// Stateless validates access tokens that have no row; nil when the
+	// provider issues none (every token is stored).
+	Stateless *statelessTokens
 }
 
 // formKeysNotStored are request parameters that carry credentials or
@@ -261,11 +265,19 @@ func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) e
 
 // --- access and refresh tokens ---
 
+// CreateAccessTokenSession stores the token's request, unless the token
+// is stateless: that is the write it saves.
 func (s *Storage) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	if strings.HasPrefix(signature, statelessSignature) {
+		return nil
+	}
 	return s.create(ctx, identity.GrantAccessToken, signature, req, fosite.AccessToken)
 }
 
 func (s *Storage) GetAccessTokenSession(ctx context.Context, signature string, _ fosite.Session) (fosite.Requester, error) {
+	if token, ok := strings.CutPrefix(signature, statelessSignature); ok {
+		return s.statelessRequester(ctx, token)
+	}
 	return s.get(ctx, identity.GrantAccessToken, signature, nil)
 }
 
@@ -324,11 +336,17 @@ func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, signature s
 }
 
 func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if strings.HasPrefix(requestID, statelessRequestID) {
+		return nil // a client-credentials token has no refresh token
+	}
 	_, err := s.Store.DeactivateFamily(ctx, identity.GrantRefreshToken, requestID)
 	return storeErr(ctx, err)
 }
 
 func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if strings.HasPrefix(requestID, statelessRequestID) {
+		return s.revokeStateless(ctx, requestID)
+	}
 	_, err := s.Store.DeactivateFamily(ctx, identity.GrantAccessToken, requestID)
 	return storeErr(ctx, err)
 }

@@ -45,6 +45,9 @@ func jwtDigest(token string) string {
 
 func (s *tokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
 	if isJWT(token) {
+		if isStateless(token) {
+			return statelessSignature + token
+		}
 		return jwtDigest(token)
 	}
 	return s.opaque.AccessTokenSignature(ctx, token)
@@ -57,6 +60,9 @@ func (s *tokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Reques
 	token, _, err := s.jwt.GenerateAccessToken(ctx, r)
 	if err != nil {
 		return "", "", err
+	}
+	if sess, ok := r.GetSession().(*Session); ok && sess.Stateless {
+		return token, statelessSignature + token, nil
 	}
 	return token, jwtDigest(token), nil
 }

@@ -163,6 +163,12 @@ func (p *Provider) grant(ctx context.Context, r *http.Request, ar fosite.AccessR
 	sess.Subject = client.ID
 	sess.ClientID = client.ID
 	sess.Roles = slices.Clone(client.Roles)
+	sess.Stateless = p.Storage.Stateless != nil && !client.opaqueTokens()
+	if sess.Stateless {
+		if err := p.Storage.Stateless.awaitCut(ctx, client.ID); err != nil {
+			return err
+		}
+	}
 	if err := p.addPermissions(ctx, &client.Client, sess); err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -16,6 +17,7 @@ var consentTests = []struct {
 	{"legal texts publish once and refuse a changed text", testLegalTexts},
 	{"scope consents are remembered per user and client", testScopeConsents},
 	{"grants are deactivated by subject, client and issue time", testDeactivateGrants},
+	{"revocation rules load in order, expire, and follow deactivations", testTokenRevocations},
 	{"deleting an account erases it and keeps the ledger", testDeleteUser},
 	{"the last super_admin cannot be removed", testLastSuperAdmin},
 	{"the role catalog expands, updates and protects built-ins", testRoleCatalog},
@@ -119,6 +121,55 @@ func testDeactivateGrants(t *testing.T, s identity.Store) {
 	noErr(t, "Deactivate(access tokens)", err)
 	if g, _ := s.GrantBySignature(ctx, identity.GrantRefreshToken, "r1"); n != 2 || active("b1") || active("c1") || !g.Active {
 		t.Fatalf("per kind: n=%d", n)
+	}
+}
+
+func testTokenRevocations(t *testing.T, s identity.Store) {
+	ctx := t.Context()
+	now := time.Now().UTC().Truncate(time.Second)
+	written := s.RevocationsWritten()
+	one := &identity.TokenRevocation{JTI: "j-1", ExpiresAt: now.Add(time.Hour)}
+	noErr(t, "AddTokenRevocation(jti)", s.AddTokenRevocation(ctx, one))
+	old := &identity.TokenRevocation{JTI: "j-old", ExpiresAt: now.Add(-time.Minute)}
+	noErr(t, "AddTokenRevocation(expired)", s.AddTokenRevocation(ctx, old))
+	if one.Seq == 0 || old.Seq <= one.Seq {
+		t.Fatalf("seqs %d, %d", one.Seq, old.Seq)
+	}
+	if err := s.AddTokenRevocation(ctx, &identity.TokenRevocation{ClientID: "shop", ExpiresAt: now}); err == nil {
+		t.Error("a rule without a jti or a time selects nothing, and was accepted")
+	}
+	// A rollback leaves no rule behind and counts nothing.
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		noErr(t, "AddTokenRevocation(in tx)", s.AddTokenRevocation(ctx, &identity.TokenRevocation{JTI: "j-rolled-back", ExpiresAt: now.Add(time.Hour)}))
+		return errAbort
+	})
+	if !errors.Is(err, errAbort) {
+		t.Fatal(err)
+	}
+	// A deactivation extends to stateless tokens with a rule of its own.
+	_, err = s.DeactivateGrants(ctx, identity.GrantFilter{Subject: "alice", ClientID: "shop", IssuedBefore: now})
+	noErr(t, "DeactivateGrants", err)
+	_, err = s.DeactivateGrants(ctx, identity.GrantFilter{Kind: identity.GrantRefreshToken, Subject: "alice"})
+	noErr(t, "DeactivateGrants(refresh tokens)", err)
+
+	rules, err := s.TokenRevocations(ctx, 0, now)
+	noErr(t, "TokenRevocations", err)
+	if len(rules) != 2 || rules[0].JTI != "j-1" || rules[1].Subject != "alice" || rules[1].ClientID != "shop" ||
+		!rules[1].IssuedBefore.Equal(now) || !rules[1].ExpiresAt.Equal(now.Add(identity.MaxAccessTokenLifespan)) {
+		t.Fatalf("rules %+v", rules)
+	}
+	if got := s.RevocationsWritten() - written; got != 3 {
+		t.Errorf("RevocationsWritten counted %d committed rules, want 3", got)
+	}
+	after, err := s.TokenRevocations(ctx, rules[0].Seq, now)
+	noErr(t, "TokenRevocations(after)", err)
+	if len(after) != 1 || after[0].Seq != rules[1].Seq {
+		t.Errorf("after seq %d: %+v", rules[0].Seq, after)
+	}
+	n, err := s.DeleteExpiredTokenRevocations(ctx, now, 100)
+	noErr(t, "DeleteExpiredTokenRevocations", err)
+	if n != 1 {
+		t.Errorf("deleted %d expired rules, want 1", n)
 	}
 }
 

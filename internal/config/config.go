@@ -188,6 +188,12 @@ type OAuth struct {
 	// EnforcePKCEForAllClients requires PKCE for confidential clients too,
 	// not only for public ones.
 	EnforcePKCEForAllClients bool `yaml:"enforce_pkce_for_all_clients"`
+	// StoredAccessTokens keeps a database row for every access token.
+	// Off (the default), client-credentials JWT access tokens have none:
+	// issuing one writes nothing, validating one reads nothing, and
+	// revocation goes through the revocation set. Opaque tokens and the
+	// tokens of the code flow are stored either way.
+	StoredAccessTokens bool `yaml:"stored_access_tokens"`
 	// JWKSCachePeriod is how long verifiers may cache the JWKS
 	// (Cache-Control max-age); a rotated key starts signing only after this
 	// period, so every verifier has seen it.

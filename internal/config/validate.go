@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portero-id/portero/identity"
 )
 
 // MinSecretLength is the minimum length of secrets.system and of every
@@ -93,7 +95,10 @@ func (c *Config) check(dev, final bool) []error {
 	v.secrets(dev, final)
 
 	// oauth
-	v.positive("oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan)
+	if v.positive("oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan) && c.OAuth.AccessTokenLifespan > identity.MaxAccessTokenLifespan {
+		// Revocation rules are kept this long (identity.MaxAccessTokenLifespan).
+		v.errorf("oauth.access_token_lifespan", "must be at most %s", identity.MaxAccessTokenLifespan)
+	}
 	v.positive("oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan)
 	if v.positive("oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan) && c.OAuth.AuthorizeCodeLifespan > 10*time.Minute {
 		v.errorf("oauth.authorize_code_lifespan", "must be at most 10m (RFC 6749 section 4.1.2)")

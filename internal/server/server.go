@@ -284,6 +284,7 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 		IDTokenLifespan:       cfg.OAuth.IDTokenLifespan,
 		RefreshGrace:          cfg.OAuth.RefreshGracePeriod,
 		EnforcePKCE:           cfg.OAuth.EnforcePKCEForAllClients,
+		StoredAccessTokens:    cfg.OAuth.StoredAccessTokens,
 		Secrets:               secrets,
 		JWKSCachePeriod:       cfg.OAuth.JWKSCachePeriod,
 		ScopesSupported:       cfg.OAuth.AllowedScopes,
@@ -572,6 +573,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopBackground()
 	go s.Keys.Run(bg, config.KeyReloadInterval, func(err error) { s.log.Error("reload signing keys", "err", err) })
 	go s.FollowChanges(bg)
+	go s.pollRevocations(bg)
 	go s.networks.run(bg)
 	go s.DeliverWebhooks(bg)
 	go s.pruneLoop(bg)
@@ -651,6 +653,8 @@ func (s *Server) FollowChanges(ctx context.Context) {
 			reloadKeys()
 		case payload == "network_rules":
 			s.networks.reload()
+		case payload == "token_revocations":
+			s.refreshRevocations(ctx)
 		default: // roles, role_includes, role_permissions
 			s.Provider.ForgetRoleCatalog()
 		}
@@ -660,6 +664,46 @@ func (s *Server) FollowChanges(ctx context.Context) {
 	_ = s.Store.ListenChanges(ctx, resync, apply, func(err error) {
 		s.log.Warn("change notifications interrupted; reconnecting", "err", err)
 	})
+}
+
+// refreshRevocations loads the revocation rules added since the last
+// load. On failure the set keeps what it has: while the database is down
+// nobody can add a rule, and tokens keep validating; the next poll, or the
+// full reload when the announcements resume, catches up.
+func (s *Server) refreshRevocations(ctx context.Context) {
+	rs := s.Provider.Revocations()
+	if rs == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rs.Refresh(rctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("reload token revocations", "err", err)
+	}
+}
+
+// revocationPollInterval bounds how long a revocation another process
+// made can go unseen when no announcement reaches this replica: SQLite
+// has none (a CLI beside the server), and a PostgreSQL listener can be
+// down between reconnects.
+const revocationPollInterval = 2 * time.Second
+
+// pollRevocations refreshes the revocation set now and then: one indexed
+// query, nothing when no rule was added.
+func (s *Server) pollRevocations(ctx context.Context) {
+	if s.Provider.Revocations() == nil {
+		return
+	}
+	t := time.NewTicker(revocationPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refreshRevocations(ctx)
+		}
+	}
 }
 
 // drain fails readiness and keeps serving for http.drain_period: the load

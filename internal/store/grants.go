@@ -97,6 +97,22 @@ func (s *Store) DeactivateGrants(ctx context.Context, f identity.GrantFilter) (i
 	if f.Empty() {
 		return 0, identity.ErrEmptyGrantFilter
 	}
+	var n int64
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if n, err = s.deactivateRows(ctx, f); err != nil {
+			return err
+		}
+		if rule := identity.RevocationRuleFor(f, now()); rule != nil {
+			return s.AddTokenRevocation(ctx, rule)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// deactivateRows marks the rows the filter selects inactive.
+func (s *Store) deactivateRows(ctx context.Context, f identity.GrantFilter) (int64, error) {
 	q, args := `UPDATE grants SET active = FALSE WHERE active`, []any{}
 	if f.Kind != "" {
 		q, args = q+` AND kind = ?`, append(args, string(f.Kind))

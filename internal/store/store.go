@@ -82,6 +82,9 @@ type Store struct {
 	// dsn is the PostgreSQL connection URL, for the change listener's own
 	// connection.
 	dsn string
+	// revocationsWritten counts committed revocation rules
+	// (RevocationsWritten).
+	revocationsWritten atomic.Uint64
 }
 
 var _ identity.Store = (*Store)(nil)
@@ -234,6 +237,30 @@ type txState struct {
 	rollbackOnly atomic.Bool
 	// unlock releases the SQLite writer queue; set on the owner.
 	unlock func()
+	// committed runs after the owner's commit (afterCommit).
+	committed []func()
+}
+
+// afterCommit runs fn once what ctx's transaction wrote is committed: at
+// once outside a transaction, after the commit inside one, never after a
+// rollback. Whoever learns of a change from fn can then read it.
+func (s *Store) afterCommit(ctx context.Context, fn func()) {
+	st := s.tx(ctx)
+	if st == nil {
+		fn()
+		return
+	}
+	if st.root != nil {
+		st = st.root
+	}
+	st.committed = append(st.committed, fn)
+}
+
+func (st *txState) runCommitted() {
+	for _, fn := range st.committed {
+		fn()
+	}
+	st.committed = nil
 }
 
 // errRollbackOnly is returned when a joined transaction was rolled back and
@@ -257,8 +284,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	defer unlock()
 	var fnErr error
+	var st *txState
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		st := &txState{db: tx}
+		st = &txState{db: tx}
 		if fnErr = fn(context.WithValue(ctx, txKey{s}, st)); fnErr != nil {
 			return fnErr
 		}
@@ -270,6 +298,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if err != nil && fnErr == nil && !errors.Is(err, errRollbackOnly) {
 		// Beginning or committing failed: the database, not fn.
 		return identity.Unavailable(err)
+	}
+	if err == nil {
+		st.runCommitted()
 	}
 	return err
 }
@@ -318,6 +349,7 @@ func (s *Store) CommitTx(ctx context.Context) error {
 	if err := st.db.Commit().Error; err != nil {
 		return fmt.Errorf("store: commit: %w", identity.Unavailable(err))
 	}
+	st.runCommitted()
 	return nil
 }
 
