@@ -136,7 +136,6 @@ func TestStatelessRevocation(t *testing.T) {
 	})
 }
 
-
 // TestStoredAccessTokensMode: with oauth.stored_access_tokens, a
 // client-credentials token has its row again, and revoking it
 // deactivates the row.
