@@ -144,6 +144,13 @@ postgres_delta() {
 		<(echo "$1") <(echo "$2")
 }
 
+# db_transactions prints the transactions (statements outside a
+# transaction count as one) the database has run: pg_stat_database, which
+# needs no extension (pg_stat_statements needs a preloaded library).
+db_transactions() {
+	psql -X -At "$DB_URL" -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+}
+
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
 # to_ms converts a wrk duration (850.00us, 1.23ms, 1.01s, 2.00m) to ms.
@@ -248,7 +255,8 @@ run_scenario() {
 		done
 	) &
 	SAMPLER_PID=$!
-	local cpu0 m0 m1 cpu1 pg0 pg1 wrk_cpu
+	local cpu0 m0 m1 cpu1 pg0 pg1 wrk_cpu tx0 tx1
+	tx0=$(db_transactions)
 	cpu0=$(cpu_ticks "$SERVER_PID")
 	pg0=$(postgres_ticks)
 	m0=$(machine_ticks)
@@ -258,6 +266,8 @@ run_scenario() {
 	cpu1=$(cpu_ticks "$SERVER_PID")
 	pg1=$(postgres_ticks)
 	m1=$(machine_ticks)
+	sleep 1 # PostgreSQL flushes its statistics at least once a second
+	tx1=$(db_transactions)
 	kill "$SAMPLER_PID" 2>/dev/null || true
 	wait "$SAMPLER_PID" 2>/dev/null || true
 	SAMPLER_PID=""
@@ -284,8 +294,10 @@ run_scenario() {
 		secs = d + 0; if (d ~ /m$/) secs *= 60; printf "%.0f", 100 * (u + s) / secs }')
 	other_pct=$((busy_pct - portero_pct - wrk_pct - pg_pct))
 	((other_pct >= 0)) || other_pct=0
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rps" "$p50" "$p99" \
-		"${non2xx:-0}" "${errors:-0}" "$(mb "${peak:-0}")" "$cpu_us" "$portero_pct" "$pg_pct" "$wrk_pct" "$other_pct" "$busy_pct" >>"$OUT/results.tsv"
+	local tx_per_req
+	tx_per_req=$(awk -v d=$((tx1 - tx0)) -v r="$reqs" 'BEGIN { printf "%.3f", r ? d / r : 0 }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$rps" "$p50" "$p99" \
+		"${non2xx:-0}" "${errors:-0}" "$(mb "${peak:-0}")" "$cpu_us" "$portero_pct" "$pg_pct" "$wrk_pct" "$other_pct" "$busy_pct" "$tx_per_req" >>"$OUT/results.tsv"
 	[[ ${non2xx:-0} == 0 ]] || log "WARNING: $name had $non2xx non-2xx responses"
 }
 
@@ -425,11 +437,12 @@ stop_server
 	echo
 	echo "Bare net/http baseline (bench/bare, the same form, same wrk settings, same run): $(awk -F'\t' '{ printf "%s%s %.0f req/s", (NR > 1 ? ", " : ""), $1, $2 }' "$OUT/bare.tsv")."
 	echo
-	echo "| round | scenario | req/s | ratio to bare | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | Portero CPU µs/req | CPU % Portero | CPU % PostgreSQL | CPU % wrk | CPU % other | CPU % machine |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| round | scenario | req/s | ratio to bare | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | Portero CPU µs/req | CPU % Portero | CPU % PostgreSQL | CPU % wrk | CPU % other | CPU % machine | DB transactions/req |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	awk -F'\t' 'NR == FNR { bare[$1] = $2; next }
-		{ printf "| %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, ($1 in bare && bare[$1] > 0 ? $3 / bare[$1] : 0), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 }' "$OUT/bare.tsv" "$OUT/results.tsv"
+		{ printf "| %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, ($1 in bare && bare[$1] > 0 ? $3 / bare[$1] : 0), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 }' "$OUT/bare.tsv" "$OUT/results.tsv"
 	echo
+	echo "DB transactions/req: pg_stat_database's commits and rollbacks in Portero's database during the run, per request (the revocation set's poll adds one every 2 s)."
 	echo "CPU % are of one core (200% = both cores busy on a 2-core machine). \"other\" is the rest of the machine's busy time: the kernel's loopback TCP work (softirq, charged to no process) and any other process; well above 10-15% means the run was disturbed."
 } | tee "$OUT/results.md"
 log "results in $OUT"
