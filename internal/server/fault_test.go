@@ -285,6 +285,7 @@ func TestFault(t *testing.T) {
 	t.Run("postgres stopped under load", faultPostgresDown)
 	t.Run("postgres stops answering", faultPostgresFrozen)
 	t.Run("two replicas follow changes", faultReplicas)
+	t.Run("a revocation across a PostgreSQL restart", faultRevocationRestart)
 	t.Run("concurrent refreshes across replicas", faultRefresh)
 	t.Run("redis killed", faultRedisDown)
 	t.Run("SIGTERM under load", faultSIGTERM)
@@ -440,6 +441,45 @@ func faultReplicas(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// faultRevocationRestart: a stateless token is revoked on A, and
+// PostgreSQL restarts before B introspects it (B's listener dies with the
+// database, so the announcement may never reach B). After the restart B
+// must say inactive, and keep accepting the tokens nobody revoked.
+func faultRevocationRestart(t *testing.T) {
+	const scenario = "stateless token revoked on A, then PostgreSQL restarted"
+	a, b := pgReplicas(t, nil)
+	t.Cleanup(func() { shell(t, "PORTERO_FAULT_PG_ENSURE", pgEnsure) })
+	token := func() string { return clientToken(a, "orders-api").body["access_token"].(string) }
+	active := func(e *env, tok string) bool {
+		a := post(e.ts.URL, "/oauth2/introspect", "orders-api", e.secrets["orders-api"], url.Values{"token": {tok}})
+		return a.status == http.StatusOK && a.body["active"] == true
+	}
+	revoked, kept := token(), token()
+	if !active(b, revoked) || !active(b, kept) {
+		t.Fatal("replica B does not accept A's tokens")
+	}
+	if a := post(a.ts.URL, "/oauth2/revoke", "orders-api", a.secrets["orders-api"], url.Values{"token": {revoked}}); a.status != http.StatusOK {
+		t.Fatalf("revoke: %d", a.status)
+	}
+	shell(t, "PORTERO_FAULT_PG_STOP", pgStop)
+	shell(t, "PORTERO_FAULT_PG_START", pgStart)
+	started := time.Now()
+	waitPing(t, a, 30*time.Second)
+	seen := false
+	for time.Since(started) < 10*time.Second {
+		if !active(b, revoked) {
+			seen = true
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	record(scenario, "the revoked token inactive on B", time.Since(started).Round(time.Millisecond), "after the restart, within the 2 s poll", seen)
+	record(scenario, "the other token still active on B", active(b, kept), "true", active(b, kept))
+	if !seen || !active(b, kept) {
+		t.Errorf("after the restart: revoked token inactive on B %v, other token active %v", seen, active(b, kept))
+	}
 }
 
 func faultRefresh(t *testing.T) {

@@ -59,10 +59,18 @@ func newEnv(t testing.TB, b testdb.Backend, tweak func(*config.Config)) *env {
 }
 
 // replica starts a second Portero on e's database (as a second replica
-// behind a load balancer would run), with its clients and users.
+// behind a load balancer would run), with its clients and users, and the
+// same issuer: replicas are one authorization server, and a stateless
+// token is checked against its issuer. Requests still go to the replica's
+// own listener (r.issuer).
 func (e *env) replica(t testing.TB, tweak func(*config.Config)) *env {
 	t.Helper()
-	r := newServer(t, e.store, tweak)
+	r := newServer(t, e.store, func(c *config.Config) {
+		if tweak != nil {
+			tweak(c)
+		}
+		c.Issuer = e.issuer
+	})
 	r.secrets, r.userID = e.secrets, e.userID
 	return r
 }

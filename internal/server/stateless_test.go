@@ -172,9 +172,7 @@ func TestStatelessRevocationReachesReplicas(t *testing.T) {
 	}
 	pg := testdb.Backend{Name: "postgres", Open: testdb.Postgres}
 	a := newEnv(t, pg, nil)
-	// Replicas share one issuer, which a stateless token is checked
-	// against.
-	b := a.replica(t, func(c *config.Config) { c.Issuer = a.issuer })
+	b := a.replica(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go a.srv.FollowChanges(ctx)
