@@ -69,6 +69,11 @@ type Client struct {
 	// requests per minute (bursts scale with it); 0 takes the default,
 	// rate_limits.token_per_client.
 	TokenRateLimit int
+	// AllowedOrigins are the web origins (scheme://host[:port]) a browser
+	// app calls the token, revocation and userinfo endpoints from: the
+	// CORS allow-list (Keycloak's "Web Origins"). Empty for every client
+	// that is not a browser app.
+	AllowedOrigins []string
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens when a user's authorization for this client ends; "" for none.
 	BackchannelLogoutURI string

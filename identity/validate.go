@@ -101,6 +101,17 @@ func (c *Client) Validate(allowedScopes []string) error {
 			add(err)
 		}
 	}
+	if len(c.AllowedOrigins) > MaxAllowedOrigins {
+		add(invalid("at most %d allowed origins", MaxAllowedOrigins))
+	}
+	for _, o := range c.AllowedOrigins {
+		if err := ValidateOrigin(o); err != nil {
+			add(err)
+		}
+	}
+	if len(c.AllowedOrigins) > 0 && !slices.Contains(c.GrantTypes, "authorization_code") {
+		add(invalid("allowed origins are for browser apps, which use the authorization_code grant"))
+	}
 	if u := c.BackchannelLogoutURI; u != "" {
 		p, err := url.Parse(u)
 		loopback := err == nil && (p.Hostname() == "localhost" || net.ParseIP(p.Hostname()).IsLoopback())
@@ -151,6 +162,27 @@ func (c *Client) Validate(allowedScopes []string) error {
 		add(invalid("a public client has no secret"))
 	}
 	return errors.Join(errs...)
+}
+
+// MaxAllowedOrigins bounds a client's CORS allow-list.
+const MaxAllowedOrigins = 20
+
+// ValidateOrigin accepts a web origin as browsers send it in the Origin
+// header: scheme://host[:port], lower case, no path, query or fragment;
+// https, or http on a loopback host (a developer's machine). Never "*":
+// each browser app names its own origins.
+func ValidateOrigin(o string) error {
+	u, err := url.Parse(o)
+	ok := err == nil && u.Host != "" && u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" &&
+		!u.ForceQuery && o == strings.ToLower(o) && u.Scheme+"://"+u.Host == o
+	if ok {
+		loopback := u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback()
+		ok = u.Scheme == "https" || (u.Scheme == "http" && loopback)
+	}
+	if !ok {
+		return invalid("allowed origin %q must be an origin like https://shop.example.co (scheme, host and port only, lower case; http only on a loopback host)", o)
+	}
+	return nil
 }
 
 // validateRedirectURI accepts https URIs, http only on loopback (RFC 8252

@@ -95,6 +95,8 @@ type Provider struct {
 	backchannel *backchannel
 
 	catalog atomic.Pointer[cachedCatalog]
+	// origins is every origin a client registered (cors.go).
+	origins atomic.Pointer[originSet]
 
 	tokenLimit, introspectionLimit *ratelimit.Meter
 }
@@ -248,14 +250,17 @@ func NewProvider(opts Options, d Deps) (*Provider, error) {
 
 // Mount registers the endpoints.
 func (p *Provider) Mount(r *mux.Router) {
-	r.HandleFunc("/.well-known/openid-configuration", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/.well-known/oauth-authorization-server", p.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/.well-known/jwks.json", p.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	// CORS (cors.go) on the metadata and on what a browser app calls;
+	// OPTIONS is its preflight.
+	metadata := []string{http.MethodGet, http.MethodHead, http.MethodOptions}
+	r.Handle("/.well-known/openid-configuration", corsMetadata(http.HandlerFunc(p.serveDiscovery))).Methods(metadata...)
+	r.Handle("/.well-known/oauth-authorization-server", corsMetadata(http.HandlerFunc(p.serveDiscovery))).Methods(metadata...)
+	r.Handle("/.well-known/jwks.json", corsMetadata(http.HandlerFunc(p.serveJWKS))).Methods(metadata...)
 	r.Handle("/oauth2/auth", p.watched(p.authorize)).Methods(http.MethodGet, http.MethodPost)
-	r.Handle("/oauth2/token", p.backChannel(p.token)).Methods(http.MethodPost)
+	r.Handle("/oauth2/token", p.corsForClients(p.backChannel(p.token), http.MethodPost)).Methods(http.MethodPost, http.MethodOptions)
 	r.Handle("/oauth2/introspect", p.backChannel(p.introspect)).Methods(http.MethodPost)
-	r.Handle("/oauth2/revoke", p.backChannel(p.revoke)).Methods(http.MethodPost)
-	r.Handle("/userinfo", p.backChannel(p.userinfo)).Methods(http.MethodGet, http.MethodPost)
+	r.Handle("/oauth2/revoke", p.corsForClients(p.backChannel(p.revoke), http.MethodPost)).Methods(http.MethodPost, http.MethodOptions)
+	r.Handle("/userinfo", p.corsForClients(p.backChannel(p.userinfo), http.MethodGet, http.MethodPost)).Methods(http.MethodGet, http.MethodPost, http.MethodOptions)
 	r.Handle("/oauth2/logout", p.watched(p.logout)).Methods(http.MethodGet, http.MethodPost)
 	if p.opts.RegistrationToken != "" {
 		r.Handle("/oauth2/register", p.watched(p.register)).Methods(http.MethodPost)
@@ -293,7 +298,10 @@ func (p *Provider) backChannel(h http.HandlerFunc) http.Handler {
 }
 
 // InvalidateClient drops a client from the cache after a change.
-func (p *Provider) InvalidateClient(id string) { p.Clients.Invalidate(id) }
+func (p *Provider) InvalidateClient(id string) {
+	p.Clients.Invalidate(id)
+	p.origins.Store(nil)
+}
 
 // ForgetRoleCatalog drops the cached role catalog after a change.
 func (p *Provider) ForgetRoleCatalog() { p.catalog.Store(nil) }
@@ -302,6 +310,7 @@ func (p *Provider) ForgetRoleCatalog() { p.catalog.Store(nil) }
 // gap in change notifications, any of them may be stale.
 func (p *Provider) ForgetCaches() {
 	p.Clients.InvalidateAll()
+	p.origins.Store(nil)
 	p.ForgetRoleCatalog()
 	if rs := p.Revocations(); rs != nil {
 		rs.Forget()

@@ -32,6 +32,7 @@ func (g *globals) printClient(v adminview.Client, secret string) error {
 	fmt.Fprintf(w, "redirect uris\t%s\n", strings.Join(v.RedirectURIs, " "))
 	fmt.Fprintf(w, "post-logout uris\t%s\n", strings.Join(v.PostLogoutRedirectURIs, " "))
 	fmt.Fprintf(w, "back-channel logout\t%s\n", v.BackchannelLogoutURI)
+	fmt.Fprintf(w, "allowed origins\t%s\n", strings.Join(v.AllowedOrigins, " "))
 	fmt.Fprintf(w, "audience\t%s\n", strings.Join(v.Audience, " "))
 	fmt.Fprintf(w, "roles\t%s\n", strings.Join(v.Roles, " "))
 	fmt.Fprintf(w, "access tokens\t%s\n", v.TokenFormat)
@@ -140,7 +141,7 @@ func (g *globals) clients(ctx context.Context, args []string) error {
 type clientFlags struct {
 	id, name, secret                 *string
 	public                           *bool
-	redirects, postLogout            listFlag
+	redirects, postLogout, origins   listFlag
 	grantTypes, scopes, audience     *string
 	roles, tokenFormat, authMethod   *string
 	jwksFile, idTokenAlg, backLogout *string
@@ -164,6 +165,7 @@ func newClientFlags(fs *flag.FlagSet, update bool) *clientFlags {
 	f.public = fs.Bool("public", false, "public client (mobile or single-page app): no secret, PKCE required")
 	fs.Var(&f.redirects, "redirect-uri", "redirect URI (repeatable)")
 	fs.Var(&f.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
+	fs.Var(&f.origins, "allowed-origin", "web origin a browser app calls the token, revocation and userinfo endpoints from, e.g. https://shop.example.co (CORS; repeatable)")
 	f.grantTypes = fs.String("grant-types", def(strings.Join(manage.DefaultGrantTypes, ",")), "comma-separated grant types")
 	f.scopes = fs.String("scopes", def(strings.Join(manage.DefaultScopes, " ")), "space- or comma-separated scopes the client may request")
 	f.audience = fs.String("audience", "", "comma-separated audiences the client may request")
@@ -188,7 +190,7 @@ func specOf(c *identity.Client) manage.ClientSpec {
 		Scopes: c.Scopes, Audience: c.Audience, Roles: c.Roles, JWKS: c.JWKS, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
 		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,
-		TokenRateLimit: c.TokenRateLimit,
+		TokenRateLimit: c.TokenRateLimit, AllowedOrigins: c.AllowedOrigins,
 	}
 }
 
@@ -211,6 +213,8 @@ func (f *clientFlags) apply(sp *manage.ClientSpec, set map[string]bool) error {
 			sp.RedirectURIs = nonEmpty(f.redirects)
 		case "post-logout-redirect-uri":
 			sp.PostLogoutRedirectURIs = nonEmpty(f.postLogout)
+		case "allowed-origin":
+			sp.AllowedOrigins = nonEmpty(f.origins)
 		case "grant-types":
 			sp.GrantTypes = splitList(*f.grantTypes)
 		case "scopes":

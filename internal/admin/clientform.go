@@ -53,7 +53,9 @@ type clientForm struct {
 	JWKS       string
 	// RedirectURIs and PostLogoutRedirectURIs: one per line.
 	RedirectURIs, PostLogoutRedirectURIs string
-	GrantTypes                           []string
+	// AllowedOrigins: one per line.
+	AllowedOrigins string
+	GrantTypes     []string
 	// Scopes and Audience are separated by spaces, Roles by commas.
 	Scopes, Audience, Roles                     string
 	TokenFormat, IDTokenAlg                     string
@@ -78,7 +80,8 @@ func newClientForm() clientForm {
 func clientFormOf(c *identity.Client) clientForm {
 	f := clientForm{Editing: true, ID: c.ID, Name: c.Name, Public: c.IsPublic(), AuthMethod: c.TokenEndpointAuthMethod,
 		RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
-		GrantTypes: c.GrantTypes, Scopes: strings.Join(c.Scopes, " "), Audience: strings.Join(c.Audience, " "),
+		AllowedOrigins: strings.Join(c.AllowedOrigins, "\n"),
+		GrantTypes:     c.GrantTypes, Scopes: strings.Join(c.Scopes, " "), Audience: strings.Join(c.Audience, " "),
 		Roles: strings.Join(c.Roles, ", "), TokenFormat: c.TokenFormat, IDTokenAlg: c.IDTokenSignedResponseAlg,
 		IntrospectAny: c.IntrospectAny, FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Version: c.UpdatedAt.Format(time.RFC3339Nano)}
@@ -99,7 +102,8 @@ func readClientForm(form url.Values) clientForm {
 		ID: strings.TrimSpace(form.Get("client_id")), Name: strings.TrimSpace(form.Get("name")), Public: checked("public"),
 		AuthMethod: form.Get("token_endpoint_auth_method"), JWKS: strings.TrimSpace(form.Get("jwks")),
 		RedirectURIs: form.Get("redirect_uris"), PostLogoutRedirectURIs: form.Get("post_logout_redirect_uris"),
-		GrantTypes: form["grant_type"], Scopes: form.Get("scopes"), Audience: form.Get("audience"), Roles: form.Get("roles"),
+		AllowedOrigins: form.Get("allowed_origins"),
+		GrantTypes:     form["grant_type"], Scopes: form.Get("scopes"), Audience: form.Get("audience"), Roles: form.Get("roles"),
 		TokenFormat: form.Get("token_format"), IDTokenAlg: form.Get("id_token_alg"),
 		IntrospectAny: checked("introspect_any"), FirstParty: checked("first_party"), PermissionsClaim: checked("permissions_claim"),
 		BackchannelLogoutURI: strings.TrimSpace(form.Get("backchannel_logout_uri")), Version: form.Get("version"),
@@ -123,7 +127,8 @@ func lines(s string) []string {
 func (f *clientForm) spec() manage.ClientSpec {
 	sp := manage.ClientSpec{ID: f.ID, Name: f.Name, Public: f.Public, TokenEndpointAuthMethod: f.AuthMethod,
 		RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
-		GrantTypes: f.GrantTypes, Scopes: strings.Fields(f.Scopes), Audience: strings.Fields(f.Audience), Roles: list(f.Roles),
+		AllowedOrigins: lines(f.AllowedOrigins),
+		GrantTypes:     f.GrantTypes, Scopes: strings.Fields(f.Scopes), Audience: strings.Fields(f.Audience), Roles: list(f.Roles),
 		TokenFormat: f.TokenFormat, IDTokenSignedResponseAlg: f.IDTokenAlg,
 		IntrospectAny: f.IntrospectAny, FirstParty: f.FirstParty, PermissionsClaim: f.PermissionsClaim,
 		BackchannelLogoutURI: f.BackchannelLogoutURI}

@@ -66,6 +66,7 @@ type clientPage struct {
 	TokenFormat, IDTokenAlg              string
 	IntrospectAny, PermissionsClaim      bool
 	BackchannelLogoutURI                 string
+	AllowedOrigins                       []string
 	TokenRateLimit                       int
 	Created, Updated                     string
 	// HasSecret: a confidential client that authenticates with a secret.
@@ -98,7 +99,7 @@ func (a *Admin) renderClient(w http.ResponseWriter, r *http.Request, id string, 
 	page.RedirectURIs, page.PostLogoutRedirectURIs, page.Scopes, page.Audience = c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes, c.Audience
 	page.TokenFormat, page.IDTokenAlg = c.TokenFormat, c.IDTokenSignedResponseAlg
 	page.IntrospectAny, page.PermissionsClaim, page.BackchannelLogoutURI = c.IntrospectAny, c.PermissionsClaim, c.BackchannelLogoutURI
-	page.TokenRateLimit = c.TokenRateLimit
+	page.TokenRateLimit, page.AllowedOrigins = c.TokenRateLimit, c.AllowedOrigins
 	page.Created, page.Updated = moment(c.CreatedAt), moment(c.UpdatedAt)
 	page.HasSecret = !c.IsPublic() && len(c.SecretHash) > 0
 	a.Pages.Render(w, r, status, "adminclient", page)

@@ -31,6 +31,7 @@ type clientInput struct {
 	PermissionsClaim         bool            `json:"permissions_claim"`
 	BackchannelLogoutURI     string          `json:"backchannel_logout_uri"`
 	TokenRateLimit           int             `json:"token_rate_limit"`
+	AllowedOrigins           []string        `json:"allowed_origins"`
 }
 
 func (in *clientInput) spec() manage.ClientSpec {
@@ -44,7 +45,7 @@ func (in *clientInput) spec() manage.ClientSpec {
 		Scopes: in.Scopes, Audience: in.Audience, Roles: in.Roles, JWKS: jwks, TokenFormat: in.TokenFormat,
 		IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, IntrospectAny: in.IntrospectAny,
 		FirstParty: in.FirstParty, PermissionsClaim: in.PermissionsClaim, BackchannelLogoutURI: in.BackchannelLogoutURI,
-		TokenRateLimit: in.TokenRateLimit,
+		TokenRateLimit: in.TokenRateLimit, AllowedOrigins: in.AllowedOrigins,
 	}
 }
 

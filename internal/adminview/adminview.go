@@ -42,6 +42,7 @@ type Client struct {
 	FirstParty               bool            `json:"first_party"`
 	PermissionsClaim         bool            `json:"permissions_claim"`
 	BackchannelLogoutURI     string          `json:"backchannel_logout_uri"`
+	AllowedOrigins           []string        `json:"allowed_origins"`
 	TokenRateLimit           int             `json:"token_rate_limit"`
 	Disabled                 bool            `json:"disabled"`
 	DynamicallyRegistered    bool            `json:"dynamically_registered"`
@@ -60,7 +61,7 @@ func ClientOf(c *identity.Client) Client {
 		GrantTypes: NonNil(c.GrantTypes), ResponseTypes: c.ResponseTypes(), Scopes: NonNil(c.Scopes),
 		Audience: NonNil(c.Audience), Roles: NonNil(c.Roles), JWKS: jwks, TokenFormat: c.TokenFormat,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, IntrospectAny: c.IntrospectAny,
-		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI,
+		FirstParty: c.FirstParty, PermissionsClaim: c.PermissionsClaim, BackchannelLogoutURI: c.BackchannelLogoutURI, AllowedOrigins: NonNil(c.AllowedOrigins),
 		TokenRateLimit: c.TokenRateLimit,
 		Disabled:       c.Disabled, DynamicallyRegistered: len(c.RegistrationTokenHash) > 0,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,

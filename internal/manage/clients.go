@@ -34,6 +34,7 @@ type ClientSpec struct {
 	PermissionsClaim         bool
 	BackchannelLogoutURI     string
 	TokenRateLimit           int
+	AllowedOrigins           []string
 	// Secret is a secret the operator chose (at least 32 characters);
 	// "" generates one.
 	Secret string
@@ -65,6 +66,7 @@ func (sp *ClientSpec) apply(c *identity.Client) {
 	c.IDTokenSignedResponseAlg = cmpOr(sp.IDTokenSignedResponseAlg, oauth.AlgRS256)
 	c.IntrospectAny, c.FirstParty, c.PermissionsClaim = sp.IntrospectAny, sp.FirstParty, sp.PermissionsClaim
 	c.BackchannelLogoutURI, c.TokenRateLimit = sp.BackchannelLogoutURI, sp.TokenRateLimit
+	c.AllowedOrigins = sp.AllowedOrigins
 }
 
 func cmpOr(s, def string) string {

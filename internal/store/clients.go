@@ -17,7 +17,7 @@ import (
 var clientFields = []string{"name", "secret_hash", "is_public", "token_endpoint_auth_method",
 	"redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "scopes", "audience", "roles",
 	"jwks", "token_format", "id_token_signed_response_alg", "introspect_any", "first_party", "backchannel_logout_uri",
-	"permissions_claim", "registration_token_hash", "disabled", "token_rate_limit"}
+	"permissions_claim", "registration_token_hash", "disabled", "token_rate_limit", "allowed_origins"}
 
 func clientValues(c *identity.Client) []any {
 	// is_public and response_types are derived (Client.IsPublic,
@@ -28,7 +28,7 @@ func clientValues(c *identity.Client) []any {
 		listArg(c.RedirectURIs), listArg(c.PostLogoutRedirectURIs), listArg(c.GrantTypes),
 		listArg(c.ResponseTypes()), listArg(c.Scopes), listArg(c.Audience), listArg(c.Roles),
 		bytesArg(c.JWKS), c.TokenFormat, c.IDTokenSignedResponseAlg, c.IntrospectAny, c.FirstParty, c.BackchannelLogoutURI,
-		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, c.TokenRateLimit}
+		c.PermissionsClaim, bytesArg(c.RegistrationTokenHash), c.Disabled, c.TokenRateLimit, listArg(c.AllowedOrigins)}
 }
 
 var (
@@ -63,20 +63,20 @@ func (s *Store) CreateClient(ctx context.Context, c *identity.Client) error {
 
 func scanClient(row scanner, c *identity.Client) error {
 	var (
-		secret, jwks, regToken                                          dbBytes
-		redirect, postLogout, grantTypes, respTypes, scopes, aud, roles dbList
-		created, updated                                                dbTime
+		secret, jwks, regToken                                                   dbBytes
+		redirect, postLogout, grantTypes, respTypes, scopes, aud, roles, origins dbList
+		created, updated                                                         dbTime
 	)
 	var derivedPublic bool // is_public: see clientValues
 	err := row.Scan(&c.ID, &c.Name, &secret, &derivedPublic, &c.TokenEndpointAuthMethod,
 		&redirect, &postLogout, &grantTypes, &respTypes, &scopes, &aud, &roles,
-		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &c.TokenRateLimit, &created, &updated)
+		&jwks, &c.TokenFormat, &c.IDTokenSignedResponseAlg, &c.IntrospectAny, &c.FirstParty, &c.BackchannelLogoutURI, &c.PermissionsClaim, &regToken, &c.Disabled, &c.TokenRateLimit, &origins, &created, &updated)
 	if err != nil {
 		return err
 	}
 	c.SecretHash, c.JWKS, c.RegistrationTokenHash = secret, jwks, regToken
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes = redirect, postLogout, grantTypes
-	c.Scopes, c.Audience, c.Roles = scopes, aud, roles
+	c.Scopes, c.Audience, c.Roles, c.AllowedOrigins = scopes, aud, roles, origins
 	c.CreatedAt, c.UpdatedAt = created.Time, updated.Time
 	return nil
 }
