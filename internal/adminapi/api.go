@@ -152,7 +152,7 @@ type call struct {
 	actor manage.Actor
 }
 
-type handler func(c *call)
+type handler func(c *call) error
 
 func (c *call) ctx() context.Context    { return c.r.Context() }
 func (c *call) var_(name string) string { return mux.Vars(c.r)[name] }
@@ -209,7 +209,10 @@ func (a *API) authorized(scope string, h handler) http.Handler {
 			a.deny(w, r, actor, op, reason)
 			return
 		}
-		h(&call{w: w, r: r, actor: actor})
+		c := &call{w: w, r: r, actor: actor}
+		if err := h(c); err != nil {
+			c.fail(a, err)
+		}
 	})
 }
 

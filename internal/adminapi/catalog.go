@@ -14,13 +14,13 @@ import (
 
 // --- roles ---
 
-func (a *API) listRoles(c *call) {
+func (a *API) listRoles(c *call) error {
 	roles, err := a.Manage.Roles(c.ctx())
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, whole(roles, adminview.RoleOf))
+	return nil
 }
 
 // role finds one role of the catalog.
@@ -36,13 +36,13 @@ func (a *API) role(ctx context.Context, name string) (*identity.Role, error) {
 	return &roles[i], nil
 }
 
-func (a *API) getRole(c *call) {
+func (a *API) getRole(c *call) error {
 	r, err := a.role(c.ctx(), c.var_("name"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.RoleOf(r))
+	return nil
 }
 
 // roleInput is the body of PUT /roles/{name}.
@@ -54,9 +54,9 @@ type roleInput struct {
 
 // ifMatchRole checks If-Match against the role as it is (a role that does
 // not exist yet matches no ETag but "*"... and nothing at all when absent).
-func (a *API) ifMatchRole(c *call) bool {
+func (a *API) ifMatchRole(c *call) error {
 	if c.r.Header.Get("If-Match") == "" {
-		return true
+		return nil
 	}
 	r, err := a.role(c.ctx(), c.var_("name"))
 	if errors.Is(err, identity.ErrNotFound) {
@@ -64,65 +64,64 @@ func (a *API) ifMatchRole(c *call) bool {
 	} else if err == nil {
 		err = c.matches(adminview.RoleOf(r))
 	}
-	if err != nil {
-		c.fail(a, err)
-		return false
-	}
-	return true
+	return err
 }
 
-func (a *API) putRole(c *call) {
+func (a *API) putRole(c *call) error {
 	var in roleInput
-	if !c.decode(a, &in) || !a.ifMatchRole(c) {
-		return
+	if !c.decode(a, &in) {
+		return nil
+	}
+	if err := a.ifMatchRole(c); err != nil {
+		return err
 	}
 	name := c.var_("name")
 	if err := a.Manage.PutRole(c.ctx(), c.actor, &identity.Role{Name: name, Description: in.Description,
 		Includes: in.Includes, Permissions: in.Permissions}); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	r, err := a.role(c.ctx(), name)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.RoleOf(r))
+	return nil
 }
 
-func (a *API) deleteRole(c *call) {
-	if !a.ifMatchRole(c) {
-		return
+func (a *API) deleteRole(c *call) error {
+	if err := a.ifMatchRole(c); err != nil {
+		return err
 	}
 	if err := a.Manage.DeleteRole(c.ctx(), c.actor, c.var_("name")); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // --- signing keys ---
 
-func (a *API) listKeys(c *call) {
+func (a *API) listKeys(c *call) error {
 	keys := a.Manage.SigningKeys()
 	c.write(http.StatusOK, whole(keys, adminview.KeyOf))
+	return nil
 }
 
-func (a *API) rotateKeys(c *call) {
+func (a *API) rotateKeys(c *call) error {
 	keys, err := a.Manage.RotateKeys(c.ctx(), c.actor)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusCreated, whole(keys, adminview.KeyOf))
+	return nil
 }
 
 // --- the ledger ---
 
-func (a *API) listEvents(c *call) {
+func (a *API) listEvents(c *call) error {
 	cur, limit, ok := a.paging(c)
 	if !ok {
-		return
+		return nil
 	}
 	q := c.r.URL.Query()
 	f := identity.LedgerFilter{Subject: q.Get("subject"), Actor: q.Get("actor"), Kind: q.Get("kind"),
@@ -131,7 +130,7 @@ func (a *API) listEvents(c *call) {
 	case "", identity.LedgerAudit, identity.LedgerConsent, identity.LedgerRequest, identity.LedgerAdmin:
 	default:
 		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "kind is audit, consent, request or admin")
-		return
+		return nil
 	}
 	if t := q.Get("type"); t != "" {
 		f.Types = strings.Split(t, ",")
@@ -142,13 +141,13 @@ func (a *API) listEvents(c *call) {
 	}
 	if err != nil {
 		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "since and until are RFC 3339 times")
-		return
+		return nil
 	}
 	events, err := a.Manage.Events(c.ctx(), f)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, pageOf(events, limit, adminview.EventOf,
 		func(last *identity.LedgerEntry) cursor { return cursor{Seq: last.Seq} }))
+	return nil
 }

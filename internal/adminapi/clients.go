@@ -52,15 +52,14 @@ func (in *clientInput) spec() manage.ClientSpec {
 // ifMatchClient checks If-Match against the client as stored.
 func (c *call) ifMatchClient(cl *identity.Client) error { return c.matches(adminview.ClientOf(cl)) }
 
-func (a *API) listClients(c *call) {
+func (a *API) listClients(c *call) error {
 	cur, limit, ok := a.paging(c)
 	if !ok {
-		return
+		return nil
 	}
 	all, err := a.Manage.Clients(c.ctx(), c.r.URL.Query().Get("q"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	start, _ := slices.BinarySearchFunc(all, cur.ID, func(cl identity.Client, id string) int { return strings.Compare(cl.ID, id) })
 	if start < len(all) && cur.ID != "" && all[start].ID == cur.ID {
@@ -69,75 +68,76 @@ func (a *API) listClients(c *call) {
 	rest := all[start:min(len(all), start+limit+1)]
 	c.write(http.StatusOK, pageOf(rest, limit, adminview.ClientOf,
 		func(last *identity.Client) cursor { return cursor{ID: last.ID} }))
+	return nil
 }
 
-func (a *API) getClient(c *call) {
+func (a *API) getClient(c *call) error {
 	cl, err := a.Manage.Client(c.ctx(), c.var_("id"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.ClientOf(cl))
+	return nil
 }
 
-func (a *API) createClient(c *call) {
+func (a *API) createClient(c *call) error {
 	var in clientInput
 	if !c.decode(a, &in) {
-		return
+		return nil
 	}
 	cl, secret, err := a.Manage.CreateClient(c.ctx(), c.actor, in.spec())
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.w.Header().Set("Location", Prefix+"/clients/"+cl.ID)
 	view := adminview.ClientOf(cl)
 	c.writeTagged(http.StatusCreated, adminview.ClientWithSecret{Client: view, Secret: secret}, view)
+	return nil
 }
 
-func (a *API) updateClient(c *call) {
+func (a *API) updateClient(c *call) error {
 	if !c.requireETag(a, "client") {
-		return
+		return nil
 	}
 	var in clientInput
 	if !c.decode(a, &in) {
-		return
+		return nil
 	}
 	if in.ID != "" && in.ID != c.var_("id") {
 		a.problem(c.w, c.r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", "client_id cannot change")
-		return
+		return nil
 	}
 	cl, err := a.Manage.UpdateClient(c.ctx(), c.actor, c.var_("id"), in.spec(), c.ifMatchClient)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.ClientOf(cl))
+	return nil
 }
 
-func (a *API) deleteClient(c *call) {
+func (a *API) deleteClient(c *call) error {
 	if err := a.Manage.DeleteClient(c.ctx(), c.actor, c.var_("id"), c.ifMatchClient); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *API) rotateSecret(c *call) {
+func (a *API) rotateSecret(c *call) error {
 	cl, secret, err := a.Manage.RotateClientSecret(c.ctx(), c.actor, c.var_("id"), c.ifMatchClient)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	view := adminview.ClientOf(cl)
 	c.writeTagged(http.StatusOK, adminview.ClientWithSecret{Client: view, Secret: secret}, view)
+	return nil
 }
 
-func (a *API) setClientState(c *call) {
+func (a *API) setClientState(c *call) error {
 	cl, err := a.Manage.SetClientDisabled(c.ctx(), c.actor, c.var_("id"), c.var_("state") == "disable", c.ifMatchClient)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.ClientOf(cl))
+	return nil
 }

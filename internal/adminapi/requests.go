@@ -16,16 +16,16 @@ import (
 var requestStatuses = []string{identity.RequestReceived, identity.RequestInfoRequested, identity.RequestExtended,
 	identity.RequestAnswered, identity.RequestRefused, identity.RequestWithdrawn}
 
-func (a *API) listRequests(c *call) {
+func (a *API) listRequests(c *call) error {
 	cur, limit, ok := a.paging(c)
 	if !ok {
-		return
+		return nil
 	}
 	q := c.r.URL.Query()
 	f := identity.DataRequestFilter{UserID: q.Get("user_id"), Kind: q.Get("kind"), Limit: limit + 1, Offset: cur.Offset}
 	if k := f.Kind; k != "" && k != identity.RequestConsulta && k != identity.RequestReclamo {
 		a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "kind is consulta or reclamo")
-		return
+		return nil
 	}
 	for _, s := range strings.Split(q.Get("status"), ",") {
 		switch {
@@ -36,16 +36,16 @@ func (a *API) listRequests(c *call) {
 			f.Statuses = append(f.Statuses, s)
 		default:
 			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "unknown status "+s)
-			return
+			return nil
 		}
 	}
 	rs, err := a.Requests.Queue(c.ctx(), f)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, pageOf(rs, limit, adminview.DataRequestOf,
 		func(*identity.DataRequest) cursor { return cursor{Offset: cur.Offset + limit} }))
+	return nil
 }
 
 func (a *API) detail(ctx context.Context, d *identity.DataRequest) (*adminview.DataRequestDetail, error) {
@@ -59,21 +59,20 @@ func (a *API) detail(ctx context.Context, d *identity.DataRequest) (*adminview.D
 
 // getRequest shows one request; the read is recorded, as on the pages
 // (HABEAS_DATA H10, H11).
-func (a *API) getRequest(c *call) {
+func (a *API) getRequest(c *call) error {
 	d, err := a.Requests.Get(c.ctx(), c.var_("id"))
 	if err == nil {
 		err = a.Requests.RecordView(c.ctx(), c.actor.RequestActor(), d)
 	}
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	out, err := a.detail(c.ctx(), d)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.writeTagged(http.StatusOK, out, out.DataRequest)
+	return nil
 }
 
 // actionInput is the body of POST /requests/{id}/{action}; each action
@@ -86,10 +85,10 @@ type actionInput struct {
 	On         *bool  `json:"on"`          // dispute
 }
 
-func (a *API) actOnRequest(c *call) {
+func (a *API) actOnRequest(c *call) error {
 	var in actionInput
 	if !c.decode(a, &in) {
-		return
+		return nil
 	}
 	id, by := c.var_("id"), c.actor.RequestActor()
 	if c.r.Header.Get("If-Match") != "" {
@@ -98,8 +97,7 @@ func (a *API) actOnRequest(c *call) {
 			err = c.matches(adminview.DataRequestOf(d))
 		}
 		if err != nil {
-			c.fail(a, err)
-			return
+			return err
 		}
 	}
 	// The change and its ledger entry must land even if the caller goes.
@@ -121,7 +119,7 @@ func (a *API) actOnRequest(c *call) {
 	case "dispute":
 		if in.On == nil {
 			a.problem(c.w, c.r, http.StatusUnprocessableEntity, "invalid", "The request breaks a rule.", "on (true or false) is required")
-			return
+			return nil
 		}
 		d, err = a.Requests.SetJudicialDispute(ctx, by, id, *in.On)
 		if errors.Is(err, identity.ErrNoChange) {
@@ -129,8 +127,8 @@ func (a *API) actOnRequest(c *call) {
 		}
 	}
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.DataRequestOf(d))
+	return nil
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/portero-id/portero/internal/adminview"
 )
 
-func (a *API) listUsers(c *call) {
+func (a *API) listUsers(c *call) error {
 	cur, limit, ok := a.paging(c)
 	if !ok {
-		return
+		return nil
 	}
 	params := c.r.URL.Query()
 	q := identity.UserQuery{Text: params.Get("q"), Role: params.Get("role"), Limit: limit + 1}
@@ -19,7 +19,7 @@ func (a *API) listUsers(c *call) {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			a.problem(c.w, c.r, http.StatusBadRequest, "invalid-parameter", "Bad query parameter.", "disabled must be true or false")
-			return
+			return nil
 		}
 		q.Disabled = &b
 	}
@@ -28,11 +28,11 @@ func (a *API) listUsers(c *call) {
 	}
 	users, err := a.Manage.SearchUsers(c.ctx(), q)
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, pageOf(users, limit, adminview.UserOf,
 		func(last *identity.User) cursor { return cursor{ID: last.ID, Username: last.Username} }))
+	return nil
 }
 
 // userDetail is a single user's representation, with its second factors.
@@ -46,105 +46,100 @@ func (a *API) userDetail(c *call, id string) (*adminview.User, error) {
 }
 
 // ifMatchUser checks If-Match against the user's representation.
-func (a *API) ifMatchUser(c *call) bool {
+func (a *API) ifMatchUser(c *call) error {
 	if c.r.Header.Get("If-Match") == "" {
-		return true
+		return nil
 	}
 	v, err := a.userDetail(c, c.var_("id"))
-	if err == nil {
-		err = c.matches(v)
-	}
 	if err != nil {
-		c.fail(a, err)
-		return false
+		return err
 	}
-	return true
+	return c.matches(v)
 }
 
 // answerUser sends the user's representation after a change.
-func (a *API) answerUser(c *call) {
+func (a *API) answerUser(c *call) error {
 	v, err := a.userDetail(c, c.var_("id"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, v)
+	return nil
 }
 
-func (a *API) getUser(c *call) { a.answerUser(c) }
+func (a *API) getUser(c *call) error { return a.answerUser(c) }
 
 // userAction changes the user named in the path: If-Match is checked
 // first, and the answer is the user as it is after the change.
-func (a *API) userAction(c *call, change func(id string) error) {
-	if !a.ifMatchUser(c) {
-		return
+func (a *API) userAction(c *call, change func(id string) error) error {
+	if err := a.ifMatchUser(c); err != nil {
+		return err
 	}
 	if err := change(c.var_("id")); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
-	a.answerUser(c)
+	return a.answerUser(c)
 }
 
-func (a *API) setUserState(c *call) {
-	a.userAction(c, func(id string) error {
+func (a *API) setUserState(c *call) error {
+	return a.userAction(c, func(id string) error {
 		_, err := a.Manage.SetUserDisabled(c.ctx(), c.actor, id, c.var_("state") == "disable")
 		return err
 	})
 }
 
-func (a *API) unlockUser(c *call) {
-	a.userAction(c, func(id string) error { return a.Manage.Unlock(c.ctx(), c.actor, id) })
+func (a *API) unlockUser(c *call) error {
+	return a.userAction(c, func(id string) error { return a.Manage.Unlock(c.ctx(), c.actor, id) })
 }
 
-func (a *API) resetMFA(c *call) {
-	a.userAction(c, func(id string) error { return a.Manage.ResetMFA(c.ctx(), c.actor, id) })
+func (a *API) resetMFA(c *call) error {
+	return a.userAction(c, func(id string) error { return a.Manage.ResetMFA(c.ctx(), c.actor, id) })
 }
 
-func (a *API) grantRole(c *call) {
-	a.userAction(c, func(id string) error {
+func (a *API) grantRole(c *call) error {
+	return a.userAction(c, func(id string) error {
 		_, err := a.Manage.GrantRole(c.ctx(), c.actor, id, c.var_("role"))
 		return err
 	})
 }
 
-func (a *API) revokeRole(c *call) {
-	a.userAction(c, func(id string) error {
+func (a *API) revokeRole(c *call) error {
+	return a.userAction(c, func(id string) error {
 		_, err := a.Manage.RevokeRole(c.ctx(), c.actor, id, c.var_("role"))
 		return err
 	})
 }
 
-func (a *API) listSessions(c *call) {
+func (a *API) listSessions(c *call) error {
 	sessions, err := a.Manage.Sessions(c.ctx(), c.var_("id"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, whole(sessions, adminview.SessionOf))
+	return nil
 }
 
-func (a *API) revokeSessions(c *call) {
+func (a *API) revokeSessions(c *call) error {
 	if err := a.Manage.RevokeSession(c.ctx(), c.actor, c.var_("id"), ""); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *API) revokeSession(c *call) {
+func (a *API) revokeSession(c *call) error {
 	if err := a.Manage.RevokeSession(c.ctx(), c.actor, c.var_("id"), c.var_("sid")); err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *API) userConsents(c *call) {
+func (a *API) userConsents(c *call) error {
 	cs, err := a.Manage.UserConsents(c.ctx(), c.actor, c.var_("id"))
 	if err != nil {
-		c.fail(a, err)
-		return
+		return err
 	}
 	c.write(http.StatusOK, adminview.ConsentsOf(cs))
+	return nil
 }
