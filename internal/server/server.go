@@ -332,8 +332,10 @@ func NewWithStore(ctx context.Context, cfg *config.Config, st *store.Store, log 
 	s.router = r
 	r.Use(s.observe, lim.byAddress)
 	provider.Mount(r)
-	site.Mount(r)
+	// The data-request service is the site's too: made before the site
+	// mounts, which reads its dependencies once.
 	s.dataRequests = s.mountDataRequests(r, reg, sessions, pages, site)
+	site.Mount(r)
 	r.HandleFunc("/health/alive", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)

@@ -53,7 +53,7 @@ type accountPage struct {
 	PasskeysAvail bool
 }
 
-func (s *Site) accountData(r *http.Request, sess *identity.Session, u *identity.User) (*accountPage, error) {
+func (s *accountPages) accountData(r *http.Request, sess *identity.Session, u *identity.User) (*accountPage, error) {
 	ctx := r.Context()
 	f, err := s.SignIn.Factors(ctx, u.ID)
 	if err != nil {
@@ -102,7 +102,7 @@ func describeDevice(ua string) string {
 	return truncate(ua, 60)
 }
 
-func (s *Site) renderAccount(w http.ResponseWriter, r *http.Request, status int, sess *identity.Session, u *identity.User, notice, problem string) {
+func (s *accountPages) renderAccount(w http.ResponseWriter, r *http.Request, status int, sess *identity.Session, u *identity.User, notice, problem string) {
 	page, err := s.accountData(r, sess, u)
 	if err != nil {
 		s.serverError(w, r, "account page", err)
@@ -114,7 +114,7 @@ func (s *Site) renderAccount(w http.ResponseWriter, r *http.Request, status int,
 
 var accountNotices = []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent"}
 
-func (s *Site) showAccount(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showAccount(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -131,7 +131,7 @@ func (s *Site) showAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountPost parses the form of a signed-in user's account action.
-func (s *Site) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+func (s *base) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return nil, nil, false
@@ -142,7 +142,7 @@ func (s *Site) accountPost(w http.ResponseWriter, r *http.Request) (*identity.Se
 // fresh is identity.IsFresh on the page's clock: the one freshness rule
 // for every change of factors (the account page, passkeys, the enrolment
 // step of a sign-in).
-func (s *Site) fresh(authTime time.Time) bool {
+func (s *base) fresh(authTime time.Time) bool {
 	return identity.IsFresh(authTime, s.Now())
 }
 
@@ -153,7 +153,7 @@ func reauthURL(u *identity.User) string {
 }
 
 // requireFresh is requireUser for changes to the account's factors.
-func (s *Site) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+func (s *base) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {
 			s.badRequest(w, r)
@@ -168,7 +168,7 @@ func (s *Site) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.S
 	return sess, u, ok
 }
 
-func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) changePassword(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -202,7 +202,7 @@ func (s *Site) changePassword(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=password_changed", http.StatusSeeOther)
 }
 
-func (s *Site) resendVerification(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) resendVerification(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -231,7 +231,7 @@ func (s *Site) resendVerification(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=verification_sent", http.StatusSeeOther)
 }
 
-func (s *Site) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
@@ -249,7 +249,7 @@ func (s *Site) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
 }
 
-func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
@@ -290,7 +290,7 @@ func (s *Site) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
 // mayRemoveFactor answers (409, or an error page) when the MFA policy
 // forbids removing one of u's factors, and reports whether to go on. One
 // query: the factor counts, not the whole account page.
-func (s *Site) mayRemoveFactor(w http.ResponseWriter, r *http.Request, sess *identity.Session, u *identity.User) bool {
+func (s *accountPages) mayRemoveFactor(w http.ResponseWriter, r *http.Request, sess *identity.Session, u *identity.User) bool {
 	f, err := s.Store.SecondFactors(r.Context(), u.ID)
 	if err != nil {
 		s.serverError(w, r, "second factors", err)
@@ -307,7 +307,7 @@ func (s *Site) mayRemoveFactor(w http.ResponseWriter, r *http.Request, sess *ide
 	return true
 }
 
-func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) removeTOTP(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
@@ -323,7 +323,7 @@ func (s *Site) removeTOTP(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=totp_removed", http.StatusSeeOther)
 }
 
-func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) removePasskey(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
@@ -346,7 +346,7 @@ func (s *Site) removePasskey(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=passkey_removed", http.StatusSeeOther)
 }
 
-func (s *Site) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
 		return
@@ -359,7 +359,7 @@ func (s *Site) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
 }
 
-func (s *Site) revokeSession(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) revokeSession(w http.ResponseWriter, r *http.Request) {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -386,7 +386,7 @@ func (s *Site) revokeSession(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=session_revoked", http.StatusSeeOther)
 }
 
-func (s *Site) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -403,7 +403,7 @@ func (s *Site) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
 }
 
-func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) logout(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -418,7 +418,7 @@ func (s *Site) logout(w http.ResponseWriter, r *http.Request) {
 
 // setLanguage keeps the switcher's choice in a cookie and goes back to the
 // page, which must be a local path.
-func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) setLanguage(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
@@ -430,7 +430,7 @@ func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
 	localpath.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"))
 }
 
-func (s *Site) showDevMail(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showDevMail(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "devmail", s.DevMail.Messages())
 }
 

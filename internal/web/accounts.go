@@ -30,16 +30,16 @@ type signupPage struct {
 	MinLength int
 }
 
-func (s *Site) minLength() int {
+func (s *credentials) minLength() int {
 	if s.Policy.MinLength > 0 {
 		return s.Policy.MinLength
 	}
 	return identity.DefaultPasswordMinLength
 }
 
-func (s *Site) signupOpen() bool { return s.Opts.SignupEnabled && s.Opts.MailEnabled }
+func (s *accountsPages) signupOpen() bool { return s.Opts.SignupEnabled && s.Opts.MailEnabled }
 
-func (s *Site) showSignup(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showSignup(w http.ResponseWriter, r *http.Request) {
 	if !s.signupOpen() {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
 		return
@@ -77,7 +77,7 @@ func passwordProblem(err error) string {
 
 // signupProblem is the message key of what is wrong with a sign-up form,
 // or "".
-func (s *Site) signupProblem(username, email, password string) string {
+func (s *accountsPages) signupProblem(username, email, password string) string {
 	addr, err := mail.ParseAddress(email)
 	switch {
 	case !usernameOK(username):
@@ -94,7 +94,7 @@ func (s *Site) signupProblem(username, email, password string) string {
 // meterSignup counts each sign-up against the address like a failure, so
 // one address cannot mint accounts (or mail) without limit; false means
 // it has answered.
-func (s *Site) meterSignup(w http.ResponseWriter, r *http.Request, page signupPage) bool {
+func (s *accountsPages) meterSignup(w http.ResponseWriter, r *http.Request, page signupPage) bool {
 	ctx := r.Context()
 	acct, ip := "signup:"+throttleIP(r), throttleIP(r)
 	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
@@ -111,7 +111,7 @@ func (s *Site) meterSignup(w http.ResponseWriter, r *http.Request, page signupPa
 	return true
 }
 
-func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) {
 	if !s.signupOpen() {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
 		return
@@ -159,7 +159,7 @@ func (s *Site) submitSignup(w http.ResponseWriter, r *http.Request) {
 
 // signupConflict tells the owner of the address what happened, without
 // telling the person at the form.
-func (s *Site) signupConflict(r *http.Request, username, email string) error {
+func (s *accountsPages) signupConflict(r *http.Request, username, email string) error {
 	ctx := r.Context()
 	lang := s.Pages.Lang(r)
 	msg := mailer.Message{To: email}
@@ -175,7 +175,7 @@ func (s *Site) signupConflict(r *http.Request, username, email string) error {
 
 // newLinkToken stores a single-use token for an e-mailed link and returns
 // the value for the URL (only its digest is stored).
-func (s *Site) newLinkToken(ctx context.Context, purpose, userID, data string, lifespan time.Duration) (string, error) {
+func (s *credentials) newLinkToken(ctx context.Context, purpose, userID, data string, lifespan time.Duration) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -188,7 +188,7 @@ func (s *Site) newLinkToken(ctx context.Context, purpose, userID, data string, l
 	return value, err
 }
 
-func (s *Site) sendVerification(r *http.Request, u *identity.User, flow string) error {
+func (s *credentials) sendVerification(r *http.Request, u *identity.User, flow string) error {
 	ctx := r.Context()
 	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeVerifyEmail); err != nil {
 		return err
@@ -214,11 +214,11 @@ type tokenPage struct {
 
 // showVerifyEmail asks for a click: a GET must not spend the token, or a
 // mail scanner fetching the link would verify (or, for reset, burn) it.
-func (s *Site) showVerifyEmail(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "verifyemail", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128)})
 }
 
-func (s *Site) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
@@ -252,7 +252,7 @@ func (s *Site) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
 	localpath.Redirect(w, r, target)
 }
 
-func (s *Site) showForgot(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showForgot(w http.ResponseWriter, r *http.Request) {
 	if !s.Opts.MailEnabled {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
 		return
@@ -260,7 +260,7 @@ func (s *Site) showForgot(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "forgot", nil)
 }
 
-func (s *Site) submitForgot(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitForgot(w http.ResponseWriter, r *http.Request) {
 	if !s.Opts.MailEnabled {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
 		return
@@ -302,7 +302,7 @@ func (s *Site) submitForgot(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
 }
 
-func (s *Site) sendReset(r *http.Request, u *identity.User) error {
+func (s *accountsPages) sendReset(r *http.Request, u *identity.User) error {
 	ctx := r.Context()
 	// One live link at a time: a new request voids the older ones.
 	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
@@ -326,7 +326,7 @@ func (s *Site) sendReset(r *http.Request, u *identity.User) error {
 // had opened (identity.EndAccess: every session but keep, "" for all, and
 // every grant to every client) in one transaction, then tells the clients
 // over the back channel and voids every live reset link.
-func (s *Site) replacePassword(ctx context.Context, u *identity.User, password, keep string) error {
+func (s *credentials) replacePassword(ctx context.Context, u *identity.User, password, keep string) error {
 	hash, err := s.Hasher.Hash(password)
 	if err != nil {
 		return err
@@ -341,7 +341,7 @@ func (s *Site) replacePassword(ctx context.Context, u *identity.User, password, 
 // their access (identity.EndAccess) in one transaction, then notifies the
 // clients that held their tokens. Every credential event on the pages
 // goes through here; change may be nil ("sign out everywhere").
-func (s *Site) onCredentialEvent(ctx context.Context, userID, keepSession string, change func(ctx context.Context) error) (identity.AccessEnded, error) {
+func (s *credentials) onCredentialEvent(ctx context.Context, userID, keepSession string, change func(ctx context.Context) error) (identity.AccessEnded, error) {
 	var ended identity.AccessEnded
 	err := s.Store.InTx(ctx, func(ctx context.Context) error {
 		if change != nil {
@@ -365,11 +365,11 @@ func (s *Site) onCredentialEvent(ctx context.Context, userID, keepSession string
 	return ended, nil
 }
 
-func (s *Site) showReset(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showReset(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "reset", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128), MinLength: s.minLength()})
 }
 
-func (s *Site) submitReset(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/legal"
 	"github.com/portero-id/portero/internal/localpath"
+	"github.com/portero-id/portero/internal/render"
 )
 
 // The consent page (Ley 1581 de 2012, Decreto 1377 de 2013): the dispatcher
@@ -67,7 +68,7 @@ func consentState(ctx context.Context, st identity.LedgerStore, userID string) (
 
 // clientOf names the client of the parked authorization request, for the
 // ledger's channel and the page.
-func (s *Site) clientOf(ctx context.Context, flow string) (id, name string) {
+func (s *consentPages) clientOf(ctx context.Context, flow string) (id, name string) {
 	if flow == "" {
 		return "", ""
 	}
@@ -82,7 +83,7 @@ func (s *Site) clientOf(ctx context.Context, flow string) (id, name string) {
 	return id, id
 }
 
-func (s *Site) consentData(r *http.Request, flow string, needs identity.ConsentNeeds, st identity.ConsentState) (*consentPage, error) {
+func (s *consentPages) consentData(r *http.Request, flow string, needs identity.ConsentNeeds, st identity.ConsentState) (*consentPage, error) {
 	lang := s.Pages.Lang(r)
 	text := func(m map[string]string) string {
 		if v, ok := m[lang]; ok {
@@ -113,7 +114,13 @@ func (s *Site) consentData(r *http.Request, flow string, needs identity.ConsentN
 }
 
 // legalText is the document in lang, or in the default language.
-func (s *Site) legalText(d identity.LegalDocument, lang string) identity.LegalText {
+// legalView shows the legal texts in force, in the request's language.
+type legalView struct {
+	Legal *identity.LegalSet
+	pages *render.Renderer
+}
+
+func (s *legalView) legalText(d identity.LegalDocument, lang string) identity.LegalText {
 	if t, ok := d.Texts[lang]; ok {
 		return t
 	}
@@ -121,15 +128,15 @@ func (s *Site) legalText(d identity.LegalDocument, lang string) identity.LegalTe
 }
 
 // legalLang is the language the texts are shown in for this request.
-func (s *Site) legalLang(r *http.Request) string {
-	lang := s.Pages.Lang(r)
+func (s *legalView) legalLang(r *http.Request) string {
+	lang := s.pages.Lang(r)
 	if slices.Contains(s.Legal.Languages, lang) {
 		return lang
 	}
 	return s.Legal.Languages[0]
 }
 
-func (s *Site) showConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showConsent(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -153,7 +160,7 @@ func (s *Site) showConsent(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "consent", page)
 }
 
-func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) submitConsent(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -211,7 +218,7 @@ func (s *Site) submitConsent(w http.ResponseWriter, r *http.Request) {
 // legal representative does, and is the actor recorded, or minors are
 // refused by configuration. problem is the page's message when the form
 // does not allow recording.
-func (s *Site) whoAuthorizes(r *http.Request) (actor, representative, problem string) {
+func (s *consentPages) whoAuthorizes(r *http.Request) (actor, representative, problem string) {
 	var birth time.Time
 	if v := r.PostForm.Get("birth_date"); v != "" {
 		if t, err := time.Parse(time.DateOnly, v); err == nil && t.Before(s.Now()) && t.Year() > 1900 {
@@ -253,7 +260,7 @@ func requiredTicked(needs identity.ConsentNeeds, ticked []string) bool {
 
 // consentEntry is the ledger entry proving the decision: the texts shown
 // (version, language and digest), each purpose decided, and who decided.
-func (s *Site) consentEntry(r *http.Request, u *identity.User, flow string, needs identity.ConsentNeeds,
+func (s *consentPages) consentEntry(r *http.Request, u *identity.User, flow string, needs identity.ConsentNeeds,
 	decision string, ticked []string, actor, representative string) *identity.LedgerEntry {
 	lang := s.legalLang(r)
 	rec := identity.ConsentRecord{
@@ -281,7 +288,7 @@ func (s *Site) consentEntry(r *http.Request, u *identity.User, flow string, need
 
 // showLegal serves the policy or the notice: the version in force, or a
 // published one by version (receipts link to the exact text).
-func (s *Site) showLegal(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showLegal(w http.ResponseWriter, r *http.Request) {
 	kind := mux.Vars(r)["kind"]
 	doc := s.Legal.Policy
 	if kind == identity.LegalNotice {
@@ -329,7 +336,7 @@ type scopePage struct {
 
 // requestedScopes returns the parked request's client and the scopes it
 // asks for that the client may have.
-func (s *Site) requestedScopes(ctx context.Context, flow string) (*identity.Client, []string, error) {
+func (s *consentPages) requestedScopes(ctx context.Context, flow string) (*identity.Client, []string, error) {
 	p, err := s.Store.PendingAuthorizationByID(ctx, flow)
 	if err != nil {
 		return nil, nil, err
@@ -348,7 +355,7 @@ func (s *Site) requestedScopes(ctx context.Context, flow string) (*identity.Clie
 	return c, scopes, nil
 }
 
-func (s *Site) showScopeConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showScopeConsent(w http.ResponseWriter, r *http.Request) {
 	_, _, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -375,7 +382,7 @@ func (s *Site) showScopeConsent(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "scopes", page)
 }
 
-func (s *Site) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return

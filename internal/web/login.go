@@ -32,11 +32,11 @@ type loginPage struct {
 	NeedWork bool
 }
 
-func (s *Site) loginData(flow, username string) loginPage {
+func (s *signInPages) loginData(flow, username string) loginPage {
 	return loginPage{Flow: flow, Username: username, Signup: s.Opts.SignupEnabled && s.Opts.MailEnabled, Reset: s.Opts.MailEnabled, Passkeys: s.WebAuthn != nil}
 }
 
-func (s *Site) showLogin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	hint := q.Get("login_hint")
 	if len(hint) > 256 {
@@ -59,13 +59,13 @@ func minutes(d time.Duration) int {
 
 // throttled writes the "too many attempts" answer: 429 with Retry-After
 // and the page the user was on.
-func (s *Site) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration, page string, data func(int) any) {
+func (s *base) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration, page string, data func(int) any) {
 	wait = max(wait, time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	s.Pages.Render(w, r, http.StatusTooManyRequests, page, data(minutes(wait)))
 }
 
-func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitLogin(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
@@ -108,7 +108,7 @@ func (s *Site) submitLogin(w http.ResponseWriter, r *http.Request) {
 
 // auditFailure records a failed credential check, and the lockout it
 // caused.
-func (s *Site) auditFailure(r *http.Request, c identity.Check, method string, details map[string]string) {
+func (s *base) auditFailure(r *http.Request, c identity.Check, method string, details map[string]string) {
 	userID := ""
 	if c.User != nil {
 		userID = c.User.ID
@@ -123,7 +123,7 @@ func (s *Site) auditFailure(r *http.Request, c identity.Check, method string, de
 
 // refused answers a check that did not pass on page: 429 with the wait
 // while the guard refuses, else 401 with the page failed() makes.
-func (s *Site) refused(w http.ResponseWriter, r *http.Request, c identity.Check, page string, locked func(int) any, failed func() any) {
+func (s *base) refused(w http.ResponseWriter, r *http.Request, c identity.Check, page string, locked func(int) any, failed func() any) {
 	if c.Refused || c.Locked {
 		s.throttled(w, r, c.Wait, page, locked)
 		return
@@ -133,7 +133,7 @@ func (s *Site) refused(w http.ResponseWriter, r *http.Request, c identity.Check,
 
 // afterFirstFactor sends the user to the second factor they have, to the
 // enrolment the policy requires, or signs them in.
-func (s *Site) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string, flow string) {
+func (s *signInPages) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *identity.User, amr []string, flow string) {
 	f, err := s.SignIn.Factors(r.Context(), user.ID)
 	if err != nil {
 		s.serverError(w, r, "load factors", err)
@@ -150,7 +150,7 @@ func (s *Site) afterFirstFactor(w http.ResponseWriter, r *http.Request, user *id
 	}
 }
 
-func (s *Site) toPending(w http.ResponseWriter, r *http.Request, p session.Pending, path string) {
+func (s *signInPages) toPending(w http.ResponseWriter, r *http.Request, p session.Pending, path string) {
 	if err := s.Sessions.SetPending(w, p); err != nil {
 		s.serverError(w, r, "pending sign-in", err)
 		return
@@ -168,7 +168,7 @@ const (
 // alike: it loads the half-done sign-in, its user and their factors once,
 // and when the flow is at another step than want it sends the browser
 // there (303, so a POST is not replayed) and the handler stops.
-func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want identity.SignInStep) (*session.Pending, *identity.User, identity.Factors, bool) {
+func (s *signInPages) atStep(w http.ResponseWriter, r *http.Request, want identity.SignInStep) (*session.Pending, *identity.User, identity.Factors, bool) {
 	p, u, ok := s.pending(w, r)
 	if !ok {
 		return nil, nil, identity.Factors{}, false
@@ -200,7 +200,7 @@ func (s *Site) atStep(w http.ResponseWriter, r *http.Request, want identity.Sign
 // step-up the dispatcher asked for, the signed-in session as the first
 // factor (with that session's sign-in time). nil means the browser must
 // sign in first (already answered).
-func (s *Site) pending(w http.ResponseWriter, r *http.Request) (*session.Pending, *identity.User, bool) {
+func (s *signInPages) pending(w http.ResponseWriter, r *http.Request) (*session.Pending, *identity.User, bool) {
 	flow := flowParam(r)
 	p, err := s.Sessions.Pending(r)
 	if err != nil {
@@ -249,7 +249,7 @@ func mfaData(flow string, f identity.Factors) mfaPage {
 	return mfaPage{Flow: flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
 }
 
-func (s *Site) showMFA(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showMFA(w http.ResponseWriter, r *http.Request) {
 	p, _, f, ok := s.atStep(w, r, identity.SignInSecondFactor)
 	if !ok {
 		return
@@ -257,7 +257,7 @@ func (s *Site) showMFA(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaData(p.Flow, f))
 }
 
-func (s *Site) submitMFA(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitMFA(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return

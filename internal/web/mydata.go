@@ -53,7 +53,7 @@ func bogota(t time.Time) string {
 	return t.In(calendar.Location()).Format("2006-01-02 15:04:05 -07:00")
 }
 
-func (s *Site) showMyData(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showMyData(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -68,7 +68,7 @@ func (s *Site) showMyData(w http.ResponseWriter, r *http.Request) {
 	s.renderMyData(w, r, http.StatusOK, u, notice, "")
 }
 
-func (s *Site) renderMyData(w http.ResponseWriter, r *http.Request, status int, u *identity.User, notice, problem string) {
+func (s *dataPages) renderMyData(w http.ResponseWriter, r *http.Request, status int, u *identity.User, notice, problem string) {
 	entries, err := identity.ConsentEntries(r.Context(), s.Store, u.ID)
 	if err != nil {
 		s.serverError(w, r, "consent entries", err)
@@ -115,7 +115,7 @@ func (s *Site) renderMyData(w http.ResponseWriter, r *http.Request, status int, 
 // revokePurpose records the revocation and ends the titular's tokens when
 // the purpose carries scopes: every client must come back through the
 // dispatcher, which grants only what is still authorized.
-func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -170,7 +170,7 @@ func (s *Site) revokePurpose(w http.ResponseWriter, r *http.Request) {
 
 // revokeClient withdraws a remembered scope consent and ends the user's
 // tokens at that client: its next request meets the scope page again.
-func (s *Site) revokeClient(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) revokeClient(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -240,7 +240,7 @@ type ReceiptText struct {
 	Body    string `json:"body"`
 }
 
-func (s *Site) receipt(ctx context.Context, userID string, seq int64) (*Receipt, error) {
+func (s *dataPages) receipt(ctx context.Context, userID string, seq int64) (*Receipt, error) {
 	entries, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: userID, Kind: identity.LedgerConsent, AfterSeq: seq - 1, Limit: 1})
 	if err != nil {
 		return nil, err
@@ -282,7 +282,7 @@ func (s *Site) receipt(ctx context.Context, userID string, seq int64) (*Receipt,
 	return rc, nil
 }
 
-func (s *Site) showReceipt(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -421,7 +421,7 @@ type exportEntry struct {
 	Hash       string          `json:"hash"`
 }
 
-func (s *Site) exportData(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) exportData(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -443,7 +443,7 @@ func (s *Site) exportData(w http.ResponseWriter, r *http.Request) {
 // exportOf gathers everything Portero holds about u (Ley 1581 art. 8 a):
 // the profile, the factors (never their secrets), sessions, clients
 // authorized, requests and every ledger entry about u.
-func (s *Site) exportOf(ctx context.Context, u *identity.User) (*export, error) {
+func (s *dataPages) exportOf(ctx context.Context, u *identity.User) (*export, error) {
 	out := &export{Format: "portero-data-export-v1", ExportedAt: s.Now().UTC(),
 		Profile: exportProfile{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerifiedAt: u.EmailVerifiedAt, Roles: u.Roles,
 			Disabled: u.Disabled, CreatedAt: u.CreatedAt, HasPassword: u.PasswordHash != ""},
@@ -480,7 +480,7 @@ func (s *Site) exportOf(ctx context.Context, u *identity.User) (*export, error) 
 	return out, nil
 }
 
-func (s *Site) exportFactors(ctx context.Context, userID string) (exportFactors, error) {
+func (s *dataPages) exportFactors(ctx context.Context, userID string) (exportFactors, error) {
 	f, err := s.Store.SecondFactors(ctx, userID)
 	if err != nil {
 		return exportFactors{}, err
@@ -497,7 +497,7 @@ func (s *Site) exportFactors(ctx context.Context, userID string) (exportFactors,
 }
 
 // exportLedger reads every ledger entry about the user, a page at a time.
-func (s *Site) exportLedger(ctx context.Context, userID string) ([]exportEntry, error) {
+func (s *dataPages) exportLedger(ctx context.Context, userID string) ([]exportEntry, error) {
 	entries := []exportEntry{}
 	var after int64
 	for {

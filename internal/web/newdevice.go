@@ -18,7 +18,7 @@ const recentSignIns = 50
 // security event), and an e-mail with the link to review and end the
 // sessions. An account's first sign-in is no news. Called before the
 // sign-in's own entry is appended.
-func (s *Site) noticeNewDevice(r *http.Request, u *identity.User) {
+func (s *signInPages) noticeNewDevice(r *http.Request, u *identity.User) {
 	ctx := r.Context()
 	here := identity.DeviceOf(clientIP(r), r.UserAgent())
 	past, err := s.Store.LedgerEntries(ctx, identity.LedgerFilter{Subject: u.ID, Kind: identity.LedgerAudit,

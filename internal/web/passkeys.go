@@ -33,7 +33,7 @@ func (w *webauthnUser) WebAuthnName() string                       { return w.u.
 func (w *webauthnUser) WebAuthnDisplayName() string                { return w.u.Username }
 func (w *webauthnUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
 
-func (s *Site) webauthnUser(r *http.Request, u *identity.User) (*webauthnUser, []identity.WebAuthnCredential, error) {
+func (s *credentials) webauthnUser(r *http.Request, u *identity.User) (*webauthnUser, []identity.WebAuthnCredential, error) {
 	stored, err := s.Store.WebAuthnCredentialsByUser(r.Context(), u.ID)
 	if err != nil {
 		return nil, nil, err
@@ -61,7 +61,7 @@ func storableCredential(c *webauthn.Credential) ([]byte, error) {
 
 // startCeremony keeps the ceremony's session data server-side, single-use,
 // and returns the handle the page sends back.
-func (s *Site) startCeremony(r *http.Request, userID string, sd *webauthn.SessionData) (string, error) {
+func (s *credentials) startCeremony(r *http.Request, userID string, sd *webauthn.SessionData) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
@@ -80,7 +80,7 @@ func (s *Site) startCeremony(r *http.Request, userID string, sd *webauthn.Sessio
 }
 
 // endCeremony consumes the ceremony named by the request.
-func (s *Site) endCeremony(r *http.Request) (*identity.OneTimeToken, *webauthn.SessionData, error) {
+func (s *credentials) endCeremony(r *http.Request) (*identity.OneTimeToken, *webauthn.SessionData, error) {
 	handle := r.URL.Query().Get("ceremony")
 	if handle == "" || len(handle) > 64 {
 		return nil, nil, identity.ErrNotFound
@@ -113,7 +113,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Site) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (s *base) jsonServerError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.Log.ErrorContext(r.Context(), what, "err", err)
 	if errors.Is(err, identity.ErrUnavailable) {
 		w.Header().Set("Retry-After", render.RetryAfter)
@@ -131,7 +131,7 @@ type ceremonyStart struct {
 // passkeyRegisterBegin starts adding a passkey to the signed-in account:
 // discoverable (so it can sign in without a username), user verification
 // preferred, existing credentials excluded.
-func (s *Site) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	sess, u, err := s.signedIn(r)
 	if err != nil {
 		s.jsonServerError(w, r, "load session", err)
@@ -170,7 +170,7 @@ func (s *Site) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
 }
 
-func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	_, u, err := s.signedIn(r)
 	if err != nil {
 		s.jsonServerError(w, r, "load session", err)
@@ -230,7 +230,7 @@ func (s *Site) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 // pending sign-in (the user's own credentials), or passwordless with any
 // discoverable credential (user verification required: the passkey alone
 // must be two factors).
-func (s *Site) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	var (
 		opts   *protocol.CredentialAssertion
 		sd     *webauthn.SessionData
@@ -273,7 +273,7 @@ func (s *Site) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
 }
 
-func (s *Site) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, sd, err := s.endCeremony(r)
 	if err != nil {
@@ -334,7 +334,7 @@ type passkeyAssertion struct {
 
 // assertSecondFactor checks a passkey as the second factor of the pending
 // sign-in, which must be the ceremony's user's.
-func (s *Site) assertSecondFactor(w http.ResponseWriter, r *http.Request, userID string, sd *webauthn.SessionData, a *passkeyAssertion) bool {
+func (s *signInPages) assertSecondFactor(w http.ResponseWriter, r *http.Request, userID string, sd *webauthn.SessionData, a *passkeyAssertion) bool {
 	p, err := s.Sessions.Pending(r)
 	if err != nil || p.UserID != userID {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
@@ -359,7 +359,7 @@ func (s *Site) assertSecondFactor(w http.ResponseWriter, r *http.Request, userID
 
 // assertPasswordless checks a discoverable passkey on its own: the
 // credential names its user, whose handle must match.
-func (s *Site) assertPasswordless(w http.ResponseWriter, r *http.Request, sd *webauthn.SessionData, a *passkeyAssertion) bool {
+func (s *signInPages) assertPasswordless(w http.ResponseWriter, r *http.Request, sd *webauthn.SessionData, a *passkeyAssertion) bool {
 	ctx := r.Context()
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
 		c, err := s.Store.WebAuthnCredentialByID(ctx, credentialID(rawID))
@@ -392,7 +392,7 @@ func (s *Site) assertPasswordless(w http.ResponseWriter, r *http.Request, sd *we
 	return true
 }
 
-func (s *Site) passkeyRefused(w http.ResponseWriter, r *http.Request, userID string, err error) {
+func (s *signInPages) passkeyRefused(w http.ResponseWriter, r *http.Request, userID string, err error) {
 	s.Log.InfoContext(r.Context(), "passkey sign-in refused", "user_id", userID, "err", err)
 	s.audit(r, identity.AuditMFAFailure, userID, map[string]string{"method": "passkey"})
 	writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})

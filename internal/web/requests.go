@@ -61,11 +61,11 @@ type requestsPage struct {
 	Notice, Problem   string
 }
 
-func (s *Site) requestActor(r *http.Request) identity.RequestActor {
+func (s *dataPages) requestActor(r *http.Request) identity.RequestActor {
 	return identity.RequestActor{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.Pages.Lang(r)}
 }
 
-func (s *Site) showRequests(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showRequests(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
 		return
@@ -73,7 +73,7 @@ func (s *Site) showRequests(w http.ResponseWriter, r *http.Request) {
 	s.renderRequests(w, r, http.StatusOK, u, requestsPage{Notice: requestNotices[r.URL.Query().Get("notice")]})
 }
 
-func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int, u *identity.User, page requestsPage) {
+func (s *dataPages) renderRequests(w http.ResponseWriter, r *http.Request, status int, u *identity.User, page requestsPage) {
 	rs, err := s.Requests.ForUser(r.Context(), u.ID)
 	if err != nil {
 		s.serverError(w, r, "data requests", err)
@@ -104,7 +104,7 @@ func (s *Site) renderRequests(w http.ResponseWriter, r *http.Request, status int
 // requestProblem maps a refusal of the request rules to the page's
 // message and status: the kind decides the status, the code names the
 // message ("requests.problem.<code>", else the kind's own).
-func (s *Site) requestProblem(err error) (int, string) {
+func (s *dataPages) requestProblem(err error) (int, string) {
 	kind := identity.ErrorKind(err)
 	fallback, ok := requestFallback[kind]
 	if !ok {
@@ -130,7 +130,7 @@ var (
 	}
 )
 
-func (s *Site) fileRequest(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) fileRequest(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -149,7 +149,7 @@ func (s *Site) fileRequest(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account/requests?notice=filed", http.StatusSeeOther)
 }
 
-func (s *Site) provideRequestInfo(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) provideRequestInfo(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -158,7 +158,7 @@ func (s *Site) provideRequestInfo(w http.ResponseWriter, r *http.Request) {
 	s.afterRequestChange(w, r, u, err, "info_sent")
 }
 
-func (s *Site) withdrawRequest(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) withdrawRequest(w http.ResponseWriter, r *http.Request) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
 		return
@@ -167,7 +167,7 @@ func (s *Site) withdrawRequest(w http.ResponseWriter, r *http.Request) {
 	s.afterRequestChange(w, r, u, err, "withdrawn")
 }
 
-func (s *Site) afterRequestChange(w http.ResponseWriter, r *http.Request, u *identity.User, err error, notice string) {
+func (s *dataPages) afterRequestChange(w http.ResponseWriter, r *http.Request, u *identity.User, err error, notice string) {
 	if status, problem := s.requestProblem(err); problem != "" {
 		s.renderRequests(w, r, status, u, requestsPage{Problem: problem})
 		return

@@ -103,12 +103,81 @@ type Site struct {
 	background sync.WaitGroup
 }
 
+// The pages are handler groups by concern, each holding only what it
+// uses; Site is their composition root, and Mount builds them. Shared by
+// all of them, base: rendering, the browser session, the audit trail,
+// the clock, work after the response.
+type base struct {
+	Opts       Options
+	Store      identity.Store
+	Sessions   *session.Manager
+	Pages      *render.Renderer
+	Log        *slog.Logger
+	Now        func() time.Time
+	background *sync.WaitGroup
+}
+
+// credentials are the operations on an account's credentials that more
+// than one group needs: TOTP and recovery-code enrolment, the passkey
+// ceremonies' state, a new password (and what it ends), e-mailed links.
+// Not handlers.
+type credentials struct {
+	*base
+	Hasher       *identity.PasswordHasher
+	Policy       identity.PasswordPolicy
+	TOTPSeal     *seal.Box
+	RecoveryKeys [][]byte
+	WebAuthn     *webauthn.WebAuthn
+	Mail         mail.Sender
+	Logout       LogoutNotifier
+}
+
+// signInPages: password, second factor, enrolment and passkey sign-in.
+type signInPages struct {
+	*base
+	*credentials
+	SignIn   *identity.SignIn
+	Stuffing *StuffingWatch
+}
+
+// accountPages: the account page and the changes to one's credentials
+// and sessions.
+type accountPages struct {
+	*base
+	*credentials
+	SignIn   *identity.SignIn
+	Throttle Throttle
+	DevMail  *mail.Dev
+}
+
+// accountsPages: sign-up, e-mail verification and password reset.
+type accountsPages struct {
+	*base
+	*credentials
+	Throttle Throttle
+}
+
+// consentPages: the habeas-data authorization and a client's scopes.
+type consentPages struct {
+	*base
+	*legalView
+}
+
+// dataPages: my data (authorizations, receipts, export) and
+// data-subject requests.
+type dataPages struct {
+	*base
+	*legalView
+	Requests *identity.Requests
+	Logout   LogoutNotifier
+}
+
 // inBackground runs fn after the response. Work done only for existing
 // accounts (link tokens, mail through a relay that may take seconds) must
 // not show in the response time, or the time would tell who has an
 // account. r is cloned with a context that outlives the request; Wait
 // lets shutdown (and tests) see the work finish.
-func (s *Site) inBackground(r *http.Request, what string, fn func(r *http.Request) error) {
+func (s *base) inBackground(r *http.Request, what string, fn func(r *http.Request) error) {
 	bg := r.Clone(context.WithoutCancel(r.Context()))
 	s.background.Add(1)
 	go func() {
@@ -124,69 +193,81 @@ func (s *Site) inBackground(r *http.Request, what string, fn func(r *http.Reques
 // Wait blocks until the background work started so far has finished.
 func (s *Site) Wait() { s.background.Wait() }
 
-// Mount registers the pages. State-changing routes go through CSRF. It
-// is long on purpose: one table of every route, read top to bottom.
+// Mount builds the handler groups from the site's fields, read once here
+// (set them all before), and registers the pages. State-changing routes
+// go through CSRF. It is long on purpose: one table of every route, read
+// top to bottom.
 func (s *Site) Mount(r *mux.Router) {
+	b := &base{Opts: s.Opts, Store: s.Store, Sessions: s.Sessions, Pages: s.Pages, Log: s.Log, Now: s.Now, background: &s.background}
+	cred := &credentials{base: b, Hasher: s.Hasher, Policy: s.Policy, TOTPSeal: s.TOTPSeal, RecoveryKeys: s.RecoveryKeys,
+		WebAuthn: s.WebAuthn, Mail: s.Mail, Logout: s.Logout}
+	signIn := &signInPages{base: b, credentials: cred, SignIn: s.SignIn, Stuffing: s.Stuffing}
+	account := &accountPages{base: b, credentials: cred, SignIn: s.SignIn, Throttle: s.Throttle, DevMail: s.DevMail}
+	accounts := &accountsPages{base: b, credentials: cred, Throttle: s.Throttle}
+	legal := &legalView{Legal: s.Legal, pages: s.Pages}
+	consent := &consentPages{base: b, legalView: legal}
+	data := &dataPages{base: b, legalView: legal, Requests: s.Requests, Logout: s.Logout}
+
 	get := func(path string, h http.HandlerFunc) {
 		r.HandleFunc(path, h).Methods(http.MethodGet, http.MethodHead)
 	}
 	post := func(path string, h http.HandlerFunc) {
 		r.Handle(path, s.CSRF.Handler(h)).Methods(http.MethodPost)
 	}
-	get("/login", s.showLogin)
-	post("/login", s.submitLogin)
-	get("/login/mfa", s.showMFA)
-	post("/login/mfa", s.submitMFA)
-	get("/login/enroll", s.showEnroll)
-	post("/login/enroll", s.submitEnroll)
+	get("/login", signIn.showLogin)
+	post("/login", signIn.submitLogin)
+	get("/login/mfa", signIn.showMFA)
+	post("/login/mfa", signIn.submitMFA)
+	get("/login/enroll", signIn.showEnroll)
+	post("/login/enroll", signIn.submitEnroll)
 
 	if s.WebAuthn != nil {
-		post("/webauthn/login/begin", s.passkeyLoginBegin)
-		post("/webauthn/login/finish", s.passkeyLoginFinish)
-		post("/webauthn/register/begin", s.passkeyRegisterBegin)
-		post("/webauthn/register/finish", s.passkeyRegisterFinish)
+		post("/webauthn/login/begin", signIn.passkeyLoginBegin)
+		post("/webauthn/login/finish", signIn.passkeyLoginFinish)
+		post("/webauthn/register/begin", account.passkeyRegisterBegin)
+		post("/webauthn/register/finish", account.passkeyRegisterFinish)
 	}
 
-	get("/signup", s.showSignup)
-	post("/signup", s.submitSignup)
-	get("/verify-email", s.showVerifyEmail)
-	post("/verify-email", s.submitVerifyEmail)
-	get("/password/forgot", s.showForgot)
-	post("/password/forgot", s.submitForgot)
-	get("/password/reset", s.showReset)
-	post("/password/reset", s.submitReset)
+	get("/signup", accounts.showSignup)
+	post("/signup", accounts.submitSignup)
+	get("/verify-email", accounts.showVerifyEmail)
+	post("/verify-email", accounts.submitVerifyEmail)
+	get("/password/forgot", accounts.showForgot)
+	post("/password/forgot", accounts.submitForgot)
+	get("/password/reset", accounts.showReset)
+	post("/password/reset", accounts.submitReset)
 
-	get("/consent", s.showConsent)
-	post("/consent", s.submitConsent)
-	get("/consent/scopes", s.showScopeConsent)
-	post("/consent/scopes", s.submitScopeConsent)
-	get("/legal/{kind:policy|notice}", s.showLegal)
-	get("/legal/{kind:policy|notice}/{version}", s.showLegal)
+	get("/consent", consent.showConsent)
+	post("/consent", consent.submitConsent)
+	get("/consent/scopes", consent.showScopeConsent)
+	post("/consent/scopes", consent.submitScopeConsent)
+	get("/legal/{kind:policy|notice}", consent.showLegal)
+	get("/legal/{kind:policy|notice}/{version}", consent.showLegal)
 
-	get("/account", s.showAccount)
-	get("/account/data", s.showMyData)
-	get("/account/data/export.json", s.exportData)
-	post("/account/data/revoke", s.revokePurpose)
-	post("/account/data/clients/revoke", s.revokeClient)
-	get("/account/requests", s.showRequests)
-	post("/account/requests", s.fileRequest)
-	post("/account/requests/{id}/info", s.provideRequestInfo)
-	post("/account/requests/{id}/withdraw", s.withdrawRequest)
-	get("/account/data/receipts/{seq:[0-9]+}{format:(?:\\.json)?}", s.showReceipt)
-	post("/account/password", s.changePassword)
-	post("/account/verify-email", s.resendVerification)
-	get("/account/totp", s.showTOTPSetup)
-	post("/account/totp", s.confirmTOTPSetup)
-	post("/account/totp/remove", s.removeTOTP)
-	post("/account/passkeys/remove", s.removePasskey)
-	post("/account/recovery-codes", s.regenerateRecoveryCodes)
-	post("/account/sessions/revoke", s.revokeSession)
-	post("/account/sessions/revoke-all", s.revokeAllSessions)
-	post("/account/logout", s.logout)
+	get("/account", account.showAccount)
+	get("/account/data", data.showMyData)
+	get("/account/data/export.json", data.exportData)
+	post("/account/data/revoke", data.revokePurpose)
+	post("/account/data/clients/revoke", data.revokeClient)
+	get("/account/requests", data.showRequests)
+	post("/account/requests", data.fileRequest)
+	post("/account/requests/{id}/info", data.provideRequestInfo)
+	post("/account/requests/{id}/withdraw", data.withdrawRequest)
+	get("/account/data/receipts/{seq:[0-9]+}{format:(?:\\.json)?}", data.showReceipt)
+	post("/account/password", account.changePassword)
+	post("/account/verify-email", account.resendVerification)
+	get("/account/totp", account.showTOTPSetup)
+	post("/account/totp", account.confirmTOTPSetup)
+	post("/account/totp/remove", account.removeTOTP)
+	post("/account/passkeys/remove", account.removePasskey)
+	post("/account/recovery-codes", account.regenerateRecoveryCodes)
+	post("/account/sessions/revoke", account.revokeSession)
+	post("/account/sessions/revoke-all", account.revokeAllSessions)
+	post("/account/logout", account.logout)
 
-	post("/lang", s.setLanguage)
+	post("/lang", account.setLanguage)
 	if s.Opts.Dev && s.DevMail != nil {
-		get("/dev/mail", s.showDevMail)
+		get("/dev/mail", account.showDevMail)
 	}
 }
 
@@ -201,7 +282,7 @@ func flowParam(r *http.Request) string {
 
 // finish sends a signed-in browser on: back to the dispatcher when a flow
 // is waiting, else to the account page.
-func (s *Site) finish(w http.ResponseWriter, r *http.Request, flow string) {
+func (s *base) finish(w http.ResponseWriter, r *http.Request, flow string) {
 	if flow != "" {
 		localpath.Redirect(w, r, "/oauth2/auth?flow="+url.QueryEscape(flow))
 		return
@@ -210,18 +291,18 @@ func (s *Site) finish(w http.ResponseWriter, r *http.Request, flow string) {
 }
 
 // serverError logs err and shows the generic error page.
-func (s *Site) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (s *base) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.Log.ErrorContext(r.Context(), what, "err", err)
 	s.Pages.Failure(w, r, err)
 }
 
-func (s *Site) badRequest(w http.ResponseWriter, r *http.Request) {
+func (s *base) badRequest(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "error.form")
 }
 
 // audit appends an event; a failure to record is logged loudly but does
 // not undo what the user did.
-func (s *Site) audit(r *http.Request, typ, userID string, details map[string]string) {
+func (s *base) audit(r *http.Request, typ, userID string, details map[string]string) {
 	e := &identity.AuditEvent{
 		OccurredAt: s.Now().UTC(), Type: typ, UserID: userID,
 		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Details: details,
@@ -235,7 +316,7 @@ func (s *Site) audit(r *http.Request, typ, userID string, details map[string]str
 }
 
 // signedIn returns the browser's session and user, or nil, nil.
-func (s *Site) signedIn(r *http.Request) (*identity.Session, *identity.User, error) {
+func (s *base) signedIn(r *http.Request) (*identity.Session, *identity.User, error) {
 	sess, err := s.Sessions.Current(r)
 	if errors.Is(err, identity.ErrNotFound) {
 		return nil, nil, nil
@@ -255,7 +336,7 @@ func (s *Site) signedIn(r *http.Request) (*identity.Session, *identity.User, err
 
 // requireUser answers for a browser without a session (to the sign-in
 // page) and reports whether the handler may go on.
-func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
+func (s *base) requireUser(w http.ResponseWriter, r *http.Request) (*identity.Session, *identity.User, bool) {
 	sess, u, err := s.signedIn(r)
 	if err != nil {
 		s.serverError(w, r, "load session", err)
@@ -271,7 +352,7 @@ func (s *Site) requireUser(w http.ResponseWriter, r *http.Request) (*identity.Se
 // startSession ends a sign-in whose every required step is done: a new
 // session (new id: no fixation), the pending cookie cleared, the success
 // audited with details added to the methods used.
-func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, details map[string]string) error {
+func (s *signInPages) startSession(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, details map[string]string) error {
 	amr = identity.SessionAMR(amr)
 	if _, err := s.Sessions.Start(w, r, u.ID, amr, identity.ACRFor(amr)); err != nil {
 		return err
@@ -287,7 +368,7 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, u *identity.
 }
 
 // completeSignIn starts the session and sends the browser on.
-func (s *Site) completeSignIn(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, flow string) {
+func (s *signInPages) completeSignIn(w http.ResponseWriter, r *http.Request, u *identity.User, amr []string, flow string) {
 	if err := s.startSession(w, r, u, amr, nil); err != nil {
 		s.serverError(w, r, "start session", err)
 		return

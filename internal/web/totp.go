@@ -23,7 +23,7 @@ type totpSetupPage struct {
 
 // newTOTPEnrollment stores a fresh, unconfirmed secret for the user and
 // returns the page that shows it.
-func (s *Site) newTOTPEnrollment(r *http.Request, u *identity.User) (*totpSetupPage, error) {
+func (s *credentials) newTOTPEnrollment(r *http.Request, u *identity.User) (*totpSetupPage, error) {
 	account := u.Email
 	if account == "" {
 		account = u.Username
@@ -47,7 +47,7 @@ func (s *Site) newTOTPEnrollment(r *http.Request, u *identity.User) (*totpSetupP
 
 // confirmTOTP checks the first code of an unconfirmed enrolment and
 // confirms it. It returns the secret page again (with Failed) on a wrong code.
-func (s *Site) confirmTOTP(r *http.Request, u *identity.User) (bool, error) {
+func (s *credentials) confirmTOTP(r *http.Request, u *identity.User) (bool, error) {
 	cred, err := s.Store.TOTPByUser(r.Context(), u.ID)
 	if errors.Is(err, identity.ErrNotFound) {
 		return false, nil
@@ -78,7 +78,7 @@ func (s *Site) confirmTOTP(r *http.Request, u *identity.User) (bool, error) {
 
 // issueRecoveryCodes replaces the user's recovery codes and returns the
 // new ones, to be shown once.
-func (s *Site) issueRecoveryCodes(r *http.Request, userID string) ([]string, error) {
+func (s *credentials) issueRecoveryCodes(r *http.Request, userID string) ([]string, error) {
 	codes, err := identity.NewRecoveryCodes()
 	if err != nil {
 		return nil, err
@@ -106,7 +106,7 @@ type recoveryCodesPage struct {
 // showEnroll is the enrolment the MFA policy (or a step-up) requires of
 // an account without a second factor, right after a fresh first factor:
 // a TOTP secret to scan.
-func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showEnroll(w http.ResponseWriter, r *http.Request) {
 	p, u, _, ok := s.atStep(w, r, identity.SignInEnroll)
 	if !ok {
 		return
@@ -125,7 +125,7 @@ func (s *Site) showEnroll(w http.ResponseWriter, r *http.Request) {
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
 }
 
-func (s *Site) submitEnroll(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitEnroll(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
 		return
