@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,10 +115,10 @@ func (s *accountPages) renderAccount(w http.ResponseWriter, r *http.Request, sta
 
 var accountNotices = []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent"}
 
-func (s *accountPages) showAccount(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showAccount(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	notice := ""
 	if n := r.URL.Query().Get("notice"); n != "" {
@@ -128,6 +129,7 @@ func (s *accountPages) showAccount(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.renderAccount(w, r, http.StatusOK, sess, u, notice, "")
+	return nil
 }
 
 // accountPost parses the form of a signed-in user's account action.
@@ -168,44 +170,43 @@ func (s *base) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.S
 	return sess, u, ok
 }
 
-func (s *accountPages) changePassword(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
 	c, err := s.SignIn.Reconfirm(ctx, u, current, throttleIP(r))
 	switch {
 	case err != nil:
-		s.serverError(w, r, "password check", err)
-		return
+		return fmt.Errorf("password check: %w", err)
 	case c.Refused:
 		w.Header().Set("Retry-After", strconv.Itoa(int((max(c.Wait, time.Second)+time.Second-1)/time.Second)))
 		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
-		return
+		return nil
 	case !c.Passed:
 		s.auditFailure(r, c, "password", map[string]string{"context": "change_password"})
 		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
-		return
+		return nil
 	}
 	if err := s.Policy.Check(next, u.Username, u.Email); err != nil {
 		s.renderAccount(w, r, http.StatusBadRequest, sess, u, "", passwordProblem(err))
-		return
+		return nil
 	}
 	// This session just proved the current password and stays.
 	if err := s.replacePassword(ctx, u, next, sess.ID); err != nil {
-		s.serverError(w, r, "change password", err)
-		return
+		return fmt.Errorf("change password: %w", err)
 	}
 	s.audit(r, identity.AuditPasswordChanged, u.ID, nil)
 	http.Redirect(w, r, "/account?notice=password_changed", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) resendVerification(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) resendVerification(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	if u.EmailVerifiedAt == nil && u.Email != "" && s.Opts.MailEnabled {
 		// Metered like a failure: a stolen session must not turn Portero
@@ -216,75 +217,71 @@ func (s *accountPages) resendVerification(w http.ResponseWriter, r *http.Request
 			_, err = s.Throttle.Fail(r.Context(), acct, ip)
 		}
 		if err != nil {
-			s.serverError(w, r, "throttle", err)
-			return
+			return fmt.Errorf("throttle: %w", err)
 		}
 		if !d.Allowed {
 			s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
-			return
+			return nil
 		}
 		if err := s.sendVerification(r, u, ""); err != nil {
-			s.serverError(w, r, "send verification", err)
-			return
+			return fmt.Errorf("send verification: %w", err)
 		}
 	}
 	http.Redirect(w, r, "/account?notice=verification_sent", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) showTOTPSetup(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showTOTPSetup(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	page, err := s.newTOTPEnrollment(r, u)
 	if errors.Is(err, identity.ErrConflict) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "totp enrolment", err)
-		return
+		return fmt.Errorf("totp enrolment: %w", err)
 	}
 	page.Action = "/account/totp"
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
+	return nil
 }
 
-func (s *accountPages) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) confirmTOTPSetup(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	confirmed, err := s.confirmTOTP(r, u)
 	if err != nil {
-		s.serverError(w, r, "confirm totp", err)
-		return
+		return fmt.Errorf("confirm totp: %w", err)
 	}
 	if !confirmed {
 		page, err := s.newTOTPEnrollment(r, u)
 		if err != nil {
-			s.serverError(w, r, "totp enrolment", err)
-			return
+			return fmt.Errorf("totp enrolment: %w", err)
 		}
 		page.Action, page.Failed = "/account/totp", true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
-		return
+		return nil
 	}
 	left, err := s.Store.UnusedRecoveryCodes(r.Context(), u.ID)
 	if err != nil {
-		s.serverError(w, r, "count recovery codes", err)
-		return
+		return fmt.Errorf("count recovery codes: %w", err)
 	}
 	if left > 0 {
 		http.Redirect(w, r, "/account?notice=totp_enrolled", http.StatusSeeOther)
-		return
+		return nil
 	}
 	// The first factor comes with recovery codes, shown once.
 	codes, err := s.issueRecoveryCodes(r, u.ID)
 	if err != nil {
-		s.serverError(w, r, "recovery codes", err)
-		return
+		return fmt.Errorf("recovery codes: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
+	return nil
 }
 
 // mayRemoveFactor answers (409, or an error page) when the MFA policy
@@ -307,131 +304,132 @@ func (s *accountPages) mayRemoveFactor(w http.ResponseWriter, r *http.Request, s
 	return true
 }
 
-func (s *accountPages) removeTOTP(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) removeTOTP(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	if !s.mayRemoveFactor(w, r, sess, u) {
-		return
+		return nil
 	}
 	if err := s.Store.DeleteTOTP(r.Context(), u.ID); err != nil && !errors.Is(err, identity.ErrNotFound) {
-		s.serverError(w, r, "remove totp", err)
-		return
+		return fmt.Errorf("remove totp: %w", err)
 	}
 	s.audit(r, identity.AuditTOTPRemoved, u.ID, nil)
 	http.Redirect(w, r, "/account?notice=totp_removed", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) removePasskey(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) removePasskey(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.requireFresh(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	if !s.mayRemoveFactor(w, r, sess, u) {
-		return
+		return nil
 	}
 	id := r.PostForm.Get("id")
 	err := s.Store.DeleteWebAuthnCredential(r.Context(), u.ID, id)
 	if errors.Is(err, identity.ErrNotFound) {
 		// Someone else's passkey, or gone: same answer.
 		s.renderAccount(w, r, http.StatusNotFound, sess, u, "", "account.problem.not_found")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "remove passkey", err)
-		return
+		return fmt.Errorf("remove passkey: %w", err)
 	}
 	s.audit(r, identity.AuditPasskeyRemoved, u.ID, map[string]string{"credential": id})
 	http.Redirect(w, r, "/account?notice=passkey_removed", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireFresh(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	codes, err := s.issueRecoveryCodes(r, u.ID)
 	if err != nil {
-		s.serverError(w, r, "recovery codes", err)
-		return
+		return fmt.Errorf("recovery codes: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: "/account"})
+	return nil
 }
 
-func (s *accountPages) revokeSession(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	id := r.PostForm.Get("id")
 	err := s.Store.DeleteUserSession(r.Context(), u.ID, id)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.renderAccount(w, r, http.StatusNotFound, sess, u, "", "account.problem.not_found")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "revoke session", err)
-		return
+		return fmt.Errorf("revoke session: %w", err)
 	}
 	s.audit(r, identity.AuditSessionRevoked, u.ID, nil)
 	if id == sess.ID {
 		if err := s.Sessions.End(w, r); err != nil {
-			s.serverError(w, r, "end session", err)
-			return
+			return fmt.Errorf("end session: %w", err)
 		}
 		http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
-		return
+		return nil
 	}
 	http.Redirect(w, r, "/account?notice=session_revoked", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) revokeAllSessions(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) revokeAllSessions(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	// "Sign out everywhere" also ends the tokens the sessions had given
 	// to applications: a thief's refresh token is signed out too.
 	ended, err := s.onCredentialEvent(r.Context(), u.ID, "", nil)
 	if err != nil {
-		s.serverError(w, r, "revoke sessions", err)
-		return
+		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	_ = s.Sessions.End(w, r)
 	s.audit(r, identity.AuditSessionsRevoked, u.ID, map[string]string{"count": itoa(ended.Sessions), "tokens_revoked": itoa(ended.Tokens)})
 	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
+	return nil
 }
 
-func (s *accountPages) logout(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) logout(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	if err := s.Sessions.End(w, r); err != nil {
-		s.serverError(w, r, "end session", err)
-		return
+		return fmt.Errorf("end session: %w", err)
 	}
 	s.audit(r, identity.AuditLogout, u.ID, nil)
 	http.Redirect(w, r, "/login?notice=loggedout", http.StatusSeeOther)
+	return nil
 }
 
 // setLanguage keeps the switcher's choice in a cookie and goes back to the
 // page, which must be a local path.
-func (s *accountPages) setLanguage(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) setLanguage(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	lang := r.PostForm.Get("lang")
 	if s.Pages.Supports(lang) {
 		http.SetCookie(w, s.Sessions.Cookie(i18n.CookieName, lang, 365*24*3600))
 	}
 	localpath.Redirect(w, r, localpath.Or(r.PostForm.Get("return"), "/login"))
+	return nil
 }
 
-func (s *accountPages) showDevMail(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) showDevMail(w http.ResponseWriter, r *http.Request) error {
 	s.Pages.Render(w, r, http.StatusOK, "devmail", s.DevMail.Messages())
+	return nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -39,12 +40,13 @@ func (s *credentials) minLength() int {
 
 func (s *accountsPages) signupOpen() bool { return s.Opts.SignupEnabled && s.Opts.MailEnabled }
 
-func (s *accountsPages) showSignup(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showSignup(w http.ResponseWriter, r *http.Request) error {
 	if !s.signupOpen() {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
-		return
+		return nil
 	}
 	s.Pages.Render(w, r, http.StatusOK, "signup", signupPage{Flow: flowParam(r), MinLength: s.minLength()})
+	return nil
 }
 
 // usernameOK allows what is safe to show and type: letters, digits and
@@ -111,14 +113,14 @@ func (s *accountsPages) meterSignup(w http.ResponseWriter, r *http.Request, page
 	return true
 }
 
-func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) error {
 	if !s.signupOpen() {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.signup_closed")
-		return
+		return nil
 	}
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	ctx := r.Context()
 	username := strings.TrimSpace(r.PostForm.Get("username"))
@@ -128,15 +130,14 @@ func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) {
 	if page.Problem = s.signupProblem(username, email, password); page.Problem != "" {
 		// Input errors are about the form, not about existing accounts.
 		s.Pages.Render(w, r, http.StatusBadRequest, "signup", page)
-		return
+		return nil
 	}
 	if !s.meterSignup(w, r, page) {
-		return
+		return nil
 	}
 	hash, err := s.Hasher.Hash(password)
 	if err != nil {
-		s.serverError(w, r, "hash password", err)
-		return
+		return fmt.Errorf("hash password: %w", err)
 	}
 	u := &identity.User{Username: username, Email: email, PasswordHash: hash, Roles: s.Opts.DefaultRoles}
 	err = s.Store.CreateUser(ctx, u)
@@ -146,8 +147,7 @@ func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) {
 			return s.signupConflict(r, username, email)
 		})
 	case err != nil:
-		s.serverError(w, r, "create user", err)
-		return
+		return fmt.Errorf("create user: %w", err)
 	default:
 		s.audit(r, identity.AuditSignup, u.ID, nil)
 		s.inBackground(r, "send verification mail", func(r *http.Request) error {
@@ -155,6 +155,7 @@ func (s *accountsPages) submitSignup(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	s.Pages.Render(w, r, http.StatusOK, "checkmail", nil)
+	return nil
 }
 
 // signupConflict tells the owner of the address what happened, without
@@ -214,35 +215,34 @@ type tokenPage struct {
 
 // showVerifyEmail asks for a click: a GET must not spend the token, or a
 // mail scanner fetching the link would verify (or, for reset, burn) it.
-func (s *accountsPages) showVerifyEmail(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 	s.Pages.Render(w, r, http.StatusOK, "verifyemail", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128)})
+	return nil
 }
 
-func (s *accountsPages) submitVerifyEmail(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitVerifyEmail(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	ctx := r.Context()
 	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeVerifyEmail, tokenDigest(r.PostForm.Get("token")), s.Now())
 	if errors.Is(err, identity.ErrNotFound) {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "consume verification token", err)
-		return
+		return fmt.Errorf("consume verification token: %w", err)
 	}
 	email, flow, _ := strings.Cut(t.Data, "\n")
 	u, err := s.Store.UserByID(ctx, t.UserID)
 	if err != nil || !strings.EqualFold(u.Email, email) {
 		// The address changed since the link was sent.
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return
+		return nil
 	}
 	if err := s.Store.SetEmailVerified(ctx, u.ID, s.Now()); err != nil {
-		s.serverError(w, r, "set e-mail verified", err)
-		return
+		return fmt.Errorf("set e-mail verified: %w", err)
 	}
 	s.audit(r, identity.AuditEmailVerified, u.ID, nil)
 	target := "/login?notice=verified"
@@ -250,56 +250,56 @@ func (s *accountsPages) submitVerifyEmail(w http.ResponseWriter, r *http.Request
 		target += "&flow=" + flow
 	}
 	localpath.Redirect(w, r, target)
+	return nil
 }
 
-func (s *accountsPages) showForgot(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showForgot(w http.ResponseWriter, r *http.Request) error {
 	if !s.Opts.MailEnabled {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
-		return
+		return nil
 	}
 	s.Pages.Render(w, r, http.StatusOK, "forgot", nil)
+	return nil
 }
 
-func (s *accountsPages) submitForgot(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitForgot(w http.ResponseWriter, r *http.Request) error {
 	if !s.Opts.MailEnabled {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "error.reset_unavailable")
-		return
+		return nil
 	}
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	ctx := r.Context()
 	login := strings.TrimSpace(r.PostForm.Get("login"))
 	if login == "" || len(login) > 256 {
 		s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
-		return
+		return nil
 	}
 	// Throttled per address typed and per IP: a flood of reset mail is
 	// harassment even when nobody can use the links.
 	acct, ip := "reset:"+strings.ToLower(login), throttleIP(r)
 	if d, err := s.Throttle.Check(ctx, acct, ip); err != nil {
-		s.serverError(w, r, "throttle check", err)
-		return
+		return fmt.Errorf("throttle check: %w", err)
 	} else if !d.Allowed {
 		s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
-		return
+		return nil
 	}
 	if _, err := s.Throttle.Fail(ctx, acct, ip); err != nil {
-		s.serverError(w, r, "throttle", err)
-		return
+		return fmt.Errorf("throttle: %w", err)
 	}
 	u, err := s.Store.UserByLogin(ctx, login)
 	switch {
 	case errors.Is(err, identity.ErrNotFound) || (err == nil && (u.Email == "" || u.Disabled)):
 		// Nothing to send; the answer is the same.
 	case err != nil:
-		s.serverError(w, r, "reset lookup", err)
-		return
+		return fmt.Errorf("reset lookup: %w", err)
 	default:
 		s.inBackground(r, "send reset mail", func(r *http.Request) error { return s.sendReset(r, u) })
 	}
 	s.Pages.Render(w, r, http.StatusOK, "resetsent", nil)
+	return nil
 }
 
 func (s *accountsPages) sendReset(r *http.Request, u *identity.User) error {
@@ -365,14 +365,15 @@ func (s *credentials) onCredentialEvent(ctx context.Context, userID, keepSession
 	return ended, nil
 }
 
-func (s *accountsPages) showReset(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) showReset(w http.ResponseWriter, r *http.Request) error {
 	s.Pages.Render(w, r, http.StatusOK, "reset", tokenPage{Token: truncate(r.URL.Query().Get("token"), 128), MinLength: s.minLength()})
+	return nil
 }
 
-func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) {
+func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	ctx := r.Context()
 	value := r.PostForm.Get("token")
@@ -380,16 +381,15 @@ func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) {
 	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeResetPassword, tokenDigest(value), s.Now())
 	if errors.Is(err, identity.ErrNotFound) {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "consume reset token", err)
-		return
+		return fmt.Errorf("consume reset token: %w", err)
 	}
 	u, err := s.Store.UserByID(ctx, t.UserID)
 	if err != nil {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return
+		return nil
 	}
 	if err := s.Policy.Check(password, u.Username, u.Email); err != nil {
 		// Put the link back: a rejected password must not burn it.
@@ -397,13 +397,13 @@ func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) {
 			s.Log.WarnContext(ctx, "restore reset token", "err", rerr)
 		}
 		s.Pages.Render(w, r, http.StatusBadRequest, "reset", tokenPage{Token: value, Problem: passwordProblem(err), MinLength: s.minLength()})
-		return
+		return nil
 	}
 	if err := s.replacePassword(ctx, u, password, ""); err != nil {
-		s.serverError(w, r, "reset password", err)
-		return
+		return fmt.Errorf("reset password: %w", err)
 	}
 	_ = s.Throttle.Success(ctx, identity.PasswordGuardKey(u.ID), throttleIP(r))
 	s.audit(r, identity.AuditPasswordReset, u.ID, nil)
 	http.Redirect(w, r, "/login?notice=reset", http.StatusSeeOther)
+	return nil
 }

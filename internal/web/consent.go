@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -136,52 +137,50 @@ func (s *legalView) legalLang(r *http.Request) string {
 	return s.Legal.Languages[0]
 }
 
-func (s *consentPages) showConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showConsent(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	flow := flowParam(r)
 	st, err := consentState(r.Context(), s.Store, u.ID)
 	if err != nil {
-		s.serverError(w, r, "consent state", err)
-		return
+		return fmt.Errorf("consent state: %w", err)
 	}
 	needs := s.Legal.Needs(st)
 	if !needs.Any() {
 		localpath.Redirect(w, r, continueURL(flow))
-		return
+		return nil
 	}
 	page, err := s.consentData(r, flow, needs, st)
 	if err != nil {
-		s.serverError(w, r, "consent page", err)
-		return
+		return fmt.Errorf("consent page: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "consent", page)
+	return nil
 }
 
-func (s *consentPages) submitConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) submitConsent(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	flow := flowParam(r)
 	st, err := consentState(ctx, s.Store, u.ID)
 	if err != nil {
-		s.serverError(w, r, "consent state", err)
-		return
+		return fmt.Errorf("consent state: %w", err)
 	}
 	needs := s.Legal.Needs(st)
 	if !needs.Any() {
 		localpath.Redirect(w, r, continueURL(flow))
-		return
+		return nil
 	}
 	decision := r.PostForm.Get("decision")
 	ticked := r.PostForm["purpose"]
 	if decision != "accept" && decision != "deny" {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	actor, representative, problem := "", "", ""
 	if decision == "accept" {
@@ -195,22 +194,21 @@ func (s *consentPages) submitConsent(w http.ResponseWriter, r *http.Request) {
 	if problem != "" {
 		page, err := s.consentData(r, flow, needs, st)
 		if err != nil {
-			s.serverError(w, r, "consent page", err)
-			return
+			return fmt.Errorf("consent page: %w", err)
 		}
 		page.Problem = problem
 		s.Pages.Render(w, r, http.StatusBadRequest, "consent", page)
-		return
+		return nil
 	}
 	entry := s.consentEntry(r, u, flow, needs, decision, ticked, actor, representative)
 	// The user's decision must not be lost to a cancelled request.
 	if err := s.Store.AppendLedger(context.WithoutCancel(ctx), entry); err != nil {
-		s.serverError(w, r, "record consent", err)
-		return
+		return fmt.Errorf("record consent: %w", err)
 	}
 	// The dispatcher sees the decision in the ledger: an acceptance lets
 	// the flow go on, a denial ends it with access_denied.
 	localpath.Redirect(w, r, continueURL(flow))
+	return nil
 }
 
 // whoAuthorizes applies the rules on minors (Ley 1581 art. 7, Decreto
@@ -288,7 +286,7 @@ func (s *consentPages) consentEntry(r *http.Request, u *identity.User, flow stri
 
 // showLegal serves the policy or the notice: the version in force, or a
 // published one by version (receipts link to the exact text).
-func (s *consentPages) showLegal(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showLegal(w http.ResponseWriter, r *http.Request) error {
 	kind := mux.Vars(r)["kind"]
 	doc := s.Legal.Policy
 	if kind == identity.LegalNotice {
@@ -304,23 +302,22 @@ func (s *consentPages) showLegal(w http.ResponseWriter, r *http.Request) {
 		stored, err := s.Store.LegalTextByVersion(r.Context(), kind, "", v, lang)
 		if errors.Is(err, identity.ErrNotFound) {
 			s.Pages.Error(w, r, http.StatusNotFound, "not_found", "legal.not_found")
-			return
+			return nil
 		}
 		if err != nil {
-			s.serverError(w, r, "legal text", err)
-			return
+			return fmt.Errorf("legal text: %w", err)
 		}
 		text, version = identity.LegalText{Format: stored.Format, Body: stored.Body, SHA256: stored.SHA256}, v
 	}
 	body, err := legal.HTML(text)
 	if err != nil {
-		s.serverError(w, r, "render legal text", err)
-		return
+		return fmt.Errorf("render legal text: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "legal", struct {
 		Kind, Version, Lang, SHA256 string
 		Body                        template.HTML
 	}{kind, version, lang, text.SHA256, body})
+	return nil
 }
 
 // The scope consent page: which application asks for which of the user's
@@ -355,20 +352,19 @@ func (s *consentPages) requestedScopes(ctx context.Context, flow string) (*ident
 	return c, scopes, nil
 }
 
-func (s *consentPages) showScopeConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) showScopeConsent(w http.ResponseWriter, r *http.Request) error {
 	_, _, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	flow := flowParam(r)
 	c, scopes, err := s.requestedScopes(r.Context(), flow)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "authorize.error.flow_expired")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "scope consent", err)
-		return
+		return fmt.Errorf("scope consent: %w", err)
 	}
 	lang := s.Pages.Lang(r)
 	page := scopePage{Flow: flow, Client: c.Name}
@@ -380,28 +376,28 @@ func (s *consentPages) showScopeConsent(w http.ResponseWriter, r *http.Request) 
 		page.Scopes = append(page.Scopes, scopeItem{Scope: sc, Label: label})
 	}
 	s.Pages.Render(w, r, http.StatusOK, "scopes", page)
+	return nil
 }
 
-func (s *consentPages) submitScopeConsent(w http.ResponseWriter, r *http.Request) {
+func (s *consentPages) submitScopeConsent(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	flow := flowParam(r)
 	c, scopes, err := s.requestedScopes(ctx, flow)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_request", "authorize.error.flow_expired")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "scope consent", err)
-		return
+		return fmt.Errorf("scope consent: %w", err)
 	}
 	decision := r.PostForm.Get("decision")
 	if decision != "allow" && decision != "deny" {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	remember := decision == "allow" && r.PostForm.Get("remember") == "on"
 	typ := identity.ScopesGranted
@@ -421,8 +417,8 @@ func (s *consentPages) submitScopeConsent(w http.ResponseWriter, r *http.Request
 			IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload})
 	})
 	if err != nil {
-		s.serverError(w, r, "record scope consent", err)
-		return
+		return fmt.Errorf("record scope consent: %w", err)
 	}
 	localpath.Redirect(w, r, continueURL(flow))
+	return nil
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -36,7 +37,7 @@ func (s *signInPages) loginData(flow, username string) loginPage {
 	return loginPage{Flow: flow, Username: username, Signup: s.Opts.SignupEnabled && s.Opts.MailEnabled, Reset: s.Opts.MailEnabled, Passkeys: s.WebAuthn != nil}
 }
 
-func (s *signInPages) showLogin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showLogin(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	hint := q.Get("login_hint")
 	if len(hint) > 256 {
@@ -49,6 +50,7 @@ func (s *signInPages) showLogin(w http.ResponseWriter, r *http.Request) {
 		page.Notice = "notice." + q.Get("notice")
 	}
 	s.Pages.Render(w, r, http.StatusOK, "login", page)
+	return nil
 }
 
 // minutes rounds a wait up to whole minutes for display.
@@ -65,10 +67,10 @@ func (s *base) throttled(w http.ResponseWriter, r *http.Request, wait time.Durat
 	s.Pages.Render(w, r, http.StatusTooManyRequests, page, data(minutes(wait)))
 }
 
-func (s *signInPages) submitLogin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
@@ -77,20 +79,19 @@ func (s *signInPages) submitLogin(w http.ResponseWriter, r *http.Request) {
 	if username == "" || password == "" || len(username) > 256 || len(password) > 1024 {
 		page.Failed = true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "login", page)
-		return
+		return nil
 	}
 	if !s.Stuffing.proved(r) {
 		// The network is under a stuffing wave: no guess is checked
 		// without the work.
 		page.NeedWork, page.Challenge = true, s.Stuffing.challenge(r)
 		s.Pages.Render(w, r, http.StatusTooManyRequests, "login", page)
-		return
+		return nil
 	}
 	c, err := s.SignIn.Password(r.Context(), username, password, throttleIP(r))
 	if err != nil {
 		// Fail closed: without the counters a guess would go unmetered.
-		s.serverError(w, r, "password check", err)
-		return
+		return fmt.Errorf("password check: %w", err)
 	}
 	if !c.Passed {
 		if !c.Refused {
@@ -101,9 +102,10 @@ func (s *signInPages) submitLogin(w http.ResponseWriter, r *http.Request) {
 			page.Challenge = s.Stuffing.challenge(r) // for the next try
 		}
 		s.refused(w, r, c, "login", func(m int) any { page.LockedMinutes = m; return page }, func() any { page.Failed = true; return page })
-		return
+		return nil
 	}
 	s.afterFirstFactor(w, r, c.User, []string{identity.AMRPassword}, flow)
+	return nil
 }
 
 // auditFailure records a failed credential check, and the lockout it
@@ -249,33 +251,33 @@ func mfaData(flow string, f identity.Factors) mfaPage {
 	return mfaPage{Flow: flow, TOTP: f.TOTP, Passkey: len(f.Passkeys) > 0, Recovery: f.Recovery > 0}
 }
 
-func (s *signInPages) showMFA(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showMFA(w http.ResponseWriter, r *http.Request) error {
 	p, _, f, ok := s.atStep(w, r, identity.SignInSecondFactor)
 	if !ok {
-		return
+		return nil
 	}
 	s.Pages.Render(w, r, http.StatusOK, "mfa", mfaData(p.Flow, f))
+	return nil
 }
 
-func (s *signInPages) submitMFA(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	p, u, f, ok := s.atStep(w, r, identity.SignInSecondFactor)
 	if !ok {
-		return
+		return nil
 	}
 	page := mfaData(p.Flow, f)
 	method := r.PostForm.Get("method")
 	c, err := s.SignIn.SecondFactor(r.Context(), u, method, r.PostForm.Get("code"), throttleIP(r))
 	if identity.ErrorKind(err) == identity.KindInvalid {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "check second factor", err)
-		return
+		return fmt.Errorf("check second factor: %w", err)
 	}
 	if !c.Passed {
 		if !c.Refused {
@@ -285,24 +287,24 @@ func (s *signInPages) submitMFA(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.refused(w, r, c, "mfa", func(m int) any { page.LockedMinutes = m; return page }, func() any { page.Failed = true; return page })
-		return
+		return nil
 	}
 	amr := append(slices.Clone(p.AMR), identity.AMROTP)
 	if method != identity.MethodRecovery {
 		s.completeSignIn(w, r, u, amr, p.Flow)
-		return
+		return nil
 	}
 	// A recovery code was spent: sign in, then say so and how many are
 	// left, instead of redirecting straight on.
 	s.audit(r, identity.AuditRecoveryCodeUsed, u.ID, map[string]string{"remaining": strconv.Itoa(c.RecoveryLeft)})
 	if err := s.startSession(w, r, u, amr, nil); err != nil {
-		s.serverError(w, r, "start session", err)
-		return
+		return fmt.Errorf("start session: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "recoveryused", struct {
 		Left     int
 		Continue string
 	}{c.RecoveryLeft, continueURL(p.Flow)})
+	return nil
 }
 
 func continueURL(flow string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -53,10 +54,10 @@ func bogota(t time.Time) string {
 	return t.In(calendar.Location()).Format("2006-01-02 15:04:05 -07:00")
 }
 
-func (s *dataPages) showMyData(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showMyData(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	notice := ""
 	switch r.URL.Query().Get("notice") {
@@ -66,6 +67,7 @@ func (s *dataPages) showMyData(w http.ResponseWriter, r *http.Request) {
 		notice = "mydata.notice.client_revoked"
 	}
 	s.renderMyData(w, r, http.StatusOK, u, notice, "")
+	return nil
 }
 
 func (s *dataPages) renderMyData(w http.ResponseWriter, r *http.Request, status int, u *identity.User, notice, problem string) {
@@ -115,25 +117,24 @@ func (s *dataPages) renderMyData(w http.ResponseWriter, r *http.Request, status 
 // revokePurpose records the revocation and ends the titular's tokens when
 // the purpose carries scopes: every client must come back through the
 // dispatcher, which grants only what is still authorized.
-func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := r.Context()
 	p, found := s.Legal.Purpose(r.PostForm.Get("purpose"))
 	if !found {
 		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
-		return
+		return nil
 	}
 	st, err := consentState(ctx, s.Store, u.ID)
 	if err != nil {
-		s.serverError(w, r, "consent state", err)
-		return
+		return fmt.Errorf("consent state: %w", err)
 	}
 	if !st.Granted(p.ID) {
 		http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
-		return
+		return nil
 	}
 	rec := identity.ConsentRecord{
 		Responsable: s.Legal.Responsable, Page: "/account/data",
@@ -145,8 +146,7 @@ func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) {
 	}
 	bg := context.WithoutCancel(ctx)
 	if err := s.Store.AppendLedger(bg, entry); err != nil {
-		s.serverError(w, r, "record revocation", err)
-		return
+		return fmt.Errorf("record revocation: %w", err)
 	}
 	if len(p.Scopes) > 0 {
 		// Revocation takes effect now: the user's tokens are inactive at
@@ -154,57 +154,53 @@ func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) {
 		// them hear it over the back channel.
 		clients, err := s.Store.SubjectGrantClients(bg, u.ID)
 		if err != nil {
-			s.serverError(w, r, "revoke tokens", err)
-			return
+			return fmt.Errorf("revoke tokens: %w", err)
 		}
 		if _, err := s.Store.DeactivateGrants(bg, identity.GrantFilter{Subject: u.ID}); err != nil {
-			s.serverError(w, r, "revoke tokens", err)
-			return
+			return fmt.Errorf("revoke tokens: %w", err)
 		}
 		if s.Logout != nil {
 			s.Logout.NotifyLogout(bg, u.ID, clients)
 		}
 	}
 	http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
+	return nil
 }
 
 // revokeClient withdraws a remembered scope consent and ends the user's
 // tokens at that client: its next request meets the scope page again.
-func (s *dataPages) revokeClient(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) revokeClient(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	ctx := context.WithoutCancel(r.Context())
 	clientID := r.PostForm.Get("client")
 	c, err := s.Store.ScopeConsent(ctx, u.ID, clientID)
 	if errors.Is(err, identity.ErrNotFound) {
 		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "scope consent", err)
-		return
+		return fmt.Errorf("scope consent: %w", err)
 	}
 	payload, _ := json.Marshal(identity.ScopeRecord{Scopes: c.Scopes})
 	if err := s.Store.AppendLedger(ctx, &identity.LedgerEntry{Kind: identity.LedgerConsent, Type: identity.ScopesRevoked, Subject: u.ID,
 		ClientID: clientID, IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: payload}); err != nil {
-		s.serverError(w, r, "record revocation", err)
-		return
+		return fmt.Errorf("record revocation: %w", err)
 	}
 	if err := s.Store.DeleteScopeConsent(ctx, u.ID, clientID); err != nil && !errors.Is(err, identity.ErrNotFound) {
-		s.serverError(w, r, "delete scope consent", err)
-		return
+		return fmt.Errorf("delete scope consent: %w", err)
 	}
 	n, err := s.Store.DeactivateGrants(ctx, identity.GrantFilter{Subject: u.ID, ClientID: clientID})
 	if err != nil {
-		s.serverError(w, r, "revoke tokens", err)
-		return
+		return fmt.Errorf("revoke tokens: %w", err)
 	}
 	if n > 0 && s.Logout != nil {
 		s.Logout.NotifyLogout(ctx, u.ID, []string{clientID})
 	}
 	http.Redirect(w, r, "/account/data?notice=client_revoked", http.StatusSeeOther)
+	return nil
 }
 
 // Receipt is the proof of one decision: the ledger entry, its place in the
@@ -282,25 +278,24 @@ func (s *dataPages) receipt(ctx context.Context, userID string, seq int64) (*Rec
 	return rc, nil
 }
 
-func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	seq, err := strconv.ParseInt(mux.Vars(r)["seq"], 10, 64)
 	if err != nil || seq < 1 {
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "mydata.receipt_not_found")
-		return
+		return nil
 	}
 	rc, err := s.receipt(r.Context(), u.ID, seq)
 	if errors.Is(err, identity.ErrNotFound) {
 		// Another user's entry answers the same as a missing one.
 		s.Pages.Error(w, r, http.StatusNotFound, "not_found", "mydata.receipt_not_found")
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "receipt", err)
-		return
+		return fmt.Errorf("receipt: %w", err)
 	}
 	if mux.Vars(r)["format"] == ".json" {
 		w.Header().Set("Content-Disposition", `attachment; filename="portero-receipt-`+strconv.FormatInt(seq, 10)+`.json"`)
@@ -310,7 +305,7 @@ func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rc)
-		return
+		return nil
 	}
 	lang := s.legalLang(r)
 	page := struct {
@@ -320,14 +315,12 @@ func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) {
 	}{Receipt: rc}
 	if rc.PolicyText != nil {
 		if page.Policy, err = legal.HTML(identity.LegalText{Format: rc.PolicyText.Format, Body: rc.PolicyText.Body}); err != nil {
-			s.serverError(w, r, "render policy", err)
-			return
+			return fmt.Errorf("render policy: %w", err)
 		}
 	}
 	if rc.NoticeText != nil {
 		if page.Notice, err = legal.HTML(identity.LegalText{Format: rc.NoticeText.Format, Body: rc.NoticeText.Body}); err != nil {
-			s.serverError(w, r, "render notice", err)
-			return
+			return fmt.Errorf("render notice: %w", err)
 		}
 	}
 	for i, d := range rc.Record.Purposes {
@@ -341,6 +334,7 @@ func (s *dataPages) showReceipt(w http.ResponseWriter, r *http.Request) {
 			Required: d.Required, Granted: d.Granted, Decided: true})
 	}
 	s.Pages.Render(w, r, http.StatusOK, "receipt", page)
+	return nil
 }
 
 // export is everything Portero holds about the titular (Ley 1581 art. 8a
@@ -421,15 +415,14 @@ type exportEntry struct {
 	Hash       string          `json:"hash"`
 }
 
-func (s *dataPages) exportData(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) exportData(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	out, err := s.exportOf(r.Context(), u)
 	if err != nil {
-		s.serverError(w, r, "export", err)
-		return
+		return fmt.Errorf("export: %w", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="portero-my-data.json"`)
@@ -438,6 +431,7 @@ func (s *dataPages) exportData(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
+	return nil
 }
 
 // exportOf gathers everything Portero holds about u (Ley 1581 art. 8 a):

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -131,24 +132,22 @@ type ceremonyStart struct {
 // passkeyRegisterBegin starts adding a passkey to the signed-in account:
 // discoverable (so it can sign in without a username), user verification
 // preferred, existing credentials excluded.
-func (s *accountPages) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) error {
 	sess, u, err := s.signedIn(r)
 	if err != nil {
-		s.jsonServerError(w, r, "load session", err)
-		return
+		return fmt.Errorf("load session: %w", err)
 	}
 	if u == nil {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required", Redirect: "/login"})
-		return
+		return nil
 	}
 	if !s.fresh(sess.AuthTime) {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "reauth_required", Redirect: reauthURL(u)})
-		return
+		return nil
 	}
 	wu, _, err := s.webauthnUser(r, u)
 	if err != nil {
-		s.jsonServerError(w, r, "load passkeys", err)
-		return
+		return fmt.Errorf("load passkeys: %w", err)
 	}
 	opts, sd, err := s.WebAuthn.BeginRegistration(wu,
 		webauthn.WithExclusions(webauthn.Credentials(wu.creds).CredentialDescriptors()),
@@ -159,35 +158,32 @@ func (s *accountPages) passkeyRegisterBegin(w http.ResponseWriter, r *http.Reque
 		}),
 	)
 	if err != nil {
-		s.jsonServerError(w, r, "begin passkey registration", err)
-		return
+		return fmt.Errorf("begin passkey registration: %w", err)
 	}
 	handle, err := s.startCeremony(r, u.ID, sd)
 	if err != nil {
-		s.jsonServerError(w, r, "store ceremony", err)
-		return
+		return fmt.Errorf("store ceremony: %w", err)
 	}
 	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
+	return nil
 }
 
-func (s *accountPages) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
+func (s *accountPages) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) error {
 	_, u, err := s.signedIn(r)
 	if err != nil {
-		s.jsonServerError(w, r, "load session", err)
-		return
+		return fmt.Errorf("load session: %w", err)
 	}
 	if u == nil {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
-		return
+		return nil
 	}
 	t, sd, err := s.endCeremony(r)
 	if err != nil || t.UserID != u.ID {
 		if err != nil && !errors.Is(err, identity.ErrNotFound) {
-			s.jsonServerError(w, r, "load ceremony", err)
-			return
+			return fmt.Errorf("load ceremony: %w", err)
 		}
 		writeJSON(w, http.StatusBadRequest, jsonError{Error: "ceremony_expired"})
-		return
+		return nil
 	}
 	name := strings.TrimSpace(r.URL.Query().Get("name"))
 	if name == "" {
@@ -196,41 +192,39 @@ func (s *accountPages) passkeyRegisterFinish(w http.ResponseWriter, r *http.Requ
 	name = truncate(name, 64)
 	wu, _, err := s.webauthnUser(r, u)
 	if err != nil {
-		s.jsonServerError(w, r, "load passkeys", err)
-		return
+		return fmt.Errorf("load passkeys: %w", err)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	cred, err := s.WebAuthn.FinishRegistration(wu, *sd, r)
 	if err != nil {
 		s.Log.InfoContext(r.Context(), "passkey registration refused", "user_id", u.ID, "err", err)
 		writeJSON(w, http.StatusBadRequest, jsonError{Error: "registration_failed"})
-		return
+		return nil
 	}
 	data, err := storableCredential(cred)
 	if err != nil {
-		s.jsonServerError(w, r, "encode passkey", err)
-		return
+		return fmt.Errorf("encode passkey: %w", err)
 	}
 	err = s.Store.CreateWebAuthnCredential(r.Context(), &identity.WebAuthnCredential{
 		ID: credentialID(cred.ID), UserID: u.ID, Name: name, Credential: data, CreatedAt: s.Now(),
 	})
 	if errors.Is(err, identity.ErrConflict) {
 		writeJSON(w, http.StatusConflict, jsonError{Error: "already_registered"})
-		return
+		return nil
 	}
 	if err != nil {
-		s.jsonServerError(w, r, "store passkey", err)
-		return
+		return fmt.Errorf("store passkey: %w", err)
 	}
 	s.audit(r, identity.AuditPasskeyAdded, u.ID, map[string]string{"credential": credentialID(cred.ID), "name": name})
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": "/account?notice=passkey_added"})
+	return nil
 }
 
 // passkeyLoginBegin starts a passkey sign-in: as the second factor of a
 // pending sign-in (the user's own credentials), or passwordless with any
 // discoverable credential (user verification required: the passkey alone
 // must be two factors).
-func (s *signInPages) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) error {
 	var (
 		opts   *protocol.CredentialAssertion
 		sd     *webauthn.SessionData
@@ -241,48 +235,44 @@ func (s *signInPages) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) 
 		u, err := s.Store.UserByID(r.Context(), p.UserID)
 		if err != nil {
 			writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_required"})
-			return
+			return nil
 		}
 		wu, _, err := s.webauthnUser(r, u)
 		if err != nil {
-			s.jsonServerError(w, r, "load passkeys", err)
-			return
+			return fmt.Errorf("load passkeys: %w", err)
 		}
 		if len(wu.creds) == 0 {
 			writeJSON(w, http.StatusBadRequest, jsonError{Error: "no_passkey"})
-			return
+			return nil
 		}
 		opts, sd, err = s.WebAuthn.BeginLogin(wu, webauthn.WithUserVerification(protocol.VerificationPreferred))
 		if err != nil {
-			s.jsonServerError(w, r, "begin passkey login", err)
-			return
+			return fmt.Errorf("begin passkey login: %w", err)
 		}
 		userID = u.ID
 	} else {
 		opts, sd, err = s.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
-			s.jsonServerError(w, r, "begin passkey login", err)
-			return
+			return fmt.Errorf("begin passkey login: %w", err)
 		}
 	}
 	handle, err := s.startCeremony(r, userID, sd)
 	if err != nil {
-		s.jsonServerError(w, r, "store ceremony", err)
-		return
+		return fmt.Errorf("store ceremony: %w", err)
 	}
 	writeJSON(w, http.StatusOK, ceremonyStart{handle, opts.Response})
+	return nil
 }
 
-func (s *signInPages) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	t, sd, err := s.endCeremony(r)
 	if err != nil {
 		if !errors.Is(err, identity.ErrNotFound) {
-			s.jsonServerError(w, r, "load ceremony", err)
-			return
+			return fmt.Errorf("load ceremony: %w", err)
 		}
 		writeJSON(w, http.StatusBadRequest, jsonError{Error: "ceremony_expired"})
-		return
+		return nil
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	a, ok := passkeyAssertion{flow: flowParam(r)}, false
@@ -292,35 +282,33 @@ func (s *signInPages) passkeyLoginFinish(w http.ResponseWriter, r *http.Request)
 		ok = s.assertPasswordless(w, r, sd, &a)
 	}
 	if !ok {
-		return
+		return nil
 	}
 	user, cred, baseAMR, flow := a.user, a.cred, a.baseAMR, a.flow
 	if user.Disabled {
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
-		return
+		return nil
 	}
 	if cred.Authenticator.CloneWarning {
 		// The sign count went backwards: two authenticators share this
 		// key. Refuse and record it; the user should remove the passkey.
 		s.audit(r, identity.AuditMFAFailure, user.ID, map[string]string{"method": "passkey", "reason": "clone_warning", "credential": credentialID(cred.ID)})
 		writeJSON(w, http.StatusUnauthorized, jsonError{Error: "login_failed"})
-		return
+		return nil
 	}
 	data, err := storableCredential(cred)
 	if err != nil {
-		s.jsonServerError(w, r, "encode passkey", err)
-		return
+		return fmt.Errorf("encode passkey: %w", err)
 	}
 	if err := s.Store.UpdateWebAuthnCredential(ctx, credentialID(cred.ID), data, s.Now()); err != nil {
-		s.jsonServerError(w, r, "update passkey", err)
-		return
+		return fmt.Errorf("update passkey: %w", err)
 	}
 	amr := append(slices.Clone(baseAMR), identity.PasskeyAMR(cred.Flags.BackupEligible, cred.Flags.UserVerified)...)
 	if err := s.startSession(w, r, user, amr, map[string]string{"credential": credentialID(cred.ID)}); err != nil {
-		s.jsonServerError(w, r, "start session", err)
-		return
+		return fmt.Errorf("start session: %w", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"redirect": continueURL(flow)})
+	return nil
 }
 
 // passkeyAssertion is who a passkey sign-in proved to be, with what, and

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,12 +66,13 @@ func (s *dataPages) requestActor(r *http.Request) identity.RequestActor {
 	return identity.RequestActor{IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.Pages.Lang(r)}
 }
 
-func (s *dataPages) showRequests(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) showRequests(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.requireUser(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	s.renderRequests(w, r, http.StatusOK, u, requestsPage{Notice: requestNotices[r.URL.Query().Get("notice")]})
+	return nil
 }
 
 func (s *dataPages) renderRequests(w http.ResponseWriter, r *http.Request, status int, u *identity.User, page requestsPage) {
@@ -130,41 +132,43 @@ var (
 	}
 )
 
-func (s *dataPages) fileRequest(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) fileRequest(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	typ, desc := r.PostForm.Get("type"), r.PostForm.Get("description")
 	// The titular's request must land even if the browser goes away.
 	_, err := s.Requests.File(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, typ, desc)
 	if status, problem := s.requestProblem(err); problem != "" {
 		s.renderRequests(w, r, status, u, requestsPage{Problem: problem, Type: typ, Description: desc})
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "file data request", err)
-		return
+		return fmt.Errorf("file data request: %w", err)
 	}
 	http.Redirect(w, r, "/account/requests?notice=filed", http.StatusSeeOther)
+	return nil
 }
 
-func (s *dataPages) provideRequestInfo(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) provideRequestInfo(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	_, err := s.Requests.ProvideInfo(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, mux.Vars(r)["id"], r.PostForm.Get("info"))
 	s.afterRequestChange(w, r, u, err, "info_sent")
+	return nil
 }
 
-func (s *dataPages) withdrawRequest(w http.ResponseWriter, r *http.Request) {
+func (s *dataPages) withdrawRequest(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	_, err := s.Requests.Withdraw(context.WithoutCancel(r.Context()), s.requestActor(r), u.ID, mux.Vars(r)["id"])
 	s.afterRequestChange(w, r, u, err, "withdrawn")
+	return nil
 }
 
 func (s *dataPages) afterRequestChange(w http.ResponseWriter, r *http.Request, u *identity.User, err error, notice string) {

@@ -208,11 +208,14 @@ func (s *Site) Mount(r *mux.Router) {
 	consent := &consentPages{base: b, legalView: legal}
 	data := &dataPages{base: b, legalView: legal, Requests: s.Requests, Logout: s.Logout}
 
-	get := func(path string, h http.HandlerFunc) {
-		r.HandleFunc(path, h).Methods(http.MethodGet, http.MethodHead)
+	get := func(path string, h handler) {
+		r.Handle(path, b.page(h)).Methods(http.MethodGet, http.MethodHead)
 	}
-	post := func(path string, h http.HandlerFunc) {
-		r.Handle(path, s.CSRF.Handler(h)).Methods(http.MethodPost)
+	post := func(path string, h handler) {
+		r.Handle(path, s.CSRF.Handler(b.page(h))).Methods(http.MethodPost)
+	}
+	postJSON := func(path string, h handler) {
+		r.Handle(path, s.CSRF.Handler(b.json(h))).Methods(http.MethodPost)
 	}
 	get("/login", signIn.showLogin)
 	post("/login", signIn.submitLogin)
@@ -222,10 +225,10 @@ func (s *Site) Mount(r *mux.Router) {
 	post("/login/enroll", signIn.submitEnroll)
 
 	if s.WebAuthn != nil {
-		post("/webauthn/login/begin", signIn.passkeyLoginBegin)
-		post("/webauthn/login/finish", signIn.passkeyLoginFinish)
-		post("/webauthn/register/begin", account.passkeyRegisterBegin)
-		post("/webauthn/register/finish", account.passkeyRegisterFinish)
+		postJSON("/webauthn/login/begin", signIn.passkeyLoginBegin)
+		postJSON("/webauthn/login/finish", signIn.passkeyLoginFinish)
+		postJSON("/webauthn/register/begin", account.passkeyRegisterBegin)
+		postJSON("/webauthn/register/finish", account.passkeyRegisterFinish)
 	}
 
 	get("/signup", accounts.showSignup)
@@ -288,6 +291,30 @@ func (s *base) finish(w http.ResponseWriter, r *http.Request, flow string) {
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// handler is a page: it answers, or returns the fault it could not
+// answer for, which its surface's wrapper turns into the answer.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// page answers a page's fault with the error page (503 with Retry-After
+// for an outage, else 500); a refusal the page can explain, it renders
+// itself.
+func (s *base) page(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.serverError(w, r, "page", err)
+		}
+	})
+}
+
+// json answers a JSON endpoint's fault (the passkey ceremonies) in JSON.
+func (s *base) json(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.jsonServerError(w, r, "passkey ceremony", err)
+		}
+	})
 }
 
 // serverError logs err and shows the generic error page.

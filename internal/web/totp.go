@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -106,60 +107,57 @@ type recoveryCodesPage struct {
 // showEnroll is the enrolment the MFA policy (or a step-up) requires of
 // an account without a second factor, right after a fresh first factor:
 // a TOTP secret to scan.
-func (s *signInPages) showEnroll(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	p, u, _, ok := s.atStep(w, r, identity.SignInEnroll)
 	if !ok {
-		return
+		return nil
 	}
 	page, err := s.newTOTPEnrollment(r, u)
 	if errors.Is(err, identity.ErrConflict) {
 		// Confirmed meanwhile (another tab): use it.
 		localpath.Redirect(w, r, pathSecondFactor+flowQuery(p.Flow))
-		return
+		return nil
 	}
 	if err != nil {
-		s.serverError(w, r, "totp enrolment", err)
-		return
+		return fmt.Errorf("totp enrolment: %w", err)
 	}
 	page.Flow, page.Action = p.Flow, pathEnroll
 	s.Pages.Render(w, r, http.StatusOK, "totpsetup", page)
+	return nil
 }
 
-func (s *signInPages) submitEnroll(w http.ResponseWriter, r *http.Request) {
+func (s *signInPages) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r)
-		return
+		return nil
 	}
 	p, u, _, ok := s.atStep(w, r, identity.SignInEnroll)
 	if !ok {
-		return
+		return nil
 	}
 	confirmed, err := s.confirmTOTP(r, u)
 	if err != nil {
-		s.serverError(w, r, "confirm totp", err)
-		return
+		return fmt.Errorf("confirm totp: %w", err)
 	}
 	if !confirmed {
 		s.audit(r, identity.AuditMFAFailure, u.ID, map[string]string{"method": "totp_enrolment"})
 		page, err := s.newTOTPEnrollment(r, u)
 		if err != nil {
-			s.serverError(w, r, "totp enrolment", err)
-			return
+			return fmt.Errorf("totp enrolment: %w", err)
 		}
 		page.Flow, page.Action, page.Failed = p.Flow, pathEnroll, true
 		s.Pages.Render(w, r, http.StatusUnauthorized, "totpsetup", page)
-		return
+		return nil
 	}
 	codes, err := s.issueRecoveryCodes(r, u.ID)
 	if err != nil {
-		s.serverError(w, r, "recovery codes", err)
-		return
+		return fmt.Errorf("recovery codes: %w", err)
 	}
 	if err := s.startSession(w, r, u, append(slices.Clone(p.AMR), identity.AMROTP), nil); err != nil {
-		s.serverError(w, r, "start session", err)
-		return
+		return fmt.Errorf("start session: %w", err)
 	}
 	s.Pages.Render(w, r, http.StatusOK, "recoverycodes", recoveryCodesPage{Codes: codes, Continue: continueURL(p.Flow)})
+	return nil
 }
 
 func flowQuery(flow string) string {
