@@ -65,16 +65,7 @@ func (n *networkScreen) reload() {
 
 // run reloads the rules every networkReloadInterval until ctx ends.
 func (n *networkScreen) run(ctx context.Context) {
-	t := time.NewTicker(networkReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.reload()
-		}
-	}
+	every(ctx, networkReloadInterval, n.reload)
 }
 
 // match is the rule for addr: allowed, denied, or none (ok false).

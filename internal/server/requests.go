@@ -90,18 +90,13 @@ func (s *Server) RefreshDataRequests(ctx context.Context) (identity.RequestSumma
 
 // dataRequestsLoop refreshes at start and then every dataRequestsInterval.
 func (s *Server) dataRequestsLoop(ctx context.Context) {
-	t := time.NewTicker(dataRequestsInterval)
-	defer t.Stop()
-	for {
+	refresh := func() {
 		if _, err := s.RefreshDataRequests(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("refresh data request metrics", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	refresh()
+	every(ctx, dataRequestsInterval, refresh)
 }
 
 // Calendar is the business-day calendar: the statutory holidays and the

@@ -696,14 +696,20 @@ func (s *Server) pollRevocations(ctx context.Context) {
 	if s.Provider.Revocations() == nil {
 		return
 	}
-	t := time.NewTicker(revocationPollInterval)
+	every(ctx, revocationPollInterval, func() { s.refreshRevocations(ctx) })
+}
+
+// every runs fn every interval until ctx ends: the background loops'
+// one ticker.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.refreshRevocations(ctx)
+			fn()
 		}
 	}
 }
@@ -721,38 +727,34 @@ func (s *Server) drain() {
 
 // pruneLoop deletes expired grants and sessions in bounded batches.
 func (s *Server) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.OAuth.PruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, s.cfg.OAuth.PruneInterval, func() { s.prune(ctx) })
+}
+
+// prune is one round of pruneLoop.
+func (s *Server) prune(ctx context.Context) {
+	const batch = 1000
+	grants, err := s.Provider.Prune(ctx, batch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("prune grants", "err", err)
+	}
+	var sessions int64
+	for ctx.Err() == nil {
+		n, err := s.Store.DeleteExpiredSessions(ctx, s.now(), batch)
+		sessions += n
+		if err != nil {
+			s.log.Warn("prune sessions", "err", err)
+			break
 		}
-		const batch = 1000
-		grants, err := s.Provider.Prune(ctx, batch)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("prune grants", "err", err)
+		if n < batch {
+			break
 		}
-		var sessions int64
-		for ctx.Err() == nil {
-			n, err := s.Store.DeleteExpiredSessions(ctx, s.now(), batch)
-			sessions += n
-			if err != nil {
-				s.log.Warn("prune sessions", "err", err)
-				break
-			}
-			if n < batch {
-				break
-			}
-		}
-		tokens, err := s.Store.DeleteExpiredOneTimeTokens(ctx, s.now(), batch)
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("prune one-time tokens", "err", err)
-		}
-		if grants+sessions+tokens > 0 {
-			s.log.Info("pruned expired records", "grants", grants, "sessions", sessions, "one_time_tokens", tokens)
-		}
+	}
+	tokens, err := s.Store.DeleteExpiredOneTimeTokens(ctx, s.now(), batch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("prune one-time tokens", "err", err)
+	}
+	if grants+sessions+tokens > 0 {
+		s.log.Info("pruned expired records", "grants and revocation rules", grants, "sessions", sessions, "one_time_tokens", tokens)
 	}
 }
 
