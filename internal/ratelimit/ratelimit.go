@@ -52,22 +52,97 @@ type Store interface {
 }
 
 // Redis keeps the counters in Redis: every replica shares them.
+//
+// A round trip per request costs a busy key more than the work it meters,
+// so a replica takes permits ahead (a lease): when a key's lease is used
+// up within its Hold, the next one is twice as large (up to an eighth of
+// the burst, and 64), and a lease that lapsed partly unused is followed by
+// one the size of what was used. Permits come out of the shared budget
+// before they are used, so no replica ever admits more than the limit;
+// a lapsed lease's unused permits are the cost (at most one lease per key
+// and replica per Hold). A quiet key costs one round trip per request.
 type Redis struct {
 	limiter *redis_rate.Limiter
 	prefix  string
+	// Hold is how long leased permits stay usable; 0 leases nothing.
+	Hold time.Duration
+	now  func() time.Time
+
+	mu     sync.Mutex
+	leases map[string]*lease
+	// roundTrips counts the checks that asked Redis (tests).
+	roundTrips atomic.Int64
 }
 
-// NewRedis meters in Redis under keys starting with prefix.
+// lease is the permits a replica took ahead for one key.
+type lease struct {
+	size, left int       // taken, and not used yet
+	until      time.Time // when the unused ones lapse
+	used       int       // checks answered from it
+	res        Result    // Redis's answer when it was taken
+	remaining  int       // Redis's remaining then, net of the lease
+}
+
+// maxLeases bounds the lease table; past it, the table starts afresh.
+const maxLeases = 10000
+
+// NewRedis meters in Redis under keys starting with prefix, leasing
+// permits for a second.
 func NewRedis(client *redis.Client, prefix string) *Redis {
-	return &Redis{limiter: redis_rate.NewLimiter(client), prefix: prefix}
+	return &Redis{limiter: redis_rate.NewLimiter(client), prefix: prefix, Hold: time.Second, now: time.Now,
+		leases: map[string]*lease{}}
 }
 
 func (r *Redis) Allow(ctx context.Context, key string, l Limit) (Result, error) {
-	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Requests, Period: l.Per, Burst: max(l.Burst, 1)})
+	res, n, ok := r.fromLease(key, l)
+	if ok {
+		return res, nil
+	}
+	r.roundTrips.Add(1)
+	got, err := r.limiter.AllowAtMost(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Requests, Period: l.Per, Burst: max(l.Burst, 1)}, n)
 	if err != nil {
 		return Result{}, fmt.Errorf("ratelimit: redis: %w", err)
 	}
-	return Result{Allowed: res.Allowed > 0, Remaining: res.Remaining, RetryAfter: max(res.RetryAfter, 0), ResetAfter: max(res.ResetAfter, 0)}, nil
+	left := max(got.Allowed-1, 0)
+	// What a client may still send at once: Redis's remaining, and the
+	// permits this replica holds for it.
+	res = Result{Allowed: got.Allowed > 0, Remaining: got.Remaining + left, RetryAfter: max(got.RetryAfter, 0), ResetAfter: max(got.ResetAfter, 0)}
+	if r.Hold > 0 {
+		r.mu.Lock()
+		if len(r.leases) >= maxLeases {
+			clear(r.leases)
+		}
+		r.leases[key] = &lease{size: max(got.Allowed, 1), left: left, until: r.now().Add(r.Hold), used: 1, res: res, remaining: got.Remaining}
+		r.mu.Unlock()
+	}
+	return res, nil
+}
+
+// fromLease answers from key's lease when it has a permit left; otherwise
+// it says how many permits to ask Redis for.
+func (r *Redis) fromLease(key string, l Limit) (Result, int, bool) {
+	if r.Hold <= 0 {
+		return Result{}, 1, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	le := r.leases[key]
+	if le == nil || !le.res.Allowed {
+		return Result{}, 1, false
+	}
+	now := r.now()
+	if le.left > 0 && now.Before(le.until) {
+		le.left--
+		le.used++
+		res := le.res
+		res.Remaining = le.remaining + le.left
+		return res, 0, true
+	}
+	limit := min(max(l.Burst/8, 1), 64)
+	if now.Before(le.until) {
+		return Result{}, min(2*le.size, limit), false // used up in time: demand is higher
+	}
+	return Result{}, min(max(le.used, 1), limit), false
 }
 
 // Memory keeps the counters in this process, for at most max keys: when

@@ -176,3 +176,59 @@ func TestMeterPerKeyQuota(t *testing.T) {
 		t.Fatalf("quota 60: %d allowed, policy %v", allowed, h.Values("RateLimit-Policy"))
 	}
 }
+
+// TestRedisLeases: a busy key takes permits ahead, in growing leases, so
+// most checks cost no round trip; and still no more than the budget is
+// ever admitted, across two replicas.
+func TestRedisLeases(t *testing.T) {
+	url := os.Getenv("PORTERO_TEST_REDIS_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PORTERO_TEST_REDIS_URL is not set (CI must run this against Redis)")
+		}
+		t.Skip("PORTERO_TEST_REDIS_URL not set")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	defer client.Close()
+	prefix := "portero-test:" + t.Name() + ":" + time.Now().Format(time.RFC3339Nano) + ":"
+	a, b := NewRedis(client, prefix), NewRedis(client, prefix)
+	// A budget that does not refill during the test: exactly the burst.
+	l := Limit{Requests: 1, Per: time.Hour, Burst: 400}
+	allowed := 0
+	for i := range 600 {
+		s := []*Redis{a, b}[i/50%2] // bursts of 50 on each replica in turn
+		res, err := s.Allow(context.Background(), "busy", l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed {
+			allowed++
+		}
+	}
+	trips := a.roundTrips.Load() + b.roundTrips.Load()
+	t.Logf("600 checks, %d allowed, %d round trips", allowed, trips)
+	if allowed > 400 {
+		t.Fatalf("%d admitted, over the budget of 400", allowed)
+	}
+	if allowed < 400-2*50 {
+		t.Fatalf("%d admitted: leases lost more than one lease per replica", allowed)
+	}
+	if trips > 300 {
+		t.Fatalf("%d round trips for 600 checks: leases did not cut them", trips)
+	}
+	// A quiet key is asked about every time: its leases stay at one.
+	quiet := NewRedis(client, prefix)
+	for range 3 {
+		if _, err := quiet.Allow(context.Background(), "quiet", Limit{Requests: 10, Per: time.Minute, Burst: 100}); err != nil {
+			t.Fatal(err)
+		}
+		quiet.now = func() time.Time { return time.Now().Add(2 * time.Second) } // the lease lapses
+	}
+	if got := quiet.roundTrips.Load(); got != 3 {
+		t.Errorf("a quiet key: %d round trips for 3 checks, want 3", got)
+	}
+}
