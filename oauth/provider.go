@@ -212,7 +212,7 @@ func NewProvider(opts Options, d Deps) (*Provider, error) {
 	}
 	strategy.jwt.HMACSHAStrategy = strategy.opaque
 	if !opts.StoredAccessTokens {
-		st.Stateless = &statelessTokens{issuer: opts.Issuer, signer: esSigner, now: d.Now,
+		st.Stateless = &statelessTokens{issuer: opts.Issuer, signer: esSigner,
 			revocations: &RevocationSet{Store: d.Store, Now: d.Now}}
 	}
 

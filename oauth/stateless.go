@@ -72,7 +72,6 @@ type statelessTokens struct {
 	issuer      string
 	signer      *keySigner
 	revocations *RevocationSet
-	now         func() time.Time
 
 	// verified remembers tokens whose signature was checked, so that a
 	// token introspected again costs a map look-up, not an ES256
@@ -112,7 +111,7 @@ func (t *statelessTokens) verify(ctx context.Context, token string) (*verifiedTo
 
 func readClaims(parsed *jwt.Token) (*verifiedToken, error) {
 	c := parsed.Claims
-	if stateless, _ := c["stateless"].(bool); !stateless {
+	if stateless, _ := c[statelessClaim].(bool); !stateless {
 		return nil, errors.New("not a stateless token")
 	}
 	v := &verifiedToken{}
