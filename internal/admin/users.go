@@ -18,7 +18,7 @@ import (
 const usersPerPage = 50
 
 // userActions are the forms of a user's page (the route's pattern).
-const userActions = "disable|enable|unlock|reset-mfa|grant-role|revoke-role|end-session|end-sessions"
+const userActions = "disable|enable|unlock|reset-link|reset-mfa|grant-role|revoke-role|end-session|end-sessions"
 
 // userNotices are the notices after each action (literal keys, for the
 // catalog test).
@@ -26,6 +26,7 @@ var userNotices = map[string]string{
 	"disable":      "admin.users.notice.disabled",
 	"enable":       "admin.users.notice.enabled",
 	"unlock":       "admin.users.notice.unlocked",
+	"reset-link":   "admin.users.notice.reset_link_sent",
 	"reset-mfa":    "admin.users.notice.mfa_reset",
 	"grant-role":   "admin.users.notice.role_granted",
 	"revoke-role":  "admin.users.notice.role_revoked",
@@ -249,6 +250,8 @@ func (a *Admin) actOnUser(w http.ResponseWriter, r *http.Request) {
 		_, err = a.Manage.SetUserDisabled(ctx, by, id, action == "disable")
 	case "unlock":
 		err = a.Manage.Unlock(ctx, by, id)
+	case "reset-link":
+		err = a.Manage.SendResetLink(ctx, by, id)
 	case "reset-mfa":
 		err = a.Manage.ResetMFA(ctx, by, id)
 	case "grant-role":

@@ -102,6 +102,8 @@ func (a *API) Mount(r *mux.Router) {
 	write(http.MethodPost, "/clients/{id}/{state:disable|enable}", a.setClientState)
 
 	read("/users", a.listUsers)
+	write(http.MethodPost, "/users", a.createUser)
+	write(http.MethodPost, "/users/{id}/reset-link", a.sendResetLink)
 	read("/users/{id}", a.getUser)
 	write(http.MethodPost, "/users/{id}/{state:disable|enable}", a.setUserState)
 	write(http.MethodPost, "/users/{id}/unlock", a.unlockUser)

@@ -8,6 +8,51 @@ import (
 	"github.com/portero-id/portero/internal/adminview"
 )
 
+// userInput is the body of POST /users.
+type userInput struct {
+	Username string   `json:"username"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles"`
+	// SendResetLink mails the new user a link to choose a password: an
+	// account made here has none.
+	SendResetLink bool `json:"send_reset_link"`
+}
+
+// createUser makes an account without a password; with send_reset_link
+// the user gets the link that lets them choose one.
+func (a *API) createUser(c *call) error {
+	var in userInput
+	if !c.decode(a, &in) {
+		return nil
+	}
+	u, err := a.Manage.CreateUser(c.ctx(), c.actor, &identity.User{Username: in.Username, Email: in.Email, Roles: in.Roles})
+	if err != nil {
+		return err
+	}
+	if in.SendResetLink {
+		if err := a.Manage.SendResetLink(c.ctx(), c.actor, u.ID); err != nil {
+			// The account exists: say so, with the reason the link is missing.
+			a.Log.WarnContext(c.ctx(), "reset link for a new user", "user_id", u.ID, "err", err)
+		}
+	}
+	v, err := a.userDetail(c, u.ID)
+	if err != nil {
+		return err
+	}
+	c.w.Header().Set("Location", Prefix+"/users/"+u.ID)
+	c.write(http.StatusCreated, v)
+	return nil
+}
+
+// sendResetLink mails the user a password-reset link; 204.
+func (a *API) sendResetLink(c *call) error {
+	if err := a.Manage.SendResetLink(c.ctx(), c.actor, c.var_("id")); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (a *API) listUsers(c *call) error {
 	cur, limit, ok := a.paging(c)
 	if !ok {

@@ -52,6 +52,13 @@ var ErrForbidden = identity.NewError(identity.KindForbidden, "forbidden", "forbi
 // If-Match that no longer matches).
 var ErrPrecondition = identity.NewError(identity.KindPrecondition, "precondition-failed", "the record changed since it was read")
 
+// ErrNoResetLinks: this Service cannot mail links (no mail relay, or the
+// CLI, which has no mailer of its own).
+var ErrNoResetLinks = identity.NewError(identity.KindConflict, "no-mail", "reset links need mail: set mail.smtp_address, and send them from the server (the admin API or pages)")
+
+// ErrNoEmail: the account has no e-mail address to send a link to.
+var ErrNoEmail = identity.NewError(identity.KindConflict, "no-email", "the account has no e-mail address")
+
 // ErrNoLockouts: this Service cannot reach sign-in's throttle counters
 // (the CLI, when they live in the server's memory rather than in Redis).
 var ErrNoLockouts = errors.New("the sign-in lockout counters are not reachable from here (they live in the server's memory unless redis.url is set)")
@@ -69,6 +76,7 @@ const (
 	EventUserDisabled    = "admin.user_disabled"
 	EventUserEnabled     = "admin.user_enabled"
 	EventUserUnlocked    = "admin.user_unlocked"
+	EventResetLinkSent   = "admin.reset_link_sent"
 	EventMFAReset        = "admin.mfa_reset"
 	EventRoleGranted     = "admin.role_granted"
 	EventRoleRevoked     = "admin.role_revoked"
@@ -116,6 +124,11 @@ type Service struct {
 	// Lockouts are sign-in's throttle counters (a *throttle.Guard).
 	Lockouts interface {
 		Unlock(ctx context.Context, accounts ...string) error
+	}
+	// ResetLinks mails a user a password-reset link; nil where there is
+	// no mail (ErrNoResetLinks).
+	ResetLinks interface {
+		SendResetLink(ctx context.Context, u *identity.User, lang string) error
 	}
 	// Logout tells clients over the back channel that a user's
 	// authorization ended (a disabled account, an erased one).

@@ -66,6 +66,9 @@ func (s *Service) CreateUser(ctx context.Context, a Actor, u *identity.User) (*i
 	if err != nil {
 		return nil, err
 	}
+	if err := known(cat, u.Roles...); err != nil {
+		return nil, err
+	}
 	if err := s.mayGrant(ctx, cat, a, "user.create", target{}, u.Roles); err != nil {
 		return nil, err
 	}
@@ -174,6 +177,28 @@ func (s *Service) Unlock(ctx context.Context, a Actor, id string) error {
 		return err
 	}
 	return s.record(ctx, a, EventUserUnlocked, target{subject: u.ID}, nil)
+}
+
+// SendResetLink mails the user a password-reset link (the one a
+// "forgot password" sends): how an account an administrator created, with
+// no password, gets one, and how support helps a user without handling
+// their password. The actor must be allowed to act on the user.
+func (s *Service) SendResetLink(ctx context.Context, a Actor, id string) error {
+	u, err := s.managedUser(ctx, a, "user.reset_link", id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case s.ResetLinks == nil:
+		return ErrNoResetLinks
+	case u.Email == "":
+		return ErrNoEmail
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := s.ResetLinks.SendResetLink(ctx, u, a.Locale); err != nil {
+		return err
+	}
+	return s.record(ctx, a, EventResetLinkSent, target{subject: u.ID}, nil)
 }
 
 // ResetMFA removes a user's second factors (TOTP, passkeys, recovery

@@ -25,6 +25,9 @@ func (s *Server) mountAdmin(r *mux.Router, sessions *session.Manager, pages *ren
 		Logout: s.Provider, ClientCache: s.Provider, AllowedScopes: s.cfg.OAuth.AllowedScopes, Now: s.now,
 		AccessTokenAlg: oauth.AccessTokenAlg, OnNetworkChange: s.networks.reload,
 	}
+	if site.Opts.MailEnabled {
+		s.Manage.ResetLinks = site
+	}
 	// Dynamic registration changes clients through the same service.
 	s.Provider.Registrar = s.Manage
 	(&admin.Admin{Users: s.Store, Manage: s.Manage, Requests: requests, Sessions: sessions, Pages: pages,

@@ -432,6 +432,24 @@ func TestAdminAPI(t *testing.T) {
 			ops.want(t, ops.do(t, http.MethodPost, alice+"/unlock", nil), http.StatusOK)
 			ops.want(t, ops.do(t, http.MethodPost, alice+"/reset-mfa", nil), http.StatusOK)
 
+			// An account made here has no password: the link lets its
+			// owner choose one; support can send it again.
+			r = ops.want(t, ops.do(t, http.MethodPost, "/users", map[string]any{"username": "vera", "email": "vera@example.co",
+				"roles": []string{"vendor"}, "send_reset_link": true}), http.StatusCreated)
+			vera := r.json(t)
+			if vera["username"] != "vera" || !strings.HasPrefix(r.header.Get("Location"), "/admin/v1/users/") {
+				t.Fatalf("create: %s", r.body)
+			}
+			if m, ok := e.lastMail("vera@example.co"); !ok || !strings.Contains(m.Text, "/password/reset?token=") {
+				t.Fatalf("no reset link mailed to the new user: %+v", m)
+			}
+			ops.want(t, ops.do(t, http.MethodPost, "/users/"+vera["id"].(string)+"/reset-link", nil), http.StatusNoContent)
+			ops.want(t, ops.do(t, http.MethodPost, "/users", map[string]any{"username": "vera", "email": "other@example.co"}), http.StatusConflict)
+			ops.want(t, ops.do(t, http.MethodPost, "/users", map[string]any{"username": "xavier", "email": "x@example.co", "roles": []string{"no-such-role"}}), http.StatusUnprocessableEntity)
+			// An admin cannot create a super_admin.
+			ops.want(t, ops.do(t, http.MethodPost, "/users", map[string]any{"username": "boss", "email": "boss@example.co",
+				"roles": []string{"super_admin"}}), http.StatusForbidden)
+
 			c := e.browser()
 			e.signIn(t, c, "alice")
 			r = ops.want(t, ops.do(t, http.MethodGet, alice+"/sessions", nil), http.StatusOK)

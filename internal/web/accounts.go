@@ -303,8 +303,16 @@ func (s *accountsPages) submitForgot(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *accountsPages) sendReset(r *http.Request, u *identity.User) error {
-	ctx := r.Context()
-	// One live link at a time: a new request voids the older ones.
+	if err := s.mailReset(r.Context(), u, s.Pages.Lang(r)); err != nil {
+		return err
+	}
+	s.audit(r, identity.AuditPasswordResetSent, u.ID, nil)
+	return nil
+}
+
+// mailReset mails u a reset link in lang. One live link at a time: a
+// new one voids the older ones.
+func (s *credentials) mailReset(ctx context.Context, u *identity.User, lang string) error {
 	if err := s.Store.DeleteUserOneTimeTokens(ctx, u.ID, identity.PurposeResetPassword); err != nil {
 		return err
 	}
@@ -312,8 +320,6 @@ func (s *accountsPages) sendReset(r *http.Request, u *identity.User) error {
 	if err != nil {
 		return err
 	}
-	s.audit(r, identity.AuditPasswordResetSent, u.ID, nil)
-	lang := s.Pages.Lang(r)
 	link := s.Opts.Issuer + "/password/reset?token=" + url.QueryEscape(token)
 	return s.Mail.Send(ctx, mailer.Message{
 		To:      u.Email,

@@ -101,6 +101,27 @@ type Site struct {
 	Now     func() time.Time
 
 	background sync.WaitGroup
+	shared     sync.Once
+	base       *base
+	cred       *credentials
+}
+
+// kit builds, once, what the handler groups (and SendResetLink) share.
+func (s *Site) kit() (*base, *credentials) {
+	s.shared.Do(func() {
+		s.base = &base{Opts: s.Opts, Store: s.Store, Sessions: s.Sessions, Pages: s.Pages, Log: s.Log, Now: s.Now, background: &s.background}
+		s.cred = &credentials{base: s.base, Hasher: s.Hasher, Policy: s.Policy, TOTPSeal: s.TOTPSeal, RecoveryKeys: s.RecoveryKeys,
+			WebAuthn: s.WebAuthn, Mail: s.Mail, Logout: s.Logout}
+	})
+	return s.base, s.cred
+}
+
+// SendResetLink mails u the password-reset link "forgot password" sends,
+// in lang, for an administrator (manage.Service.ResetLinks; the server
+// wires it only when mail is on).
+func (s *Site) SendResetLink(ctx context.Context, u *identity.User, lang string) error {
+	_, cred := s.kit()
+	return cred.mailReset(ctx, u, lang)
 }
 
 // The pages are handler groups by concern, each holding only what it
@@ -198,9 +219,7 @@ func (s *Site) Wait() { s.background.Wait() }
 // go through CSRF. It is long on purpose: one table of every route, read
 // top to bottom.
 func (s *Site) Mount(r *mux.Router) {
-	b := &base{Opts: s.Opts, Store: s.Store, Sessions: s.Sessions, Pages: s.Pages, Log: s.Log, Now: s.Now, background: &s.background}
-	cred := &credentials{base: b, Hasher: s.Hasher, Policy: s.Policy, TOTPSeal: s.TOTPSeal, RecoveryKeys: s.RecoveryKeys,
-		WebAuthn: s.WebAuthn, Mail: s.Mail, Logout: s.Logout}
+	b, cred := s.kit()
 	signIn := &signInPages{base: b, credentials: cred, SignIn: s.SignIn, Stuffing: s.Stuffing}
 	account := &accountPages{base: b, credentials: cred, SignIn: s.SignIn, Throttle: s.Throttle, DevMail: s.DevMail}
 	accounts := &accountsPages{base: b, credentials: cred, Throttle: s.Throttle}
