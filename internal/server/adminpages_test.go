@@ -265,6 +265,15 @@ func TestAdminPagesManageUsers(t *testing.T) {
 			}
 		})
 
+		t.Run("send a reset link", func(t *testing.T) {
+			u := e.user(t, e.userID)
+			resp, body := e.submit(root.c, alice+"/reset-link", nil)
+			wantActed(t, "reset-link", resp, body)
+			if m, ok := e.lastMail(u.Email); !ok || !strings.Contains(m.Text, "/password/reset?token=") {
+				t.Fatalf("no reset link mailed: %+v", m)
+			}
+		})
+
 		t.Run("reset second factors", func(t *testing.T) {
 			bob := e.newAdmin(t, "bob")
 			if f, _ := e.store.SecondFactors(ctx, bob.u.ID); !f.TOTP || f.RecoveryCodes == 0 {
