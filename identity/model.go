@@ -252,6 +252,7 @@ type WebAuthnCredential struct {
 // One-time token purposes.
 const (
 	PurposeVerifyEmail   = "verify_email"
+	PurposeChangeEmail   = "change_email"
 	PurposeResetPassword = "reset_password"
 	PurposeWebAuthn      = "webauthn"
 )
@@ -283,6 +284,7 @@ type AuditEvent struct {
 const (
 	AuditSignup            = "user.signup"
 	AuditEmailVerified     = "user.email_verified"
+	AuditEmailChanged      = "user.email_changed"
 	AuditLoginSuccess      = "login.success"
 	AuditLoginFailure      = "login.failure"
 	AuditLockout           = "login.lockout"

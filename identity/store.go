@@ -78,6 +78,9 @@ type UserStore interface {
 	UpdatePasswordHash(ctx context.Context, userID, hash string) error
 	// SetEmailVerified records when the user proved control of their e-mail.
 	SetEmailVerified(ctx context.Context, userID string, at time.Time) error
+	// ChangeEmail sets a new address, proved at verifiedAt; an address
+	// another account has is ErrConflict.
+	ChangeEmail(ctx context.Context, userID, email string, verifiedAt time.Time) error
 	// LockUser returns the user with its roles and, inside a transaction,
 	// keeps the user's row locked until it ends, so that a decision taken
 	// on the roles holds when the transaction acts on it (a concurrent

@@ -23,6 +23,7 @@ var credentialTests = []struct {
 	{"second factors summarised per user", testSecondFactors},
 	{"one-time token is consumed once, even concurrently", testOneTimeTokens},
 	{"one-time tokens expire and are pruned", testOneTimeTokenExpiry},
+	{"an e-mail address changes, and stays unique", testChangeEmail},
 	{"audit events append and filter newest first", testAuditEvents},
 }
 
@@ -42,6 +43,24 @@ func testSetEmailVerified(t *testing.T, s identity.Store) {
 		t.Fatalf("EmailVerifiedAt = %v, want %v", got.EmailVerifiedAt, at)
 	}
 	wantErr(t, "SetEmailVerified(missing)", s.SetEmailVerified(t.Context(), "u-nobody", at), identity.ErrNotFound)
+}
+
+func testChangeEmail(t *testing.T, s identity.Store) {
+	alice, bob := newUser("alice"), newUser("bob")
+	mustCreateUser(t, s, alice)
+	mustCreateUser(t, s, bob)
+	at := base.Add(time.Hour)
+	noErr(t, "ChangeEmail", s.ChangeEmail(t.Context(), alice.ID, "alice.new@example.com", at))
+	got, err := s.UserByLogin(t.Context(), "ALICE.NEW@example.com")
+	noErr(t, "UserByLogin(new address)", err)
+	if got.ID != alice.ID || got.EmailVerifiedAt == nil || !got.EmailVerifiedAt.Equal(trunc(at)) {
+		t.Fatalf("after the change: %+v", got)
+	}
+	if _, err := s.UserByLogin(t.Context(), alice.Email); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("the old address still signs in: %v", err)
+	}
+	wantErr(t, "ChangeEmail(bob's address)", s.ChangeEmail(t.Context(), alice.ID, bob.Email, at), identity.ErrConflict)
+	wantErr(t, "ChangeEmail(missing)", s.ChangeEmail(t.Context(), "u-nobody", "x@example.com", at), identity.ErrNotFound)
 }
 
 func testSessionsByUser(t *testing.T, s identity.Store) {

@@ -177,6 +177,21 @@ func (s *Store) SetEmailVerified(ctx context.Context, userID string, at time.Tim
 	return nil
 }
 
+func (s *Store) ChangeEmail(ctx context.Context, userID, email string, verifiedAt time.Time) error {
+	n, err := s.exec(ctx, `UPDATE users SET email = ?, email_norm = ?, email_verified_at = ?, updated_at = ? WHERE id = ?`,
+		email, nullNormEmail(email), s.timeArg(verifiedAt), s.timeArg(now()), userID)
+	if isDuplicate(err) {
+		return fmt.Errorf("change e-mail: %w", identity.ErrConflict)
+	}
+	if err != nil {
+		return failed("change e-mail", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %q: %w", userID, identity.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteUser deletes the user's tokens (grants name the subject, without a
 // foreign key) and the user row, whose foreign keys cascade to sessions,
 // roles, credentials, one-time tokens and scope consents.

@@ -113,7 +113,7 @@ func (s *accountPages) renderAccount(w http.ResponseWriter, r *http.Request, sta
 	s.Pages.Render(w, r, status, "account", page)
 }
 
-var accountNotices = []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent"}
+var accountNotices = []string{"password_changed", "totp_enrolled", "totp_removed", "passkey_added", "passkey_removed", "session_revoked", "verification_sent", "email_change_sent", "email_changed"}
 
 func (s *accountPages) showAccount(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.requireUser(w, r)
