@@ -723,3 +723,36 @@ func (e *env) createShop(backchannel string) {
 		BackchannelLogoutURI: backchannel,
 	})
 }
+
+// TestOptInLater: a purpose the titular revoked (or declined) can be
+// authorized again from the my-data page, from its text in force, and the
+// authorization is on the ledger like any other.
+func TestOptInLater(t *testing.T) {
+	e := newEnv(t, sqlite(), nil)
+	c, gina, _ := e.consentedUser(t, "gina")
+	e.submit(c, "/account/data/revoke", url.Values{"purpose": {"marketing"}})
+	resp, err := c.Get(e.issuer + "/account/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="grant-marketing"`) {
+		t.Fatalf("no way to authorize marketing again: %d", resp.StatusCode)
+	}
+	resp, _ = e.submit(c, "/account/data/grant", url.Values{"purpose": {"marketing"}})
+	if resp.Request.URL.Query().Get("notice") != "granted" {
+		t.Fatalf("grant: %s", resp.Request.URL)
+	}
+	entries := e.consentEntries(t, gina.ID)
+	last := entries[len(entries)-1]
+	var rec identity.ConsentRecord
+	if err := json.Unmarshal(last.Payload, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if last.Type != identity.ConsentAccepted || len(rec.Purposes) != 1 || rec.Purposes[0].ID != "marketing" || !rec.Purposes[0].Granted ||
+		rec.Purposes[0].SHA256 == "" {
+		t.Fatalf("the authorization recorded: %s %+v", last.Type, rec)
+	}
+	if resp, _ := e.submit(c, "/account/data/grant", url.Values{"purpose": {"no-such-purpose"}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown purpose: %d", resp.StatusCode)
+	}
+}

@@ -65,6 +65,8 @@ func (s *dataPages) showMyData(w http.ResponseWriter, r *http.Request) error {
 		notice = "mydata.notice.revoked"
 	case "client_revoked":
 		notice = "mydata.notice.client_revoked"
+	case "granted":
+		notice = "mydata.notice.granted"
 	}
 	s.renderMyData(w, r, http.StatusOK, u, notice, "")
 	return nil
@@ -117,6 +119,43 @@ func (s *dataPages) renderMyData(w http.ResponseWriter, r *http.Request, status 
 // revokePurpose records the revocation and ends the titular's tokens when
 // the purpose carries scopes: every client must come back through the
 // dispatcher, which grants only what is still authorized.
+// grantPurpose records the authorization of a purpose the user declined
+// or was never asked, from its text in force (shown on the page): a
+// titular may authorize later what they refused (Ley 1581 art. 8).
+func (s *dataPages) grantPurpose(w http.ResponseWriter, r *http.Request) error {
+	_, u, ok := s.accountPost(w, r)
+	if !ok {
+		return nil
+	}
+	ctx := r.Context()
+	p, found := s.Legal.Purpose(r.PostForm.Get("purpose"))
+	if !found {
+		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
+		return nil
+	}
+	st, err := consentState(ctx, s.Store, u.ID)
+	if err != nil {
+		return fmt.Errorf("consent state: %w", err)
+	}
+	if st.Granted(p.ID) {
+		http.Redirect(w, r, "/account/data?notice=granted", http.StatusSeeOther)
+		return nil
+	}
+	rec := identity.ConsentRecord{
+		Responsable: s.Legal.Responsable, Page: "/account/data",
+		Purposes: []identity.PurposeDecision{{ID: p.ID, Version: p.Version, SHA256: p.SHA256(), Required: p.Required, Granted: true}},
+	}
+	err = s.Store.AppendLedger(context.WithoutCancel(ctx), &identity.LedgerEntry{
+		Kind: identity.LedgerConsent, Type: identity.ConsentAccepted, Subject: u.ID,
+		IP: clientIP(r), UserAgent: truncate(r.UserAgent(), 256), Locale: s.legalLang(r), Payload: rec.Payload(),
+	})
+	if err != nil {
+		return fmt.Errorf("record authorization: %w", err)
+	}
+	http.Redirect(w, r, "/account/data?notice=granted", http.StatusSeeOther)
+	return nil
+}
+
 func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) error {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {

@@ -270,6 +270,7 @@ func (s *Site) Mount(r *mux.Router) {
 	get("/account/data", data.showMyData)
 	get("/account/data/export.json", data.exportData)
 	post("/account/data/revoke", data.revokePurpose)
+	post("/account/data/grant", data.grantPurpose)
 	post("/account/data/clients/revoke", data.revokeClient)
 	get("/account/requests", data.showRequests)
 	post("/account/requests", data.fileRequest)
