@@ -170,25 +170,36 @@ func (s *base) requireFresh(w http.ResponseWriter, r *http.Request) (*identity.S
 	return sess, u, ok
 }
 
+// reconfirm checks the current password a change needs (the form's
+// current_password) and reports whether the change may go on; when it
+// may not, the page has answered (429 while the guard refuses, 401 for a
+// wrong password), or the error is the fault.
+func (s *accountPages) reconfirm(w http.ResponseWriter, r *http.Request, sess *identity.Session, u *identity.User, change string) (bool, error) {
+	c, err := s.SignIn.Reconfirm(r.Context(), u, r.PostForm.Get("current_password"), throttleIP(r))
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("password check: %w", err)
+	case c.Refused:
+		w.Header().Set("Retry-After", strconv.Itoa(int((max(c.Wait, time.Second)+time.Second-1)/time.Second)))
+		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
+		return false, nil
+	case !c.Passed:
+		s.auditFailure(r, c, "password", map[string]string{"context": change})
+		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
+		return false, nil
+	}
+	return true, nil
+}
+
 func (s *accountPages) changePassword(w http.ResponseWriter, r *http.Request) error {
 	sess, u, ok := s.accountPost(w, r)
 	if !ok {
 		return nil
 	}
 	ctx := r.Context()
-	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-	c, err := s.SignIn.Reconfirm(ctx, u, current, throttleIP(r))
-	switch {
-	case err != nil:
-		return fmt.Errorf("password check: %w", err)
-	case c.Refused:
-		w.Header().Set("Retry-After", strconv.Itoa(int((max(c.Wait, time.Second)+time.Second-1)/time.Second)))
-		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
-		return nil
-	case !c.Passed:
-		s.auditFailure(r, c, "password", map[string]string{"context": "change_password"})
-		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
-		return nil
+	next := r.PostForm.Get("new_password")
+	if ok, err := s.reconfirm(w, r, sess, u, "change_password"); !ok {
+		return err
 	}
 	if err := s.Policy.Check(next, u.Username, u.Email); err != nil {
 		s.renderAccount(w, r, http.StatusBadRequest, sess, u, "", passwordProblem(err))

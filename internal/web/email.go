@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portero-id/portero/identity"
 	mailer "github.com/portero-id/portero/internal/mail"
@@ -41,18 +39,8 @@ func (s *accountPages) requestEmailChange(w http.ResponseWriter, r *http.Request
 		s.renderAccount(w, r, http.StatusBadRequest, sess, u, "", "account.problem.same_email")
 		return nil
 	}
-	c, err := s.SignIn.Reconfirm(r.Context(), u, r.PostForm.Get("current_password"), throttleIP(r))
-	switch {
-	case err != nil:
-		return fmt.Errorf("password check: %w", err)
-	case c.Refused:
-		w.Header().Set("Retry-After", strconv.Itoa(int((max(c.Wait, time.Second)+time.Second-1)/time.Second)))
-		s.renderAccount(w, r, http.StatusTooManyRequests, sess, u, "", "account.problem.slow_down")
-		return nil
-	case !c.Passed:
-		s.auditFailure(r, c, "password", map[string]string{"context": "change_email"})
-		s.renderAccount(w, r, http.StatusUnauthorized, sess, u, "", "account.problem.wrong_password")
-		return nil
+	if ok, err := s.reconfirm(w, r, sess, u, "change_email"); !ok {
+		return err
 	}
 	lang := s.Pages.Lang(r)
 	s.inBackground(r, "send e-mail change link", func(r *http.Request) error { return s.mailEmailChange(r, u, email, lang) })

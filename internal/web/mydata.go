@@ -123,20 +123,11 @@ func (s *dataPages) renderMyData(w http.ResponseWriter, r *http.Request, status 
 // or was never asked, from its text in force (shown on the page): a
 // titular may authorize later what they refused (Ley 1581 art. 8).
 func (s *dataPages) grantPurpose(w http.ResponseWriter, r *http.Request) error {
-	_, u, ok := s.accountPost(w, r)
+	u, p, st, ok, err := s.purposeForm(w, r)
 	if !ok {
-		return nil
+		return err
 	}
 	ctx := r.Context()
-	p, found := s.Legal.Purpose(r.PostForm.Get("purpose"))
-	if !found {
-		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
-		return nil
-	}
-	st, err := consentState(ctx, s.Store, u.ID)
-	if err != nil {
-		return fmt.Errorf("consent state: %w", err)
-	}
 	if st.Granted(p.ID) {
 		http.Redirect(w, r, "/account/data?notice=granted", http.StatusSeeOther)
 		return nil
@@ -156,21 +147,32 @@ func (s *dataPages) grantPurpose(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) error {
+// purposeForm opens a post about one purpose: the signed-in user, the
+// purpose named and the user's consent state; false when it has answered
+// (or err is the fault).
+func (s *dataPages) purposeForm(w http.ResponseWriter, r *http.Request) (*identity.User, identity.Purpose, identity.ConsentState, bool, error) {
 	_, u, ok := s.accountPost(w, r)
 	if !ok {
-		return nil
+		return nil, identity.Purpose{}, identity.ConsentState{}, false, nil
 	}
-	ctx := r.Context()
 	p, found := s.Legal.Purpose(r.PostForm.Get("purpose"))
 	if !found {
 		s.renderMyData(w, r, http.StatusNotFound, u, "", "account.problem.not_found")
-		return nil
+		return nil, identity.Purpose{}, identity.ConsentState{}, false, nil
 	}
-	st, err := consentState(ctx, s.Store, u.ID)
+	st, err := consentState(r.Context(), s.Store, u.ID)
 	if err != nil {
-		return fmt.Errorf("consent state: %w", err)
+		return nil, identity.Purpose{}, identity.ConsentState{}, false, fmt.Errorf("consent state: %w", err)
 	}
+	return u, p, st, true, nil
+}
+
+func (s *dataPages) revokePurpose(w http.ResponseWriter, r *http.Request) error {
+	u, p, st, ok, err := s.purposeForm(w, r)
+	if !ok {
+		return err
+	}
+	ctx := r.Context()
 	if !st.Granted(p.ID) {
 		http.Redirect(w, r, "/account/data?notice=revoked", http.StatusSeeOther)
 		return nil
