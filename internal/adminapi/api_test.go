@@ -206,3 +206,23 @@ func TestUnknownRoutesAreProblems(t *testing.T) {
 		t.Errorf("%d %v", res.StatusCode, body)
 	}
 }
+
+// TestCreateUserWithALinkNeedsMail: asking for a reset link where no mail
+// goes out is refused before the account exists.
+func TestCreateUserWithALinkNeedsMail(t *testing.T) {
+	h, st := newAPI(t, fakeTokens{principals: map[string]*oauth.Principal{
+		"admin": {UserID: "u1", Scopes: []string{ScopeWrite}, Roles: []string{"admin"}, ACR: identity.ACRMFA, AuthTime: apiNow},
+	}})
+	req := httptest.NewRequest(http.MethodPost, "/admin/v1/users",
+		strings.NewReader(`{"username":"vera","email":"vera@example.co","send_reset_link":true}`))
+	req.Header.Set("Authorization", "Bearer admin")
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), "urn:portero:problem:no-mail") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if len(st.ledger) != 0 {
+		t.Errorf("something was recorded: %+v", st.ledger)
+	}
+}

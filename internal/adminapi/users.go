@@ -6,6 +6,7 @@ import (
 
 	"github.com/portero-id/portero/identity"
 	"github.com/portero-id/portero/internal/adminview"
+	"github.com/portero-id/portero/internal/manage"
 )
 
 // userInput is the body of POST /users.
@@ -25,13 +26,20 @@ func (a *API) createUser(c *call) error {
 	if !c.decode(a, &in) {
 		return nil
 	}
+	if in.SendResetLink && a.Manage.ResetLinks == nil {
+		// Refused before the account exists: one that cannot get a
+		// password is not what was asked for.
+		return manage.ErrNoResetLinks
+	}
 	u, err := a.Manage.CreateUser(c.ctx(), c.actor, &identity.User{Username: in.Username, Email: in.Email, Roles: in.Roles})
 	if err != nil {
 		return err
 	}
 	if in.SendResetLink {
 		if err := a.Manage.SendResetLink(c.ctx(), c.actor, u.ID); err != nil {
-			// The account exists: say so, with the reason the link is missing.
+			// The account exists (201); the link failed on the way (the
+			// mail relay): the administrator sends it again with
+			// POST /users/{id}/reset-link.
 			a.Log.WarnContext(c.ctx(), "reset link for a new user", "user_id", u.ID, "err", err)
 		}
 	}
