@@ -278,6 +278,13 @@ func TestUsersThroughService(t *testing.T) {
 	if _, _, err := c.run("", "roles", "grant", "--user", alice.ID, "--role", "vendor"); err == nil || !strings.Contains(err.Error(), "username of another user") {
 		t.Fatalf("an ambiguous reference: %v", err)
 	}
+
+	// delete erases the account; the ledger keeps who did it.
+	c.ok("", "users", "delete", "mallory@example.com")
+	if _, _, err := c.run("", "users", "get", "mallory@example.com"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("get after delete: %v", err)
+	}
+	wantRecorded(t, st, manage.EventUserDeleted, 1)
 }
 
 // TestUnlockThroughRedis: with redis.url the CLI reaches the counters the

@@ -34,7 +34,7 @@ is a ledger entry whose actor is "cli:<OS user>"; U is a username, e-mail or id)
   clients list [--q TEXT] | get|delete|rotate-secret|disable|enable ID
   users create --username U --email E [--password-stdin] [--roles a,b]
   users list [--q TEXT] [--role R] [--disabled[=false]] [--limit N]
-  users get|disable|enable|unlock|reset-mfa|sessions|consents U
+  users get|disable|enable|unlock|reset-mfa|sessions|consents|delete U
   users revoke-sessions (--session ID | --all) U
   roles grant|revoke --user U --role R
   roles define --name N [--description D] [--includes a,b] [--permissions p,q]

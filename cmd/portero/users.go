@@ -46,7 +46,7 @@ func (a *adminSession) userDetail(ctx context.Context, id string) (adminview.Use
 
 func (g *globals) users(ctx context.Context, args []string) error {
 	verb, args, err := subcommand("users", args, "create", "list", "get", "disable", "enable", "unlock", "reset-mfa",
-		"sessions", "revoke-sessions", "consents")
+		"sessions", "revoke-sessions", "consents", "delete")
 	if err != nil {
 		return err
 	}
@@ -120,6 +120,14 @@ func (g *globals) users(ctx context.Context, args []string) error {
 		})
 	case "consents":
 		return g.userConsents(ctx, a, u)
+	case "delete":
+		if err := a.svc.DeleteUser(ctx, a.actor, u.ID); err != nil {
+			return explain(cmd, err)
+		}
+		return g.output(map[string]string{"user_id": u.ID, "deleted": "true"}, func() error {
+			fmt.Fprintf(g.stdout, "erased %s (%s); the ledger keeps its entries under that id\n", u.Username, u.ID)
+			return nil
+		})
 	}
 	if err != nil {
 		return explain(cmd, err)

@@ -105,6 +105,7 @@ func (a *API) Mount(r *mux.Router) {
 	write(http.MethodPost, "/users", a.createUser)
 	write(http.MethodPost, "/users/{id}/reset-link", a.sendResetLink)
 	read("/users/{id}", a.getUser)
+	write(http.MethodDelete, "/users/{id}", a.deleteUser)
 	write(http.MethodPost, "/users/{id}/{state:disable|enable}", a.setUserState)
 	write(http.MethodPost, "/users/{id}/unlock", a.unlockUser)
 	write(http.MethodPost, "/users/{id}/reset-mfa", a.resetMFA)

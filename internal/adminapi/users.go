@@ -52,6 +52,18 @@ func (a *API) createUser(c *call) error {
 	return nil
 }
 
+// deleteUser erases the account (If-Match is checked when sent); 204.
+func (a *API) deleteUser(c *call) error {
+	if err := a.ifMatchUser(c); err != nil {
+		return err
+	}
+	if err := a.Manage.DeleteUser(c.ctx(), c.actor, c.var_("id")); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // sendResetLink mails the user a password-reset link; 204.
 func (a *API) sendResetLink(c *call) error {
 	if err := a.Manage.SendResetLink(c.ctx(), c.actor, c.var_("id")); err != nil {

@@ -73,6 +73,7 @@ const (
 	EventClientDisabled  = "admin.client_disabled"
 	EventClientEnabled   = "admin.client_enabled"
 	EventUserCreated     = "admin.user_created"
+	EventUserDeleted     = "admin.user_deleted"
 	EventUserDisabled    = "admin.user_disabled"
 	EventUserEnabled     = "admin.user_enabled"
 	EventUserUnlocked    = "admin.user_unlocked"

@@ -128,6 +128,31 @@ func (s *Service) onManagedUser(ctx context.Context, a Actor, op, id string, fn 
 	return err
 }
 
+// DeleteUser erases an account through the same path as an answered
+// supresión (identity.DeleteAccount: the account and everything hanging
+// from it go, the ledger's entries about it stay under its pseudonymous
+// id), with the administrator's entry beside it, in one transaction; the
+// clients that held its tokens are told afterwards. The last super_admin
+// stays.
+func (s *Service) DeleteUser(ctx context.Context, a Actor, id string) error {
+	var clients []string
+	err := s.onManagedUser(ctx, a, "user.delete", id, func(ctx context.Context, u *identity.User, _ identity.RoleCatalog) error {
+		var err error
+		if clients, err = s.Store.SubjectGrantClients(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := identity.DeleteAccount(ctx, s.Store, u.ID, a.ID, s.now()); err != nil {
+			return err
+		}
+		return s.record(ctx, a, EventUserDeleted, target{subject: u.ID}, nil)
+	})
+	if err != nil {
+		return err
+	}
+	s.notifyLogout(ctx, id, clients)
+	return nil
+}
+
 // SetUserDisabled disables or enables an account. Disabling ends its
 // browser sessions and tokens at once and tells the clients that held
 // them.

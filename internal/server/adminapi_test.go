@@ -449,6 +449,12 @@ func TestAdminAPI(t *testing.T) {
 			// An admin cannot create a super_admin.
 			ops.want(t, ops.do(t, http.MethodPost, "/users", map[string]any{"username": "boss", "email": "boss@example.co",
 				"roles": []string{"super_admin"}}), http.StatusForbidden)
+			// Erasing the account: it is gone, the ledger says who did it.
+			ops.want(t, ops.do(t, http.MethodDelete, "/users/"+vera["id"].(string), nil), http.StatusNoContent)
+			ops.want(t, ops.do(t, http.MethodGet, "/users/"+vera["id"].(string), nil), http.StatusNotFound)
+			if types := e.ledgerTypes(t, "client:ops"); !slices.Contains(types, "admin.user_deleted") {
+				t.Fatalf("the erasure is not in the ledger: %v", types)
+			}
 
 			c := e.browser()
 			e.signIn(t, c, "alice")
