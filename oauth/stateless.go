@@ -257,7 +257,11 @@ type RevocationSet struct {
 	// tokens fit in tens of megabytes (TestRevocationSetMemory).
 	jtis      map[[16]byte]int64
 	otherJTIs map[string]int64
-	rules     []identity.TokenRevocation // by subject, client or both
+	// cuts are the rules by subject, client or both, filed under the key a
+	// token is looked up by (cutKey): a check reads the few rules about
+	// its subject and its client, not every rule of the last day, which
+	// every password change and sign-out-everywhere adds to.
+	cuts      map[string][]identity.TokenRevocation
 	last      int64                      // the highest Seq loaded
 	written   uint64                     // RevocationsWritten at the last load
 	loaded    bool
@@ -285,9 +289,11 @@ func (s *RevocationSet) Revoked(ctx context.Context, jti, subject, clientID stri
 	} else if _, hit := s.otherJTIs[jti]; hit {
 		return true, nil
 	}
-	for i := range s.rules {
-		if s.rules[i].Selects(jti, subject, clientID, issuedAt) {
-			return true, nil
+	for _, key := range [...]string{cutKey(subject, ""), cutKey("", clientID), cutKey("", "")} {
+		for i := range s.cuts[key] {
+			if s.cuts[key][i].Selects(jti, subject, clientID, issuedAt) {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
@@ -313,7 +319,7 @@ func (s *RevocationSet) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.loaded {
-		s.jtis, s.otherJTIs, s.rules, s.last = map[[16]byte]int64{}, map[string]int64{}, nil, 0
+		s.jtis, s.otherJTIs, s.cuts, s.last = map[[16]byte]int64{}, map[string]int64{}, map[string][]identity.TokenRevocation{}, 0
 	}
 	for _, r := range rules {
 		s.add(r)
@@ -330,7 +336,8 @@ func (s *RevocationSet) add(r identity.TokenRevocation) {
 	s.last = max(s.last, r.Seq)
 	switch id, ok := uuidBytes(r.JTI); {
 	case r.JTI == "":
-		s.rules = append(s.rules, r)
+		key := cutKey(r.Subject, r.ClientID)
+		s.cuts[key] = append(s.cuts[key], r)
 	case ok:
 		s.jtis[id] = r.ExpiresAt.Unix()
 	default:
@@ -351,13 +358,19 @@ func (s *RevocationSet) prune(now time.Time) {
 			delete(s.otherJTIs, jti)
 		}
 	}
-	kept := s.rules[:0]
-	for _, r := range s.rules {
-		if r.ExpiresAt.After(now) {
-			kept = append(kept, r)
+	for key, rules := range s.cuts {
+		kept := rules[:0]
+		for _, r := range rules {
+			if r.ExpiresAt.After(now) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			delete(s.cuts, key)
+		} else {
+			s.cuts[key] = kept
 		}
 	}
-	s.rules = kept
 }
 
 // Forget makes the next check reload every rule: after a gap in the
@@ -372,7 +385,24 @@ func (s *RevocationSet) Forget() {
 func (s *RevocationSet) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.jtis) + len(s.otherJTIs) + len(s.rules)
+	n := len(s.jtis) + len(s.otherJTIs)
+	for _, rules := range s.cuts {
+		n += len(rules)
+	}
+	return n
+}
+
+// cutKey files a rule by its subject when it names one (it can only
+// select that subject's tokens), else by its client, else under "" (every
+// token).
+func cutKey(subject, clientID string) string {
+	switch {
+	case subject != "":
+		return "s:" + subject
+	case clientID != "":
+		return "c:" + clientID
+	}
+	return ""
 }
 
 // uuidBytes parses a jti in the canonical UUID form (the only one

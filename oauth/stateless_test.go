@@ -62,6 +62,7 @@ func TestRevocationSet(t *testing.T) {
 	_ = st.AddTokenRevocation(ctx, &identity.TokenRevocation{JTI: jti, ExpiresAt: now.Add(time.Minute)})
 	_ = st.AddTokenRevocation(ctx, &identity.TokenRevocation{JTI: "not-a-uuid", ExpiresAt: now.Add(time.Minute)})
 	_ = st.AddTokenRevocation(ctx, &identity.TokenRevocation{ClientID: "blog", IssuedBefore: now, ExpiresAt: now.Add(time.Hour)})
+	_ = st.AddTokenRevocation(ctx, &identity.TokenRevocation{Subject: "ana", ClientID: "shop", IssuedBefore: now, ExpiresAt: now.Add(time.Hour)})
 	cases := []struct {
 		name             string
 		jti, sub, client string
@@ -73,6 +74,9 @@ func TestRevocationSet(t *testing.T) {
 		{"another jti", other, "svc", "svc", now, false},
 		{"the client's token from before the cut", other, "blog", "blog", now.Add(-time.Second), true},
 		{"the client's token from after the cut", other, "blog", "blog", now.Add(time.Second), false},
+		{"the subject's token at the client named", other, "ana", "shop", now.Add(-time.Second), true},
+		{"the subject's token at another client", other, "ana", "blog2", now.Add(-time.Second), false},
+		{"another subject's token at that client", other, "bob", "shop", now.Add(-time.Second), false},
 	}
 	for _, c := range cases {
 		if got := check(c.jti, c.sub, c.client, c.iat); got != c.want {
