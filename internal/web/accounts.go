@@ -226,17 +226,12 @@ func (s *accountsPages) submitVerifyEmail(w http.ResponseWriter, r *http.Request
 		return nil
 	}
 	ctx := r.Context()
-	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeVerifyEmail, tokenDigest(r.PostForm.Get("token")), s.Now())
-	if errors.Is(err, identity.ErrNotFound) {
-		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("consume verification token: %w", err)
+	t, u, ok, err := s.spendLink(w, r, identity.PurposeVerifyEmail, r.PostForm.Get("token"))
+	if !ok {
+		return err
 	}
 	email, flow, _ := strings.Cut(t.Data, "\n")
-	u, err := s.Store.UserByID(ctx, t.UserID)
-	if err != nil || !strings.EqualFold(u.Email, email) {
+	if !strings.EqualFold(u.Email, email) {
 		// The address changed since the link was sent.
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
 		return nil
@@ -384,18 +379,9 @@ func (s *accountsPages) submitReset(w http.ResponseWriter, r *http.Request) erro
 	ctx := r.Context()
 	value := r.PostForm.Get("token")
 	password := r.PostForm.Get("password")
-	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeResetPassword, tokenDigest(value), s.Now())
-	if errors.Is(err, identity.ErrNotFound) {
-		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("consume reset token: %w", err)
-	}
-	u, err := s.Store.UserByID(ctx, t.UserID)
-	if err != nil {
-		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return nil
+	t, u, ok, err := s.spendLink(w, r, identity.PurposeResetPassword, value)
+	if !ok {
+		return err
 	}
 	if err := s.Policy.Check(password, u.Username, u.Email); err != nil {
 		// Put the link back: a rejected password must not burn it.

@@ -83,21 +83,13 @@ func (s *accountPages) confirmEmailChange(w http.ResponseWriter, r *http.Request
 		return nil
 	}
 	ctx := r.Context()
-	t, err := s.Store.ConsumeOneTimeToken(ctx, identity.PurposeChangeEmail, tokenDigest(r.PostForm.Get("token")), s.Now())
-	if errors.Is(err, identity.ErrNotFound) {
+	t, u, ok, err := s.spendLink(w, r, identity.PurposeChangeEmail, r.PostForm.Get("token"))
+	if !ok {
+		return err
+	}
+	if u.Disabled {
 		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("consume e-mail change token: %w", err)
-	}
-	u, err := s.Store.UserByID(ctx, t.UserID)
-	if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
-		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("load user: %w", err)
 	}
 	old := u.Email
 	err = s.Store.ChangeEmail(ctx, u.ID, t.Data, s.Now())

@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -338,6 +339,26 @@ func (s *base) json(h handler) http.Handler {
 			s.jsonServerError(w, r, "passkey ceremony", err)
 		}
 	})
+}
+
+// spendLink spends an e-mailed link's token of purpose and loads its
+// user. false means the page has answered (a link used, expired or whose
+// account is gone: 400), or err is the fault (the storage: 503), never
+// taken for an expired link.
+func (s *base) spendLink(w http.ResponseWriter, r *http.Request, purpose, value string) (*identity.OneTimeToken, *identity.User, bool, error) {
+	ctx := r.Context()
+	t, err := s.Store.ConsumeOneTimeToken(ctx, purpose, tokenDigest(value), s.Now())
+	if err == nil {
+		var u *identity.User
+		if u, err = s.Store.UserByID(ctx, t.UserID); err == nil {
+			return t, u, true, nil
+		}
+	}
+	if errors.Is(err, identity.ErrNotFound) {
+		s.Pages.Error(w, r, http.StatusBadRequest, "invalid_token", "error.link_expired")
+		return nil, nil, false, nil
+	}
+	return nil, nil, false, fmt.Errorf("spend %s link: %w", purpose, err)
 }
 
 // serverError logs err and shows the generic error page.
