@@ -12,8 +12,9 @@
 #    b. at full speed: the flooder's quota is a tenth of what it can send
 #       alone, and it sends all it can: a denial of service by CPU, which
 #       the per-address limits and network rules are for.
-# 3. Reports the steady client's req/s in each case and its ratio to
-#    alone, and the flooder's 200s and 429s.
+# 3. Reports the steady client's req/s in each case, its ratio to alone
+#    and to a bare net/http handler measured in the same run with the same
+#    wrk settings (bench/bare), and the flooder's 200s and 429s.
 #
 # Knobs: BENCH_DURATION (10s), STEADY_CONNS (16), FLOOD_CONNS (16),
 # BENCH_PORT (18480), PGHOST/PGPORT/PGUSER (127.0.0.1 5432 postgres).
@@ -22,6 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 BIN=$BENCH/.bin/portero
+BARE_BIN=$BENCH/.bin/bare
 DURATION=${BENCH_DURATION:-10s}
 STEADY_CONNS=${STEADY_CONNS:-16}
 FLOOD_CONNS=${FLOOD_CONNS:-16}
@@ -44,7 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && go build -o "$BIN" ./cmd/portero)
+(cd "$ROOT" && go build -o "$BIN" ./cmd/portero && go build -o "$BARE_BIN" ./bench/bare)
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 portero() { PORTERO_DATABASE_URL=$DB_URL PORTERO_LOG_LEVEL=warn "$BIN" "$@"; }
 
@@ -79,6 +81,14 @@ paced() { # NAME: the flooder at 10× its default quota
 	BENCH_BASIC=$FLOOD BENCH_DELAY_MS=10 wrk -t1 -c1 -d"$DURATION" -s "$BENCH/token-paced.lua" "$BASE/oauth2/token" >"$OUT/$1.txt"
 }
 
+log "bare net/http baseline (bench/bare), the steady client's wrk settings"
+"$BARE_BIN" -addr "127.0.0.1:$((PORT + 1))" >"$OUT/bare.log" 2>&1 &
+BARE_PID=$!
+for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$((PORT + 1))/health" && break; sleep 0.1; done
+BENCH_BASIC=x wrk -t1 -c"$STEADY_CONNS" -d"$DURATION" -s "$BENCH/token.lua" "http://127.0.0.1:$((PORT + 1))/oauth2/token" >"$OUT/bare.txt"
+kill "$BARE_PID"
+wait "$BARE_PID" 2>/dev/null || true
+
 log "steady client alone"
 wrk_run steady-alone "$STEADY" "$STEADY_CONNS"
 log "steady client beside a paced flood (10× the default quota)"
@@ -103,7 +113,9 @@ wait "$FLOOD_WRK"
 ALONE=$(rps steady-alone)
 PACED=$(rps steady-paced)
 BESIDE=$(rps steady-beside)
+BARE=$(rps bare)
 ratio() { awk -v a="$ALONE" -v b="$1" 'BEGIN { printf "%.3f", a ? b / a : 0 }'; }
+bare_ratio() { awk -v a="$BARE" -v b="$1" 'BEGIN { printf "%.3f", a ? b / a : 0 }'; }
 {
 	echo "### A flood beside a steady client, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
@@ -111,9 +123,11 @@ ratio() { awk -v a="$ALONE" -v b="$1" 'BEGIN { printf "%.3f", a ? b / a : 0 }'; 
 	echo "- paced flood: the default quota (600/min), wrk -c1 with a 10 ms pause (at most 100 req/s: 10× the quota)"
 	echo "- full-speed flood: -c$FLOOD_CONNS; alone it sent $DEMAND req/s; its quota then: $QUOTA/min, a tenth of that"
 	echo
-	echo "| | steady req/s | ratio to alone | steady non-2xx | flood req/s | flood non-2xx (429) |"
-	echo "|---|---:|---:|---:|---:|---:|"
-	echo "| steady alone | $ALONE | 1.000 | $(non2xx steady-alone) | | |"
-	echo "| beside the paced flood (10× quota) | $PACED | $(ratio "$PACED") | $(non2xx steady-paced) | $(rps flood-paced) | $(non2xx flood-paced) |"
-	echo "| beside the full-speed flood | $BESIDE | $(ratio "$BESIDE") | $(non2xx steady-beside) | $(rps flood-beside) | $(non2xx flood-beside) |"
+	echo "- bare net/http (bench/bare, wrk -t1 -c$STEADY_CONNS, same run): $BARE req/s"
+	echo
+	echo "| | steady req/s | ratio to alone | ratio to bare | steady non-2xx | flood req/s | flood non-2xx (429) |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| steady alone | $ALONE | 1.000 | $(bare_ratio "$ALONE") | $(non2xx steady-alone) | | |"
+	echo "| beside the paced flood (10× quota) | $PACED | $(ratio "$PACED") | $(bare_ratio "$PACED") | $(non2xx steady-paced) | $(rps flood-paced) | $(non2xx flood-paced) |"
+	echo "| beside the full-speed flood | $BESIDE | $(ratio "$BESIDE") | $(bare_ratio "$BESIDE") | $(non2xx steady-beside) | $(rps flood-beside) | $(non2xx flood-beside) |"
 } | tee "$OUT/results.md"
