@@ -261,11 +261,11 @@ type RevocationSet struct {
 	// token is looked up by (cutKey): a check reads the few rules about
 	// its subject and its client, not every rule of the last day, which
 	// every password change and sign-out-everywhere adds to.
-	cuts      map[string][]identity.TokenRevocation
-	last      int64                      // the highest Seq loaded
-	written   uint64                     // RevocationsWritten at the last load
-	loaded    bool
-	pruneAt   time.Time
+	cuts    map[string][]identity.TokenRevocation
+	last    int64  // the highest Seq loaded
+	written uint64 // RevocationsWritten at the last load
+	loaded  bool
+	pruneAt time.Time
 
 	loading sync.Mutex
 }
